@@ -1,0 +1,321 @@
+"""The pipeline's state: batches, cases (with their state machine), agent steps,
+immutable artefact versions and the log of every LLM call."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from generation.models.base import ImmutableModel, TimeStampedModel
+from generation.models.catalogue import IcdCode, PhysicianRole, SurveySnapshot
+from generation.models.endpoints import LlmEndpoint
+
+
+class BatchKind(models.TextChoices):
+    GENERATED = "generated", "Generated"
+    IMPORTED = "imported", "Imported"
+
+
+class BatchStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class GenerationBatch(TimeStampedModel):
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=BatchKind.choices, default=BatchKind.GENERATED)
+    status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.DRAFT, db_index=True)
+    config = models.JSONField(default=dict, blank=True, help_text="Codes, pairs per code, temperatures, gates")
+    endpoint = models.ForeignKey(LlmEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="batches")
+    model = models.CharField(max_length=120, blank=True)
+    reviews_required = models.PositiveSmallIntegerField(default=1)
+    planned_count = models.PositiveIntegerField(default=0)
+    produced_count = models.PositiveIntegerField(default=0)
+    approved_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "generation batches"
+        permissions = [("launch_batch", "Can plan and launch generation batches")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(reviews_required__gte=1), name="batch_reviews_required_gte_1"),
+            models.CheckConstraint(
+                condition=models.Q(produced_count__lte=models.F("planned_count")),
+                name="batch_produced_lte_planned",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReviewStage(models.TextChoices):
+    SCENARIO = "scenario", "Scenario"
+    NOTE = "note", "Note"
+    DIALOGUE = "dialogue", "Dialogue"
+    PAIR = "pair", "Final pair"
+
+
+class CaseStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    SCENARIO_GENERATING = "scenario_generating", "Generating scenario"
+    SCENARIO_REVIEW = "scenario_review", "Scenario awaiting review"
+    NOTE_GENERATING = "note_generating", "Generating note"
+    NOTE_REVIEW = "note_review", "Note awaiting review"
+    DIALOGUE_GENERATING = "dialogue_generating", "Generating dialogue"
+    DIALOGUE_REVIEW = "dialogue_review", "Dialogue awaiting review"
+    PAIR_REVIEW = "pair_review", "Pair awaiting final review"
+    ADJUDICATION = "adjudication", "Awaiting adjudication"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+S = CaseStatus
+# The case state machine: status -> the statuses it may move to. Anything else is a bug.
+CASE_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PLANNED: frozenset({S.SCENARIO_GENERATING, S.PAIR_REVIEW, S.CANCELLED}),
+    S.SCENARIO_GENERATING: frozenset({S.SCENARIO_REVIEW, S.NOTE_GENERATING, S.NEEDS_ATTENTION, S.FAILED, S.CANCELLED}),
+    S.SCENARIO_REVIEW: frozenset({S.NOTE_GENERATING, S.SCENARIO_GENERATING, S.REJECTED, S.CANCELLED}),
+    S.NOTE_GENERATING: frozenset({S.NOTE_REVIEW, S.DIALOGUE_GENERATING, S.FAILED, S.CANCELLED}),
+    S.NOTE_REVIEW: frozenset({S.DIALOGUE_GENERATING, S.NOTE_GENERATING, S.REJECTED, S.CANCELLED}),
+    S.DIALOGUE_GENERATING: frozenset({S.DIALOGUE_REVIEW, S.PAIR_REVIEW, S.FAILED, S.CANCELLED}),
+    S.DIALOGUE_REVIEW: frozenset({S.PAIR_REVIEW, S.DIALOGUE_GENERATING, S.NOTE_GENERATING, S.REJECTED, S.CANCELLED}),
+    S.PAIR_REVIEW: frozenset(
+        {
+            S.APPROVED,
+            S.REJECTED,
+            S.ADJUDICATION,
+            S.SCENARIO_GENERATING,
+            S.NOTE_GENERATING,
+            S.DIALOGUE_GENERATING,
+            S.CANCELLED,
+        }
+    ),
+    S.ADJUDICATION: frozenset({S.APPROVED, S.REJECTED, S.NOTE_GENERATING, S.DIALOGUE_GENERATING, S.CANCELLED}),
+    S.APPROVED: frozenset({S.PAIR_REVIEW}),
+    S.REJECTED: frozenset({S.PAIR_REVIEW, S.SCENARIO_GENERATING}),
+    S.NEEDS_ATTENTION: frozenset({S.SCENARIO_GENERATING, S.REJECTED, S.CANCELLED}),
+    S.FAILED: frozenset({S.SCENARIO_GENERATING, S.NOTE_GENERATING, S.DIALOGUE_GENERATING, S.CANCELLED}),
+    S.CANCELLED: frozenset(),
+}
+GENERATING_STATUSES = frozenset({S.SCENARIO_GENERATING, S.NOTE_GENERATING, S.DIALOGUE_GENERATING})
+# The review queue of each stage holds the cases in this status.
+REVIEW_STATUS_BY_STAGE: dict[str, str] = {
+    ReviewStage.SCENARIO: S.SCENARIO_REVIEW,
+    ReviewStage.NOTE: S.NOTE_REVIEW,
+    ReviewStage.DIALOGUE: S.DIALOGUE_REVIEW,
+    ReviewStage.PAIR: S.PAIR_REVIEW,
+}
+TERMINAL_STATUSES = frozenset({S.APPROVED, S.REJECTED, S.CANCELLED})
+
+
+class InvalidTransition(ValueError):
+    """A status change that the case state machine does not allow."""
+
+
+class Case(TimeStampedModel):
+    """One dialogue-note pair in the making."""
+
+    batch = models.ForeignKey(GenerationBatch, on_delete=models.PROTECT, related_name="cases")
+    code = models.ForeignKey(IcdCode, on_delete=models.PROTECT, related_name="cases")
+    slot = models.PositiveIntegerField(help_text="The k-th pair of this code in the batch")
+    role = models.ForeignKey(PhysicianRole, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
+    status = models.CharField(max_length=24, choices=CaseStatus.choices, default=CaseStatus.PLANNED)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    survey_snapshot = models.ForeignKey(
+        SurveySnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
+    )
+    reviews_required = models.PositiveSmallIntegerField(default=1)
+    scenario_revisions = models.PositiveSmallIntegerField(default=0, help_text="Judge rejections so far")
+    has_check_flags = models.BooleanField(default=False, help_text="An automatic check flagged the latest versions")
+    error = models.TextField(blank=True)
+    lock_version = models.PositiveIntegerField(default=0, help_text="Bumped on every status change")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "code", "slot"], name="unique_case_slot_per_batch_code"),
+            models.CheckConstraint(condition=models.Q(status__in=CaseStatus.values), name="case_status_valid"),
+            models.CheckConstraint(condition=models.Q(reviews_required__gte=1), name="case_reviews_required_gte_1"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "id"], name="case_queue"),
+            models.Index(fields=["batch", "status"], name="case_batch_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case {self.pk} ({self.code.code})"
+
+    def can_transition_to(self, status: str) -> bool:
+        return status in CASE_TRANSITIONS[self.status]
+
+    def ensure_transition(self, status: str) -> None:
+        if not self.can_transition_to(status):
+            raise InvalidTransition(f"Case {self.pk}: {self.status} -> {status} is not allowed.")
+
+
+class AgentName(models.TextChoices):
+    SCENARIO_PROVIDER = "scenario_provider", "Scenario provider"
+    SCENARIO_JUDGE = "scenario_judge", "Scenario judge"
+    NOTE_WRITER = "note_writer", "Note writer"
+    NOTE_POLISHER = "note_polisher", "Note polisher"
+    DIALOGUE_GENERATOR = "dialogue_generator", "Dialogue generator"
+    DIALOGUE_POLISHER = "dialogue_polisher", "Dialogue polisher"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class PipelineStep(TimeStampedModel):
+    """One agent run for one case. (case, agent, attempt) is the idempotency key."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="steps")
+    agent = models.CharField(max_length=24, choices=AgentName.choices)
+    attempt = models.PositiveSmallIntegerField(default=1, help_text="1, then one more per revision or regeneration")
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    feedback = models.TextField(blank=True, help_text="Judge or reviewer feedback passed into the prompt")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    result = models.JSONField(null=True, blank=True, help_text="The agent's decision, e.g. the judge's verdict")
+    output_version = models.ForeignKey(
+        "ArtefactVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["case", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "agent", "attempt"], name="unique_step_per_case_agent_attempt"),
+            models.CheckConstraint(condition=models.Q(attempt__gte=1), name="step_attempt_gte_1"),
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"], name="step_status")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.agent}#{self.attempt}"
+
+
+class ArtefactKind(models.TextChoices):
+    SCENARIO = "scenario", "Scenario"
+    NOTE = "note", "SOAP note"
+    DIALOGUE = "dialogue", "Dialogue"
+
+
+class VersionSource(models.TextChoices):
+    LLM_RAW = "llm_raw", "LLM (raw)"
+    LLM_POLISHED = "llm_polished", "LLM (polished)"
+    REGENERATED = "regenerated", "Regenerated"
+    HUMAN_EDIT = "human_edit", "Human edit"
+    HUMAN_DRAFT = "human_draft", "Unsaved human draft (conflicting edit)"
+    IMPORTED = "imported", "Imported"
+
+
+class ArtefactVersion(ImmutableModel):
+    """One immutable version of a case's scenario, note or dialogue."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="versions")
+    kind = models.CharField(max_length=16, choices=ArtefactKind.choices)
+    number = models.PositiveIntegerField(help_text="1, 2, ... per case and kind")
+    source = models.CharField(max_length=16, choices=VersionSource.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    agent_call = models.ForeignKey(
+        "AgentCall", null=True, blank=True, on_delete=models.PROTECT, related_name="versions"
+    )
+    content = models.JSONField(help_text="Structured content: scenario fields, SOAP sections or dialogue turns")
+    text = models.TextField(help_text="Rendered text, through the one rendering path")
+    check_flags = models.JSONField(default=list, blank=True, help_text="Automatic check findings")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["case", "kind", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "kind", "number"], name="unique_version_number"),
+            models.CheckConstraint(condition=models.Q(number__gte=1), name="version_number_gte_1"),
+            models.CheckConstraint(condition=models.Q(kind__in=ArtefactKind.values), name="version_kind_valid"),
+            models.CheckConstraint(condition=models.Q(source__in=VersionSource.values), name="version_source_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(source__in=[VersionSource.HUMAN_EDIT, VersionSource.HUMAN_DRAFT])
+                | models.Q(author__isnull=False),
+                name="human_version_has_author",
+            ),
+        ]
+        indexes = [models.Index(fields=["case", "kind", "-number"], name="version_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.number} of case {self.case_id}"
+
+
+class CallErrorKind(models.TextChoices):
+    NONE = "", "None"
+    RATE_LIMITED = "rate_limited", "Rate limited (429)"
+    SERVER_ERROR = "server_error", "Server error (5xx)"
+    TIMEOUT = "timeout", "Timeout"
+    CONNECTION = "connection", "Connection error"
+    MALFORMED_JSON = "malformed_json", "Malformed JSON"
+    SCHEMA_INVALID = "schema_invalid", "JSON not matching the schema"
+    TRUNCATED = "truncated", "Truncated (finish_reason=length)"
+    REFUSAL = "refusal", "Refusal"
+    NOT_FOUND = "not_found", "Unknown model or URL (404)"
+    AUTH = "auth", "Authentication or permission"
+    BAD_REQUEST = "bad_request", "Bad request"
+
+
+class AgentCall(ImmutableModel):
+    """The record of one LLM call: what was sent, what came back, what it cost."""
+
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.PROTECT, related_name="agent_calls")
+    step = models.ForeignKey(PipelineStep, null=True, blank=True, on_delete=models.PROTECT, related_name="calls")
+    agent = models.CharField(max_length=24, blank=True, help_text="Blank for a health check call")
+    endpoint = models.ForeignKey(LlmEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    endpoint_name = models.CharField(max_length=64)
+    model = models.CharField(max_length=120)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1, help_text="2 for the repair attempt")
+    request_messages = models.JSONField()
+    request_params = models.JSONField(default=dict, help_text="Temperature, response format, max tokens")
+    raw_response = models.TextField(blank=True)
+    parsed_output = models.JSONField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    provider_request_id = models.CharField(max_length=128, blank=True)
+    error_kind = models.CharField(max_length=24, choices=CallErrorKind.choices, blank=True, default="")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["case", "agent"], name="call_case_agent")]
+
+    def __str__(self) -> str:
+        return f"{self.agent or 'check'} call {self.pk} ({self.model})"
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.error_kind and self.parsed_output is not None

@@ -1,0 +1,74 @@
+"""Writes that every part of the product shares: moving a case through its state
+machine and adding an immutable artefact version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from generation import rendering
+from generation.models import AgentCall, ArtefactVersion, Case, InvalidTransition, VersionSource
+
+
+def case_transition(*, case: Case, to: str, error: str = "", expected: str | None = None) -> Case:
+    """Move a case to status `to`, refusing what the state machine forbids.
+
+    The UPDATE is conditional on the status read, so two workers racing on the same
+    case cannot both move it: the loser gets InvalidTransition.
+    """
+    current = expected or case.status
+    case.status = current
+    case.ensure_transition(to)
+    now = timezone.now()
+    updated = Case.objects.filter(pk=case.pk, status=current).update(
+        status=to, status_changed_at=now, updated_at=now, error=error, lock_version=F("lock_version") + 1
+    )
+    if not updated:
+        case.refresh_from_db()
+        raise InvalidTransition(f"Case {case.pk} is {case.status} now, not {current}; {current} -> {to} refused.")
+    case.refresh_from_db(fields=["status", "status_changed_at", "updated_at", "error", "lock_version"])
+    return case
+
+
+def latest_version(*, case: Case, kind: str) -> ArtefactVersion | None:
+    return case.versions.filter(kind=kind).order_by("-number").first()
+
+
+def artefact_version_create(
+    *,
+    case: Case,
+    kind: str,
+    content: dict[str, Any],
+    source: str,
+    author: AbstractBaseUser | None = None,
+    parent: ArtefactVersion | None = None,
+    agent_call: AgentCall | None = None,
+    text: str | None = None,
+    check_flags: list[Any] | None = None,
+) -> ArtefactVersion:
+    """Add the next version of a case's artefact. `text` defaults to the rendered content;
+    only imported versions pass their original text verbatim."""
+    if text is None:
+        if source == VersionSource.IMPORTED:
+            raise ValueError("an imported version must keep its original text")
+        text = rendering.render(kind, content)
+    with transaction.atomic():
+        # Lock the case row so two writers cannot take the same version number.
+        Case.objects.select_for_update().filter(pk=case.pk).first()
+        last = case.versions.filter(kind=kind).aggregate(n=Max("number"))["n"] or 0
+        return ArtefactVersion.objects.create(
+            case=case,
+            kind=kind,
+            number=last + 1,
+            source=source,
+            author=author,
+            parent=parent,
+            agent_call=agent_call,
+            content=content,
+            text=text,
+            check_flags=check_flags or [],
+        )

@@ -1,0 +1,179 @@
+"""Loading the ICD-10-CM catalogue and the site's own code frequencies."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import simple_icd_10_cm as icd
+from django.db import transaction
+
+from generation.models import IcdCode
+
+_BULK = 2000
+
+
+@dataclass(frozen=True)
+class CatalogueLoadResult:
+    total: int
+    created: int
+    billable: int
+
+
+def _catalogue_rows() -> Iterator[IcdCode]:
+    """Every category and subcategory of the tabular list, parents before children."""
+    for code in icd.get_all_codes(True):
+        if not icd.is_category_or_subcategory(code):
+            continue
+        ancestors = icd.get_ancestors(code)  # nearest first, ending with block then chapter
+        chapter, block = ancestors[-1], ancestors[-2]
+        yield IcdCode(
+            code=code,
+            code_compact=code.replace(".", ""),
+            description=icd.get_description(code),
+            chapter=chapter,
+            chapter_title=icd.get_description(chapter),
+            block=block,
+            block_title=icd.get_description(block),
+            depth=len(ancestors) - 1,
+            is_billable=icd.is_leaf(code),
+        )
+
+
+def icd10_catalogue_load() -> CatalogueLoadResult:
+    """Insert or refresh the whole catalogue; imported frequencies are kept."""
+    existing_before = IcdCode.objects.count()
+    rows = list(_catalogue_rows())
+    by_depth: dict[int, list[IcdCode]] = {}
+    for row in rows:
+        by_depth.setdefault(row.depth, []).append(row)
+    with transaction.atomic():
+        ids: dict[str, int] = {}
+        for depth in sorted(by_depth):
+            level = by_depth[depth]
+            for row in level:
+                parent_code = icd.get_parent(row.code)
+                row.parent_id = ids.get(parent_code)
+            IcdCode.objects.bulk_create(
+                level,
+                batch_size=_BULK,
+                update_conflicts=True,
+                unique_fields=["code"],
+                update_fields=["code_compact", "description", "chapter", "chapter_title", "block", "block_title",
+                               "parent", "depth", "is_billable"],
+            )
+            ids.update(IcdCode.objects.filter(depth=depth).values_list("code", "id"))
+    total = IcdCode.objects.count()
+    return CatalogueLoadResult(
+        total=total, created=total - existing_before, billable=sum(1 for row in rows if row.is_billable)
+    )
+
+
+# --- Codes as people type them ------------------------------------------------------
+
+_STRIP = " \t\"'`"
+_ICD9_NUMERIC = re.compile(r"^\d{3}(\.?\d{1,2})?$")  # 250.00, 4019
+_ICD9_E_OR_V = re.compile(r"^(E\d{3}(\.?\d)?|V\d{2}(\.?\d{1,2})?)$")  # E849.0, V7231
+
+
+def code_compact(raw: str) -> str:
+    """'  "e11.9" ' -> 'E119': the key every code lookup uses."""
+    return raw.strip(_STRIP).replace(".", "").replace(" ", "").upper()
+
+
+def looks_like_icd9(raw: str) -> bool:
+    cleaned = raw.strip(_STRIP).upper()
+    return bool(_ICD9_NUMERIC.match(cleaned) or _ICD9_E_OR_V.match(cleaned))
+
+
+def codes_by_compact(compacts: Iterable[str]) -> dict[str, IcdCode]:
+    wanted = set(compacts)
+    found: dict[str, IcdCode] = {}
+    wanted_list = list(wanted)
+    for start in range(0, len(wanted_list), 900):  # stays under SQLite's variable limit
+        chunk = wanted_list[start : start + 900]
+        found.update({code.code_compact: code for code in IcdCode.objects.filter(code_compact__in=chunk)})
+    return found
+
+
+# --- Code frequencies -----------------------------------------------------------------
+
+
+class FrequencyFileError(ValueError):
+    """The frequency file is malformed; nothing was written."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        super().__init__(f"line {line}: {problem}")
+        self.line = line
+        self.problem = problem
+
+
+@dataclass
+class FrequencyImportResult:
+    rows: int = 0
+    matched: int = 0
+    unknown: list[str] = field(default_factory=list)
+    icd9_like: list[str] = field(default_factory=list)
+
+
+def _frequency_rows(text: str, delimiter: str) -> Iterator[tuple[int, str, int]]:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
+    header = next(reader, None)
+    if header is None:
+        raise FrequencyFileError(1, "the file is empty; expected a header row code,count[,description]")
+    names = [name.strip(_STRIP).lower() for name in header]
+    if names[:2] != ["code", "count"]:
+        raise FrequencyFileError(
+            1, f"expected the header code,count[,description] (delimiter {delimiter!r}), found {delimiter.join(header)!r}"
+        )
+    for values in reader:
+        line = reader.line_num
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) not in (2, 3):
+            raise FrequencyFileError(line, f"expected 2 or 3 columns, found {len(values)}")
+        raw_code, raw_count = values[0].strip(_STRIP), values[1].strip(_STRIP).replace(",", "")
+        if not raw_code:
+            raise FrequencyFileError(line, "the code is empty")
+        if not raw_count.isdigit():
+            raise FrequencyFileError(line, f"the count {values[1].strip()!r} is not a whole number >= 0")
+        yield line, raw_code, int(raw_count)
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise FrequencyFileError(line, "the file is not UTF-8 text") from error
+
+
+def code_frequencies_import(*, path: Path, delimiter: str = ",") -> FrequencyImportResult:
+    """Replace every code's frequency with the file's counts, all or nothing.
+
+    Codes may come with or without the dot; a code listed twice has its counts summed.
+    """
+    parsed = list(_frequency_rows(_read_text(path), delimiter))  # raises before any write
+    result = FrequencyImportResult(rows=len(parsed))
+    known = codes_by_compact(code_compact(raw) for _, raw, _ in parsed)
+    counts: Counter[int] = Counter()
+    for _line, raw_code, count in parsed:
+        code = known.get(code_compact(raw_code))
+        if code is not None:
+            counts[code.pk] += count
+            result.matched += 1
+        elif looks_like_icd9(raw_code):
+            result.icd9_like.append(raw_code)
+        else:
+            result.unknown.append(raw_code)
+    with transaction.atomic():
+        IcdCode.objects.filter(frequency__isnull=False).update(frequency=None)
+        updates = [IcdCode(pk=pk, frequency=count) for pk, count in counts.items()]
+        IcdCode.objects.bulk_update(updates, ["frequency"], batch_size=500)
+    return result

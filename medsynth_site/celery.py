@@ -1,0 +1,33 @@
+"""The Celery app: two queues, late acks, one task at a time per worker slot.
+
+`generation` carries the long LLM steps (run it with a thread pool: the steps wait on
+the network, not the CPU); `default` carries everything else (planning, exports).
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medsynth_site.settings")
+
+app = Celery("medsynth")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+app.conf.task_queues = (Queue("default"), Queue("generation"))
+app.conf.task_default_queue = "default"
+app.conf.task_routes = {"generation.tasks.run_pipeline_step": {"queue": "generation"}}
+# Tasks are idempotent (their state is in the database), so a task lost with its
+# worker is safely redelivered.
+app.conf.task_acks_late = True
+app.conf.task_reject_on_worker_lost = True
+app.conf.worker_prefetch_multiplier = 1
+# Just above the LLM client's own timeout times its retry budget.
+app.conf.task_soft_time_limit = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "900"))
+app.conf.task_time_limit = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "960"))
+app.conf.broker_connection_retry_on_startup = True
+app.conf.worker_hijack_root_logger = False
+
+app.autodiscover_tasks()

@@ -1,0 +1,1 @@
+// Site-wide behaviour. Screen-specific scripts live beside their templates' static files.

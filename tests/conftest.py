@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tests.factories import AdminFactory, ClinicianFactory
+
+
+@pytest.fixture
+def clinician(db):
+    return ClinicianFactory()
+
+
+@pytest.fixture
+def admin_member(db):
+    """A user in the `admin` role (staff, not superuser)."""
+    return AdminFactory()
+
+
+@pytest.fixture
+def clinician_client(clinician) -> Client:
+    client = Client()
+    client.force_login(clinician)
+    return client
+
+
+@pytest.fixture
+def admin_member_client(admin_member) -> Client:
+    client = Client()
+    client.force_login(admin_member)
+    return client

@@ -1,0 +1,153 @@
+"""factory_boy factories for the domain model. Tests build data with these or with
+the real services; a factory never bypasses a model invariant."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from generation import rendering
+from generation.models import (
+    ArtefactKind,
+    ArtefactVersion,
+    Case,
+    CaseStatus,
+    GenerationBatch,
+    IcdCode,
+    LlmEndpoint,
+    LlmModel,
+    PhysicianRole,
+    VersionSource,
+)
+from medsynth_site.roles import ADMIN, CLINICIAN
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery staple")
+
+
+class ClinicianFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"clinician{n}")
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            self.groups.add(Group.objects.get(name=CLINICIAN))
+
+
+class AdminFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"admin{n}")
+    is_staff = True
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            self.groups.add(Group.objects.get(name=ADMIN))
+
+
+class IcdCodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IcdCode
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"Z{n // 10:02d}.{n % 10}")
+    code_compact = factory.LazyAttribute(lambda o: o.code.replace(".", ""))
+    description = factory.Sequence(lambda n: f"Test condition {n}")
+    chapter = "21"
+    chapter_title = "Factors influencing health status and contact with health services (Z00-Z99)"
+    block = "Z00-Z13"
+    block_title = "Persons encountering health services for examinations (Z00-Z13)"
+    depth = 2
+    is_billable = True
+
+
+class PhysicianRoleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PhysicianRole
+        django_get_or_create = ("name",)
+
+    name = "Family medicine physician"
+
+
+class LlmEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LlmEndpoint
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"endpoint-{n}")
+    base_url = "http://127.0.0.1:9/v1"
+    api_key_env = ""
+    default_model = "test-model"
+
+
+class LlmModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LlmModel
+
+    endpoint = factory.SubFactory(LlmEndpointFactory)
+    name = factory.LazyAttribute(lambda o: o.endpoint.default_model)
+
+
+class GenerationBatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GenerationBatch
+
+    name = factory.Sequence(lambda n: f"Batch {n}")
+
+
+class CaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Case
+
+    batch = factory.SubFactory(GenerationBatchFactory)
+    code = factory.SubFactory(IcdCodeFactory)
+    slot = factory.Sequence(lambda n: n + 1)
+    role = factory.SubFactory(PhysicianRoleFactory)
+    status = CaseStatus.PLANNED
+
+
+SAMPLE_SCENARIO = {
+    "role": "Family medicine physician",
+    "variables": {
+        "demographics": "58-year-old retired bus driver, lives with his wife.",
+        "symptom_description": "Three months of increasing thirst and night-time urination.",
+    },
+}
+SAMPLE_NOTE = {
+    "chief_complaint": "Increased thirst.",
+    "subjective": "Reports polyuria and polydipsia for three months.",
+    "objective": "BP 138/86. BMI 31. HbA1c 8.1%.",
+    "assessment": "Type 2 diabetes mellitus without complications.",
+    "plan": "Start metformin 500 mg by mouth twice daily. Recheck HbA1c in 3 months.",
+}
+SAMPLE_DIALOGUE = {
+    "turns": [
+        {"speaker": "doctor", "text": "Hi, what brings you in today?"},
+        {"speaker": "patient", "text": "I'm thirsty all the time, and I'm up at night to pee."},
+        {"speaker": "doctor", "text": "Your HbA1c came back at 8.1 percent, so we'll start metformin 500 mg twice a day."},
+    ]
+}
+SAMPLE_CONTENT = {
+    ArtefactKind.SCENARIO: SAMPLE_SCENARIO,
+    ArtefactKind.NOTE: SAMPLE_NOTE,
+    ArtefactKind.DIALOGUE: SAMPLE_DIALOGUE,
+}
+
+
+class ArtefactVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ArtefactVersion
+
+    case = factory.SubFactory(CaseFactory)
+    kind = ArtefactKind.NOTE
+    number = factory.Sequence(lambda n: n + 1)
+    source = VersionSource.LLM_POLISHED
+    content = factory.LazyAttribute(lambda o: SAMPLE_CONTENT[o.kind])
+    text = factory.LazyAttribute(lambda o: rendering.render(o.kind, o.content))
