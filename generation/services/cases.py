@@ -11,7 +11,8 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from generation import rendering
-from generation.models import AgentCall, ArtefactVersion, Case, InvalidTransition, VersionSource
+from generation.checks import version_check_flags
+from generation.models import AgentCall, ArtefactKind, ArtefactVersion, Case, InvalidTransition, VersionSource
 
 
 def case_transition(*, case: Case, to: str, error: str = "", expected: str | None = None) -> Case:
@@ -59,8 +60,13 @@ def artefact_version_create(
     with transaction.atomic():
         # Lock the case row so two writers cannot take the same version number.
         Case.objects.select_for_update().filter(pk=case.pk).first()
+        if check_flags is None:
+            note = latest_version(case=case, kind=ArtefactKind.NOTE) if kind == ArtefactKind.DIALOGUE else None
+            check_flags = version_check_flags(
+                kind=kind, content=content, text=text, note_content=note.content if note else None
+            )
         last = case.versions.filter(kind=kind).aggregate(n=Max("number"))["n"] or 0
-        return ArtefactVersion.objects.create(
+        version = ArtefactVersion.objects.create(
             case=case,
             kind=kind,
             number=last + 1,
@@ -70,5 +76,10 @@ def artefact_version_create(
             agent_call=agent_call,
             content=content,
             text=text,
-            check_flags=check_flags or [],
+            check_flags=check_flags,
         )
+        # The badge follows the latest version of each artefact, not any past one.
+        latest_flags = (latest_version(case=case, kind=other) for other in ArtefactKind.values)
+        case.has_check_flags = any(bool(latest.check_flags) for latest in latest_flags if latest is not None)
+        Case.objects.filter(pk=case.pk).update(has_check_flags=case.has_check_flags)
+        return version
