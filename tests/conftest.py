@@ -6,6 +6,18 @@ from django.test import Client
 from tests.factories import AdminFactory, ClinicianFactory
 
 
+@pytest.fixture(autouse=True)
+def _plain_http_and_unhashed_static(settings):
+    """Tests talk plain HTTP to the test client and a live server, with no collectstatic."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def clinician(db):
     return ClinicianFactory()

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import simple_icd_10_cm as icd
 from django.db import transaction
 
 from generation.models import IcdCode
@@ -27,6 +26,8 @@ class CatalogueLoadResult:
 
 def _catalogue_rows() -> Iterator[IcdCode]:
     """Every category and subcategory of the tabular list, parents before children."""
+    import simple_icd_10_cm as icd  # parses the whole tabular list on import: only when loading
+
     for code in icd.get_all_codes(True):
         if not icd.is_category_or_subcategory(code):
             continue
@@ -48,6 +49,8 @@ def _catalogue_rows() -> Iterator[IcdCode]:
 def icd10_catalogue_load() -> CatalogueLoadResult:
     """Insert or refresh the whole catalogue; imported frequencies are kept."""
     existing_before = IcdCode.objects.count()
+    import simple_icd_10_cm as icd
+
     rows = list(_catalogue_rows())
     by_depth: dict[int, list[IcdCode]] = {}
     for row in rows:

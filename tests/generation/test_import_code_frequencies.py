@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from generation.models import IcdCode
+from tests.factories import IcdCodeFactory
+
+
+@pytest.fixture
+def codes(db):
+    return {
+        code: IcdCodeFactory(code=code, code_compact=code.replace(".", ""))
+        for code in ["E11.9", "I10", "M25.562", "J45.909"]
+    }
+
+
+def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / "frequencies.csv"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def frequencies() -> dict[str, int | None]:
+    return dict(IcdCode.objects.values_list("code", "frequency"))
+
+
+def test_it_matches_dotted_and_undotted_codes_and_reports_the_rest(codes, tmp_path, capsys):
+    path = write(
+        tmp_path,
+        'code,count,description\nE119,120,"Type 2 diabetes"\n "I10" , 300\nm25.562,7,knee pain\n'
+        "ZZZ99,5,not a code\n250.00,9,icd9 diabetes\n4019,4,\nE11.9,30,duplicate adds up\n",
+    )
+    call_command("import_code_frequencies", str(path))
+    out = capsys.readouterr().out
+
+    assert frequencies() == {"E11.9": 150, "I10": 300, "M25.562": 7, "J45.909": None}
+    assert "7 rows read: 4 matched" in out
+    assert "1 unknown codes: ZZZ99" in out
+    assert "2 codes that look like ICD-9 (not imported): 250.00, 4019" in out
+
+
+def test_a_new_import_replaces_the_previous_frequencies(codes, tmp_path):
+    IcdCode.objects.filter(code="J45.909").update(frequency=99)
+    call_command("import_code_frequencies", str(write(tmp_path, "code,count\nI10,5\n")))
+    assert frequencies()["J45.909"] is None
+    assert frequencies()["I10"] == 5
+
+
+def test_it_takes_another_delimiter(codes, tmp_path):
+    call_command("import_code_frequencies", str(write(tmp_path, "code;count\nI10;11\n")), delimiter=";")
+    assert frequencies()["I10"] == 11
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "line 1: the file is empty"),
+        ("I10,5\n", "line 1: expected the header code,count"),
+        ("code,count\nI10,5\nE119,many\n", "line 3: the count 'many' is not a whole number"),
+        ("code,count\nI10,5\nE119,1,x,extra\n", "line 3: expected 2 or 3 columns, found 4"),
+        ("code,count\n,5\n", "line 2: the code is empty"),
+        ("code;count\nI10;5\n", "line 1: expected the header code,count"),
+    ],
+)
+def test_a_malformed_file_changes_nothing(codes, tmp_path, text, message):
+    IcdCode.objects.filter(code="I10").update(frequency=42)
+    with pytest.raises(CommandError, match=message) as error:
+        call_command("import_code_frequencies", str(write(tmp_path, text)))
+    assert "Nothing was imported" in str(error.value)
+    assert frequencies() == {"E11.9": None, "I10": 42, "M25.562": None, "J45.909": None}
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_its_line(codes, tmp_path):
+    path = write(tmp_path, "code,count\nI10,5\nE119,3,Diab\xe8te\n", encoding="latin-1")
+    with pytest.raises(CommandError, match="line 3: the file is not UTF-8"):
+        call_command("import_code_frequencies", str(path))
+    assert frequencies()["I10"] is None
+
+
+def test_a_missing_file_is_refused(db, tmp_path):
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("import_code_frequencies", str(tmp_path / "nope.csv"))
