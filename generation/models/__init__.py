@@ -22,6 +22,7 @@ from generation.models.pipeline import (
     StepStatus,
     VersionSource,
 )
+from generation.models.ratelimit import LeaseKind, LlmRateLease
 
 __all__ = [
     "CASE_TRANSITIONS",
@@ -42,8 +43,10 @@ __all__ = [
     "ImmutableModel",
     "ImmutableRowError",
     "InvalidTransition",
+    "LeaseKind",
     "LlmEndpoint",
     "LlmModel",
+    "LlmRateLease",
     "PhysicianRole",
     "PipelineStep",
     "QualityVariable",

@@ -1,0 +1,31 @@
+"""The LLM client layer: the only code that talks to the openai SDK.
+
+    from generation.llm import structured_completion, LlmCallError
+
+    result = structured_completion(endpoint=endpoint, messages=[...], schema=ScenarioOutput,
+                                   agent="scenario_provider", prompt_version="provider-v1", temperature=1.0,
+                                   case=case, step=step)
+    result.output   # a validated ScenarioOutput
+    result.call     # its AgentCall row
+
+Failures raise LlmCallError (kind = a CallErrorKind value, call = the last AgentCall row,
+retryable = transient and worth another try later). endpoint_preflight raises LlmConfigError
+before any case is created. Tests replay HTTP responses with tests/llm_replay.py.
+"""
+
+from generation.llm.client import http_client_factory, use_http_client_factory
+from generation.llm.completion import LlmResult, RetryPolicy, structured_completion, use_sleep
+from generation.llm.errors import LlmCallError, LlmConfigError
+from generation.llm.preflight import endpoint_preflight
+
+__all__ = [
+    "LlmCallError",
+    "LlmConfigError",
+    "LlmResult",
+    "RetryPolicy",
+    "endpoint_preflight",
+    "http_client_factory",
+    "structured_completion",
+    "use_http_client_factory",
+    "use_sleep",
+]

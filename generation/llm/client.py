@@ -1,0 +1,259 @@
+"""The one place that talks to the openai SDK: build a client for an endpoint, send one chat
+completion, and translate whatever happens into a Reply or an AttemptFailed.
+
+The SDK never retries (max_retries=0): structured_completion owns the retry loop, so a call is
+retried exactly once per policy, not by the SDK, the worker and Celery on top of each other."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import openai
+
+from generation.models import CallErrorKind, LlmEndpoint
+
+# A local server that needs no key still gets one: the SDK refuses to start without it.
+PLACEHOLDER_API_KEY = "not-needed-for-local"  # noqa: S105 - not a secret
+
+
+def default_http_client(endpoint: LlmEndpoint) -> httpx.Client | None:
+    """None lets the SDK build its own HTTP client with its defaults."""
+    return None
+
+
+HttpClientFactory = Callable[[LlmEndpoint], "httpx.Client | None"]
+_http_client_factory: HttpClientFactory = default_http_client
+
+
+def http_client_factory(endpoint: LlmEndpoint) -> httpx.Client | None:
+    """The HTTP client the SDK should use for this endpoint (tests swap in a replaying transport)."""
+    return _http_client_factory(endpoint)
+
+
+@contextmanager
+def use_http_client_factory(factory: HttpClientFactory) -> Iterator[None]:
+    """Route every call made inside the block through `factory`'s clients (see tests/llm_replay.py)."""
+    global _http_client_factory
+    previous = _http_client_factory
+    _http_client_factory = factory
+    try:
+        yield
+    finally:
+        _http_client_factory = previous
+
+
+def openai_client(endpoint: LlmEndpoint) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=endpoint.base_url or None,
+        api_key=endpoint.api_key() or PLACEHOLDER_API_KEY,
+        timeout=float(endpoint.timeout_seconds),
+        max_retries=0,
+        http_client=http_client_factory(endpoint),
+    )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A completion the server returned (HTTP 200), before its content is validated."""
+
+    content: str | None
+    refusal: str | None
+    finish_reason: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    request_id: str
+    latency_ms: int
+
+
+class AttemptFailed(Exception):
+    """One request that got no completion. `transient` errors are worth retrying after a pause."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        transient: bool,
+        body: str = "",
+        retry_after: float | None = None,
+        request_id: str = "",
+        latency_ms: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.transient = transient
+        self.body = body
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.latency_ms = latency_ms
+
+
+def retry_after_seconds(headers: httpx.Headers | Any) -> float | None:
+    """The server's requested pause: retry-after-ms (OpenAI), retry-after in seconds or as an HTTP date."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(float(milliseconds) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(tz=UTC)).total_seconds(), 0.0)
+
+
+def _provider_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        nested = body.get("error", body)
+        if isinstance(nested, dict) and nested.get("message"):
+            return str(nested["message"])
+        if isinstance(nested, str):
+            return nested
+    return error.response.text[:500]
+
+
+def _error_code(error: openai.APIStatusError) -> str:
+    body = error.body
+    nested = body.get("error", body) if isinstance(body, dict) else None
+    return str(nested.get("code") or "") if isinstance(nested, dict) else ""
+
+
+def _status_failure(
+    error: openai.APIStatusError, *, endpoint: LlmEndpoint, model: str, latency_ms: int
+) -> AttemptFailed:
+    status = error.status_code
+    said = _provider_message(error)
+    where = f"endpoint '{endpoint.name}'"
+    common = {
+        "body": error.response.text,
+        "request_id": error.response.headers.get("x-request-id", "") or "",
+        "latency_ms": latency_ms,
+    }
+    if status == 429 and _error_code(error) == "insufficient_quota":
+        message = f"The account behind {where} has no quota left (429): {said}"
+        return AttemptFailed(message, kind=CallErrorKind.RATE_LIMITED, transient=False, **common)
+    if status == 429:
+        return AttemptFailed(
+            f"{where.capitalize()} is rate limiting us (429): {said}",
+            kind=CallErrorKind.RATE_LIMITED,
+            transient=True,
+            retry_after=retry_after_seconds(error.response.headers),
+            **common,
+        )
+    if status >= 500 or status in (408, 409):
+        return AttemptFailed(
+            f"{where.capitalize()} had a server error ({status}): {said}",
+            kind=CallErrorKind.TIMEOUT if status == 408 else CallErrorKind.SERVER_ERROR,
+            transient=True,
+            retry_after=retry_after_seconds(error.response.headers),
+            **common,
+        )
+    if status == 404:
+        message = f"Model '{model}' is not served by {where} ({status}). The server said: {said}"
+        return AttemptFailed(message, kind=CallErrorKind.NOT_FOUND, transient=False, **common)
+    if status in (401, 403):
+        key_source = f"the key in ${endpoint.api_key_env}" if endpoint.api_key_env else "no API key"
+        message = f"{where.capitalize()} refused {key_source} ({status}): {said}"
+        return AttemptFailed(message, kind=CallErrorKind.AUTH, transient=False, **common)
+    message = f"{where.capitalize()} rejected the request ({status}): {said}"
+    return AttemptFailed(message, kind=CallErrorKind.BAD_REQUEST, transient=False, **common)
+
+
+def _reply_from(raw: Any, *, latency_ms: int) -> Reply:
+    completion = raw.parse()
+    if not completion.choices:
+        raise AttemptFailed(
+            "The server returned a completion without choices.",
+            kind=CallErrorKind.SERVER_ERROR,
+            transient=True,
+            body=raw.text,
+            latency_ms=latency_ms,
+        )
+    choice = completion.choices[0]
+    usage = completion.usage
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    return Reply(
+        content=choice.message.content,
+        refusal=getattr(choice.message, "refusal", None),
+        finish_reason=str(choice.finish_reason or ""),
+        input_tokens=usage.prompt_tokens if usage else 0,
+        output_tokens=usage.completion_tokens if usage else 0,
+        cached_input_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+        request_id=raw.headers.get("x-request-id") or completion.id or "",
+        latency_ms=latency_ms,
+    )
+
+
+def _unreachable_message(endpoint: LlmEndpoint, error: Exception) -> str:
+    return f"Could not connect to endpoint '{endpoint.name}' at {endpoint.base_url or 'the default URL'}: {error}"
+
+
+@contextmanager
+def _failures_translated(*, endpoint: LlmEndpoint, model: str) -> Iterator[Callable[[], int]]:
+    """Turn the SDK's exceptions into AttemptFailed; yields a clock of milliseconds since the start."""
+    started = time.monotonic()
+
+    def elapsed_ms() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        yield elapsed_ms
+    except openai.APITimeoutError as error:
+        message = f"Endpoint '{endpoint.name}' did not answer within {endpoint.timeout_seconds} s."
+        raise AttemptFailed(message, kind=CallErrorKind.TIMEOUT, transient=True, latency_ms=elapsed_ms()) from error
+    except openai.APIConnectionError as error:
+        message = _unreachable_message(endpoint, error)
+        raise AttemptFailed(message, kind=CallErrorKind.CONNECTION, transient=True, latency_ms=elapsed_ms()) from error
+    except openai.APIStatusError as error:
+        raise _status_failure(error, endpoint=endpoint, model=model, latency_ms=elapsed_ms()) from error
+    except openai.APIResponseValidationError as error:
+        message = f"Endpoint '{endpoint.name}' returned a response that is not a chat completion."
+        raise AttemptFailed(
+            message, kind=CallErrorKind.SERVER_ERROR, transient=False, body=error.response.text, latency_ms=elapsed_ms()
+        ) from error
+
+
+def send_chat_completion(
+    *, endpoint: LlmEndpoint, model: str, messages: list[dict[str, str]], params: dict[str, Any]
+) -> Reply:
+    """One HTTP request, no retries. Raises AttemptFailed for anything but a completion."""
+    client = openai_client(endpoint)
+    try:
+        with _failures_translated(endpoint=endpoint, model=model) as elapsed_ms:
+            raw = client.chat.completions.with_raw_response.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                **params,
+            )
+            return _reply_from(raw, latency_ms=elapsed_ms())
+    finally:
+        client.close()
+
+
+def served_models(endpoint: LlmEndpoint) -> list[str]:
+    """The model ids GET /models lists. Raises AttemptFailed when the endpoint cannot answer."""
+    client = openai_client(endpoint)
+    try:
+        with _failures_translated(endpoint=endpoint, model=""):
+            return [model.id for model in client.models.list()]
+    finally:
+        client.close()

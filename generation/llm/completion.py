@@ -1,0 +1,276 @@
+"""structured_completion: one agent call, from messages to a validated pydantic object.
+
+What it adds on top of a single request: the endpoint's structured-output mode, the shared
+concurrency and rate limits, backoff on transient errors within a retry budget, one repair
+attempt for invalid output, and an AgentCall row for every attempt."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from django.conf import settings
+from pydantic import BaseModel
+
+from generation import ratelimit
+from generation.llm.client import AttemptFailed, Reply, send_chat_completion
+from generation.llm.errors import LlmCallError
+from generation.llm.schemas import (
+    OutputRejected,
+    messages_with_schema,
+    parse_output,
+    repair_messages,
+    response_format_for,
+)
+from generation.models import AgentCall, CallErrorKind, Case, LlmEndpoint, LlmModel, PipelineStep
+
+T = TypeVar("T", bound=BaseModel)
+
+MILLION = Decimal(1_000_000)
+REDACTED = "[redacted]"
+# Without max_tokens the reply size is unknown; this is what the tokens-per-minute budget assumes.
+ASSUMED_REPLY_TOKENS = 512
+CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class LlmResult(Generic[T]):
+    output: T
+    call: AgentCall
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long one structured_completion keeps trying through transient errors."""
+
+    max_attempts: int = 5
+    max_total_wait_seconds: float = 120.0
+    base_delay_seconds: float = 1.0
+    max_delay_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls) -> RetryPolicy:
+        return cls(
+            max_attempts=getattr(settings, "LLM_RETRY_MAX_ATTEMPTS", cls.max_attempts),
+            max_total_wait_seconds=getattr(settings, "LLM_RETRY_MAX_WAIT_SECONDS", cls.max_total_wait_seconds),
+        )
+
+    def backoff(self, *, failures: int, retry_after: float | None) -> float:
+        """Full jitter (uniform in [0, base * 2^n], capped); a server's Retry-After is a floor."""
+        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (failures - 1))
+        jittered = random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
+        return max(jittered, retry_after) if retry_after is not None else jittered
+
+
+Sleep = Callable[[float], None]
+_sleep: Sleep = time.sleep
+
+
+@contextmanager
+def use_sleep(sleep: Sleep) -> Iterator[None]:
+    """Replace the pause between retries and rate-limit waits (tests record instead of sleeping)."""
+    global _sleep
+    previous = _sleep
+    _sleep = sleep
+    try:
+        yield
+    finally:
+        _sleep = previous
+
+
+def pause(seconds: float) -> None:
+    _sleep(seconds)
+
+
+@dataclass
+class _Call:
+    """Everything one structured_completion needs, and the attempts it has used so far."""
+
+    endpoint: LlmEndpoint
+    model: str
+    schema: type[BaseModel]
+    agent: str
+    prompt_version: str
+    params: dict[str, Any]
+    case: Case | None
+    step: PipelineStep | None
+    policy: RetryPolicy
+    attempts: int = 0
+    waited_seconds: float = 0.0
+    last_call: AgentCall | None = None
+    price: LlmModel | None = field(default=None)
+
+    def estimated_tokens(self, messages: list[dict[str, str]]) -> int:
+        prompt_chars = sum(len(message.get("content") or "") for message in messages)
+        return prompt_chars // CHARS_PER_TOKEN + (self.params.get("max_tokens") or ASSUMED_REPLY_TOKENS)
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    """Servers sometimes echo the key in an auth error; it must never reach the database."""
+    return text.replace(secret, REDACTED) if secret and text else text
+
+
+def _cost(price: LlmModel | None, reply: Reply | None) -> Decimal:
+    if price is None or reply is None:
+        return Decimal(0)
+    cached = min(reply.cached_input_tokens, reply.input_tokens)
+    cached_price = price.cached_input_price_per_mtok
+    if cached_price is None:
+        cached_price = price.input_price_per_mtok
+    return (
+        price.input_price_per_mtok * (reply.input_tokens - cached)
+        + cached_price * cached
+        + price.output_price_per_mtok * reply.output_tokens
+    ) / MILLION
+
+
+def _record(
+    call: _Call,
+    *,
+    messages: list[dict[str, str]],
+    reply: Reply | None = None,
+    failure: AttemptFailed | None = None,
+    parsed: dict[str, Any] | None = None,
+    error_kind: str = "",
+    error: str = "",
+) -> AgentCall:
+    secret = call.endpoint.api_key()
+    raw = (reply.refusal or reply.content or "") if reply else (failure.body if failure else "")
+    row = AgentCall.objects.create(
+        case=call.case,
+        step=call.step,
+        agent=call.agent,
+        endpoint=call.endpoint,
+        endpoint_name=call.endpoint.name,
+        model=call.model,
+        prompt_version=call.prompt_version,
+        attempt=call.attempts,
+        request_messages=messages,
+        request_params=call.params,
+        raw_response=_scrub(raw, secret),
+        parsed_output=parsed,
+        finish_reason=reply.finish_reason if reply else "",
+        input_tokens=reply.input_tokens if reply else 0,
+        output_tokens=reply.output_tokens if reply else 0,
+        cached_input_tokens=reply.cached_input_tokens if reply else 0,
+        latency_ms=reply.latency_ms if reply else (failure.latency_ms if failure else 0),
+        cost=_cost(call.price, reply),
+        provider_request_id=(reply.request_id if reply else (failure.request_id if failure else ""))[:128],
+        error_kind=error_kind,
+        error=_scrub(error, secret),
+    )
+    call.last_call = row
+    return row
+
+
+def _send_once(call: _Call, messages: list[dict[str, str]]) -> Reply:
+    try:
+        with ratelimit.endpoint_capacity(
+            endpoint=call.endpoint, estimated_tokens=call.estimated_tokens(messages), sleep=pause
+        ) as reservation:
+            reply = send_chat_completion(
+                endpoint=call.endpoint, model=call.model, messages=messages, params=call.params
+            )
+            reservation.settle(tokens=reply.input_tokens + reply.output_tokens)
+            return reply
+    except ratelimit.CapacityTimeout as error:
+        raise LlmCallError(str(error), kind=CallErrorKind.RATE_LIMITED, call=call.last_call, retryable=True) from error
+
+
+def _send_with_retries(call: _Call, messages: list[dict[str, str]]) -> Reply:
+    """A completion, retrying transient failures; every failed attempt leaves its AgentCall row."""
+    while True:
+        call.attempts += 1
+        try:
+            return _send_once(call, messages)
+        except AttemptFailed as failure:
+            row = _record(call, messages=messages, failure=failure, error_kind=failure.kind, error=str(failure))
+            if not failure.transient:
+                raise LlmCallError(str(failure), kind=failure.kind, call=row) from failure
+            delay = call.policy.backoff(failures=call.attempts, retry_after=failure.retry_after)
+            out_of_attempts = call.attempts >= call.policy.max_attempts
+            if out_of_attempts or call.waited_seconds + delay > call.policy.max_total_wait_seconds:
+                spent = f"{call.attempts} attempts over {call.waited_seconds:.0f} s of waiting"
+                message = f"{failure} Gave up after {spent}; the step can be retried later."
+                raise LlmCallError(message, kind=failure.kind, call=row, retryable=True) from failure
+            call.waited_seconds += delay
+            pause(delay)
+
+
+def _reply_problem(reply: Reply) -> LlmCallError | None:
+    """Replies that a repair prompt cannot fix."""
+    if reply.refusal or reply.finish_reason == "content_filter":
+        said = f": {reply.refusal}" if reply.refusal else " (content filter)."
+        return LlmCallError(f"The model refused{said}", kind=CallErrorKind.REFUSAL)
+    if reply.finish_reason == "length":
+        return LlmCallError(
+            f"The reply was cut off at {reply.output_tokens} output tokens (finish_reason=length); "
+            "raise max_tokens or shorten the prompt.",
+            kind=CallErrorKind.TRUNCATED,
+        )
+    return None
+
+
+def structured_completion(
+    *,
+    endpoint: LlmEndpoint,
+    messages: list[dict[str, str]],
+    schema: type[T],
+    agent: str,
+    prompt_version: str,
+    temperature: float,
+    model: str | None = None,
+    max_tokens: int | None = None,
+    case: Case | None = None,
+    step: PipelineStep | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> LlmResult[T]:
+    """Ask the endpoint for an instance of `schema`. Raises LlmCallError when none could be had.
+
+    Call it outside any open transaction: the rows of failed attempts must survive the failure."""
+    model_name = model or endpoint.default_model
+    params: dict[str, Any] = {
+        "temperature": temperature,
+        "response_format": response_format_for(mode=endpoint.structured_output_mode, schema=schema),
+    }
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    call = _Call(
+        endpoint=endpoint,
+        model=model_name,
+        schema=schema,
+        agent=agent,
+        prompt_version=prompt_version,
+        params=params,
+        case=case,
+        step=step,
+        policy=retry_policy or RetryPolicy.from_settings(),
+        price=LlmModel.objects.filter(endpoint=endpoint, name=model_name).first(),
+    )
+    conversation = messages_with_schema(mode=endpoint.structured_output_mode, messages=messages, schema=schema)
+    repaired = False
+    while True:
+        reply = _send_with_retries(call, conversation)
+        problem = _reply_problem(reply)
+        if problem is not None:
+            problem.call = _record(
+                call, messages=conversation, reply=reply, error_kind=problem.kind, error=str(problem)
+            )
+            raise problem
+        try:
+            output = parse_output(reply.content, schema)
+        except OutputRejected as rejected:
+            row = _record(call, messages=conversation, reply=reply, error_kind=rejected.kind, error=str(rejected))
+            if repaired:
+                message = f"{rejected} (still wrong after one repair attempt; the raw reply is kept on call {row.pk})"
+                raise LlmCallError(message, kind=rejected.kind, call=row) from rejected
+            repaired = True
+            conversation = repair_messages(conversation=conversation, bad_reply=reply.content, problem=str(rejected))
+            continue
+        row = _record(call, messages=conversation, reply=reply, parsed=output.model_dump(mode="json"))
+        return LlmResult(output=output, call=row)
