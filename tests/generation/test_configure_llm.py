@@ -1,0 +1,39 @@
+import pytest
+from django.core.management import call_command
+
+from generation.models import LlmEndpoint, StructuredOutputMode
+from generation.services.endpoints import default_endpoint_configure
+from tests.factories import LlmEndpointFactory
+
+
+@pytest.mark.django_db
+def test_with_no_provider_the_local_demo_model_is_the_default(settings, capsys):
+    settings.LLM_PROVIDER_CONFIGURED = False
+    call_command("configure_llm")
+    endpoint = LlmEndpoint.objects.get(is_default=True)
+    assert endpoint.name == "local-demo"
+    assert endpoint.is_local_demo
+    assert endpoint.structured_output_mode == StructuredOutputMode.JSON_OBJECT_SCHEMA
+    assert endpoint.base_url == f"http://127.0.0.1:{settings.LOCAL_LLM_PORT}/v1"
+    assert "not clinical content" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_a_provider_key_switches_the_default_and_stores_only_the_variable_name(settings):
+    settings.LLM_PROVIDER_CONFIGURED = False
+    default_endpoint_configure()
+    settings.LLM_PROVIDER_CONFIGURED = True
+    settings.LLM_BASE_URL = "https://llm.example.org/v1"
+    settings.LLM_MODEL = "big-model"
+    endpoint = default_endpoint_configure()
+    assert (endpoint.name, endpoint.default_model, endpoint.api_key_env) == ("provider", "big-model", "OPENAI_API_KEY")
+    assert endpoint.structured_output_mode == StructuredOutputMode.JSON_SCHEMA
+    assert LlmEndpoint.objects.filter(is_default=True).count() == 1
+    assert endpoint.models.get().name == "big-model"
+
+
+@pytest.mark.django_db
+def test_an_admin_chosen_default_is_kept(settings):
+    chosen = LlmEndpointFactory(name="azure-eu", is_default=True)
+    settings.LLM_PROVIDER_CONFIGURED = False
+    assert default_endpoint_configure() == chosen
