@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from generation.models import LeaseKind, LlmEndpoint, LlmRateLease
@@ -72,6 +72,43 @@ class LimiterBackend(Protocol):
     def settle_request(self, limits: EndpointLimits, request_id: str, tokens: int) -> None: ...
 
 
+def _is_lock_contention(error: OperationalError) -> bool:
+    message = str(error).lower()
+    return "locked" in message or "deadlock" in message
+
+
+def _busy_is_retried(default: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """SQLite can report a lock instead of waiting (shared-cache databases ignore the busy timeout);
+    a decision that met one is simply "not now", and the caller polls again."""
+
+    def decorate(decide: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(decide)
+        def decided(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return decide(*args, **kwargs)
+            except OperationalError as error:
+                if not _is_lock_contention(error):
+                    raise
+                return default
+
+        return decided
+
+    return decorate
+
+
+def _until_written(write: Callable[[], Any]) -> None:
+    """A release must not be lost to lock contention, or the slot stays taken until its lease expires."""
+    for _ in range(200):
+        try:
+            write()
+            return
+        except OperationalError as error:
+            if not _is_lock_contention(error):
+                raise
+            time.sleep(random.uniform(0.005, 0.02))  # noqa: S311 - jitter
+    write()
+
+
 class DatabaseLimiter:
     """Leases as rows of LlmRateLease; each decision runs under a lock on the endpoint's row."""
 
@@ -80,6 +117,7 @@ class DatabaseLimiter:
         list(LlmEndpoint.objects.select_for_update().filter(pk=limits.endpoint_id).values_list("pk"))
         LlmRateLease.objects.filter(endpoint_id=limits.endpoint_id, expires_at__lte=timezone.now()).delete()
 
+    @_busy_is_retried(default=False)
     def try_acquire_slot(self, limits: EndpointLimits, lease_id: str) -> bool:
         with transaction.atomic():
             self._lock(limits)
@@ -95,8 +133,9 @@ class DatabaseLimiter:
             return True
 
     def release_slot(self, limits: EndpointLimits, lease_id: str) -> None:
-        LlmRateLease.objects.filter(lease_id=lease_id).delete()
+        _until_written(lambda: LlmRateLease.objects.filter(lease_id=lease_id).delete())
 
+    @_busy_is_retried(default=POLL_SECONDS)
     def try_reserve_request(self, limits: EndpointLimits, request_id: str, tokens: int) -> float:
         with transaction.atomic():
             self._lock(limits)
@@ -115,7 +154,7 @@ class DatabaseLimiter:
             return 0.0
 
     def settle_request(self, limits: EndpointLimits, request_id: str, tokens: int) -> None:
-        LlmRateLease.objects.filter(lease_id=request_id).update(tokens=tokens)
+        _until_written(lambda: LlmRateLease.objects.filter(lease_id=request_id).update(tokens=tokens))
 
 
 def _window_is_full(limits: EndpointLimits, *, used: list[int], tokens: int) -> bool:

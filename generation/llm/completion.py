@@ -52,6 +52,8 @@ class RetryPolicy:
     max_total_wait_seconds: float = 120.0
     base_delay_seconds: float = 1.0
     max_delay_seconds: float = 30.0
+    # How long to wait for a free slot / room in the per-minute window; None = the setting's default.
+    capacity_wait_seconds: float | None = None
 
     @classmethod
     def from_settings(cls) -> RetryPolicy:
@@ -171,7 +173,10 @@ def _record(
 def _send_once(call: _Call, messages: list[dict[str, str]]) -> Reply:
     try:
         with ratelimit.endpoint_capacity(
-            endpoint=call.endpoint, estimated_tokens=call.estimated_tokens(messages), sleep=pause
+            endpoint=call.endpoint,
+            estimated_tokens=call.estimated_tokens(messages),
+            sleep=pause,
+            max_wait=call.policy.capacity_wait_seconds,
         ) as reservation:
             reply = send_chat_completion(
                 endpoint=call.endpoint, model=call.model, messages=messages, params=call.params

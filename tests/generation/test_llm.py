@@ -44,7 +44,9 @@ def test_it_returns_the_validated_output_and_records_the_call():
         result = complete(endpoint, max_tokens=800)
 
     assert isinstance(result, LlmResult)
-    assert result.output == Summary(summary="Hypertension follow-up, blood pressure 150/95 despite amlodipine.", severity=2)
+    assert result.output == Summary(
+        summary="Hypertension follow-up, blood pressure 150/95 despite amlodipine.", severity=2
+    )
     call = AgentCall.objects.get()
     assert result.call == call
     assert call.parsed_output == {"summary": result.output.summary, "severity": 2}
