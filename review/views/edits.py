@@ -1,0 +1,133 @@
+"""Inline edits: one SOAP section or one dialogue turn at a time. Each save is a new
+version; a stale save is refused, its text kept in the form and stored as a draft."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from generation.models import ArtefactKind, Case
+from review import services
+from review.forms import NoteSectionForm, TurnForm, TurnOperationForm, note_section_is_known
+from review.views._common import REVIEW, page_or_partial, queue_for, requires
+from review.views.item import SECTION_LABELS, TEMPLATE, _case, item_context, item_url
+
+
+def _after_save(request: HttpRequest, case: Case, panel: str) -> HttpResponse:
+    """The changed panel, plus the decision panel out of band (it carries the version numbers)."""
+    if not request.htmx:
+        return redirect(item_url(case.pk, queue_for(request, case)))
+    return page_or_partial(request, TEMPLATE, f"{panel}-saved", item_context(request, case))
+
+
+def _rebased_on_conflict(form: Any, conflict: services.EditConflict) -> Any:
+    """The reviewer's text, now based on the newer version, so a second save is deliberate."""
+    data = form.data.copy()
+    data["base_number"] = str(conflict.current.number)
+    rebased = type(form)(data)
+    rebased.is_valid()
+    rebased.add_error(None, str(conflict))
+    return rebased
+
+
+def _section(case: Case, key: str, context: dict[str, Any]) -> dict[str, str]:
+    note = context["note"]
+    text = str((note.content if note else {}).get(key) or "")
+    return {"key": key, "label": SECTION_LABELS[key], "text": text}
+
+
+@requires(REVIEW)
+@require_http_methods(["GET", "POST"])
+def note_section_edit(request: HttpRequest, case_id: int, section: str) -> HttpResponse:
+    if not note_section_is_known(section):
+        raise Http404("No such note section.")
+    case = _case(case_id)
+    context = item_context(request, case)
+    if context["note"] is None or ArtefactKind.NOTE not in context["editable"]:
+        raise Http404("This note cannot be edited now.")
+    if request.method == "POST":
+        form = NoteSectionForm(request.POST)
+        if form.is_valid():
+            try:
+                services.note_section_edit(case=case, author=request.user, section=section,
+                                           text=form.cleaned_data["text"], base_number=form.cleaned_data["base_number"])
+            except services.EditConflict as conflict:
+                form = _rebased_on_conflict(form, conflict)
+                context["conflict_text"] = str(conflict.current.content.get(section) or "")
+            except services.ReviewError as error:
+                form.add_error(None, str(error))
+            else:
+                return _after_save(request, case, "note-panel")
+    else:
+        form = NoteSectionForm(initial={"base_number": context["note"].number,
+                                        "text": _section(case, section, context)["text"]})
+    context.update(editing_section=section, section_form=form, section=_section(case, section, context))
+    return page_or_partial(request, TEMPLATE, "note-section", context)
+
+
+def _turn_context(request: HttpRequest, case: Case) -> dict[str, Any]:
+    context = item_context(request, case)
+    if context["dialogue"] is None or ArtefactKind.DIALOGUE not in context["editable"]:
+        raise Http404("This dialogue cannot be edited now.")
+    return context
+
+
+@requires(REVIEW)
+@require_http_methods(["GET", "POST"])
+def dialogue_turn_edit(request: HttpRequest, case_id: int, index: int, operation: str) -> HttpResponse:
+    """Edit turn `index` in place, or (operation "insert") add a new turn after it."""
+    if operation not in (services.TurnOperation.EDIT, services.TurnOperation.INSERT_AFTER):
+        raise Http404("No such turn operation.")
+    case = _case(case_id)
+    context = _turn_context(request, case)
+    turns = context["turns"]
+    if operation == services.TurnOperation.EDIT and not 0 <= index < len(turns):
+        raise Http404("No such turn.")
+    if request.method == "POST":
+        form = TurnForm(request.POST)
+        if form.is_valid():
+            try:
+                services.dialogue_turn_change(
+                    case=case, author=request.user, operation=operation, index=index,
+                    base_number=form.cleaned_data["base_number"], speaker=form.cleaned_data["speaker"],
+                    text=form.cleaned_data["text"],
+                )
+            except services.EditConflict as conflict:
+                form = _rebased_on_conflict(form, conflict)
+                context["conflict_turns"] = conflict.current.content.get("turns", [])
+            except services.ReviewError as error:
+                form.add_error(None, str(error))
+            else:
+                return _after_save(request, case, "dialogue-panel")
+    else:
+        turn = turns[index] if operation == services.TurnOperation.EDIT else {"speaker": "patient", "text": ""}
+        form = TurnForm(initial={"base_number": context["dialogue"].number, **turn})
+    context.update(editing_turn=index, turn_operation=operation, turn_form=form)
+    return page_or_partial(request, TEMPLATE, "dialogue-panel", context)
+
+
+@requires(REVIEW)
+@require_POST
+def dialogue_turn_move(request: HttpRequest, case_id: int, index: int, operation: str) -> HttpResponse:
+    """Delete a turn or move it up or down."""
+    if operation not in (services.TurnOperation.DELETE, services.TurnOperation.MOVE_UP,
+                         services.TurnOperation.MOVE_DOWN):
+        raise Http404("No such turn operation.")
+    case = _case(case_id)
+    _turn_context(request, case)
+    form = TurnOperationForm(request.POST)
+    error = "The form was incomplete; reload the item."
+    if form.is_valid():
+        try:
+            services.dialogue_turn_change(case=case, author=request.user, operation=operation, index=index,
+                                          base_number=form.cleaned_data["base_number"])
+        except services.ReviewError as refused:
+            error = str(refused)
+        else:
+            return _after_save(request, case, "dialogue-panel")
+    context = _turn_context(request, case)
+    context["dialogue_error"] = error
+    return page_or_partial(request, TEMPLATE, "dialogue-panel", context)

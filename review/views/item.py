@@ -1,0 +1,240 @@
+"""The item screen and its decisions: approve, reject, skip, regenerate, adjudicate,
+assign reviewers, and the polling that shows a regenerated version when it is ready."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+
+from generation.models import GENERATING_STATUSES, ArtefactKind, Case, CaseStatus, QualityVariable, ReviewStage
+from generation.rendering import NOTE_FIELDS, SOAP_SECTIONS, SUBJECTIVE_PARTS
+from review import selectors, services
+from review.forms import AssignForm, DecisionForm, RegenerateForm
+from review.views._common import ADJUDICATE, ASSIGN, REVIEW, page_or_partial, queue_for, requires
+
+TEMPLATE = "review/item.html"
+SECTION_LABELS = dict(SUBJECTIVE_PARTS) | {key: heading.capitalize() for key, heading in SOAP_SECTIONS}
+
+
+def _case(case_id: int) -> Case:
+    try:
+        return selectors.case_for_review(case_id=case_id)
+    except Case.DoesNotExist:
+        return get_object_or_404(Case, pk=case_id)
+
+
+def item_url(case_id: int, queue: str) -> str:
+    return f"{reverse('review:item', args=[case_id])}?queue={queue}"
+
+
+def _note_sections(content: dict[str, Any]) -> list[dict[str, str]]:
+    """Every SOAP section, plus the optional Subjective parts the note actually has."""
+    always = {key for key, _ in SOAP_SECTIONS}
+    return [
+        {"key": key, "label": SECTION_LABELS[key], "text": str(content.get(key) or "")}
+        for key in NOTE_FIELDS
+        if key in always or content.get(key)
+    ]
+
+
+def _scenario_rows(content: dict[str, Any]) -> list[tuple[str, str]]:
+    variables = content.get("variables") or {}
+    names = dict(QualityVariable.objects.filter(key__in=list(variables)).values_list("key", "name"))
+    return [(names.get(key, key.replace("_", " ").capitalize()), str(value)) for key, value in variables.items()]
+
+
+def _seen_initial(versions: dict[str, Any]) -> dict[str, Any]:
+    initial: dict[str, Any] = {f"seen_{kind}": version.number for kind, version in versions.items()}
+    initial["opened_at"] = timezone.now().timestamp()
+    return initial
+
+
+def _is_disputed(case: Case, decisions: list[Any]) -> bool:
+    if case.status == CaseStatus.ADJUDICATION:
+        return True
+    verdicts = [d.action for d in decisions if d.created_at >= case.status_changed_at and not d.is_adjudication
+                and d.action in selectors.VERDICT_ACTIONS]
+    accepted = sum(action in selectors.ACCEPTING_ACTIONS for action in verdicts)
+    return len(verdicts) >= case.reviews_required and 0 < accepted < len(verdicts)
+
+
+def item_context(request: HttpRequest, case: Case, **overrides: Any) -> dict[str, Any]:
+    queue = queue_for(request, case)
+    stage = selectors.stage_for_case(case=case)
+    versions = selectors.current_versions(case=case)
+    can_adjudicate = request.user.has_perm(ADJUDICATE)
+    decisions = selectors.decisions_visible_to(case=case, viewer=request.user, can_adjudicate=can_adjudicate)
+    queue_cases = selectors.case_queue_for_reviewer(
+        reviewer=request.user, queue=queue, filters=selectors.QueueFilters()
+    )
+    previous_id, next_id = selectors.neighbours_in_queue(queue=queue_cases, case_id=case.pk)
+    note = versions.get(ArtefactKind.NOTE)
+    dialogue = versions.get(ArtefactKind.DIALOGUE)
+    scenario = versions.get(ArtefactKind.SCENARIO)
+    context: dict[str, Any] = {
+        "case": case,
+        "stage": stage,
+        "queue": queue,
+        "queue_label": selectors.QUEUE_LABELS[queue],
+        "versions": versions,
+        "scenario": scenario,
+        "scenario_rows": _scenario_rows(scenario.content) if scenario else [],
+        "note": note,
+        "note_sections": _note_sections(note.content) if note else [],
+        "dialogue": dialogue,
+        "turns": list((dialogue.content or {}).get("turns", [])) if dialogue else [],
+        "editable": selectors.EDITABLE_KINDS.get(stage or "", ()),
+        "visible": selectors.VISIBLE_KINDS.get(stage or "", tuple(versions)),
+        "decisions": decisions,
+        "has_decided": any(d.reviewer_id == request.user.pk and d.created_at >= case.status_changed_at
+                           for d in decisions),
+        "is_generating": case.status in GENERATING_STATUSES,
+        "can_adjudicate": can_adjudicate,
+        "is_disputed": _is_disputed(case, decisions) if can_adjudicate else False,
+        "guidelines": selectors.guidelines(),
+        "previous_url": item_url(previous_id, queue) if previous_id else "",
+        "next_url": item_url(next_id, queue) if next_id else "",
+        "decision_form": DecisionForm(initial=_seen_initial(versions)),
+        "regenerate_form": RegenerateForm(initial={**_seen_initial(versions), "target": _default_target(stage)}),
+        "regenerate_targets": _regenerate_targets(stage),
+    }
+    if request.user.has_perm(ASSIGN):
+        context["assign_form"] = _assign_form(stage)
+        context["assignments"] = selectors.case_assignments(case=case)
+    context.update(overrides)
+    return context
+
+
+def _default_target(stage: str | None) -> str:
+    return ArtefactKind.NOTE if stage in (None, ReviewStage.PAIR) else stage
+
+
+def _regenerate_targets(stage: str | None) -> list[tuple[str, str]]:
+    kinds = selectors.VISIBLE_KINDS[stage] if stage == ReviewStage.PAIR else ((stage,) if stage else ())
+    return [(kind, ArtefactKind(kind).label) for kind in kinds]
+
+
+def _assign_form(stage: str | None, data: Any = None) -> AssignForm:
+    return AssignForm(data, reviewers=selectors.reviewers(), stages=list(ReviewStage.choices),
+                      initial={"stage": stage or ReviewStage.PAIR})
+
+
+@requires(REVIEW)
+@require_GET
+def item(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case(case_id)
+    return page_or_partial(request, TEMPLATE, "review-item", item_context(request, case))
+
+
+def _next_item_response(request: HttpRequest, case: Case, queue: str) -> HttpResponse:
+    """After a decision the next item of the same queue opens by itself."""
+    queue_cases = selectors.case_queue_for_reviewer(
+        reviewer=request.user, queue=queue, filters=selectors.QueueFilters()
+    )
+    _previous, following = selectors.neighbours_in_queue(queue=queue_cases, case_id=case.pk)
+    following = following or queue_cases.values_list("id", flat=True).first()
+    if following:
+        target = item_url(following, queue)
+    else:
+        messages.success(request, "This queue is empty. Well done.")
+        target = reverse("review:queue", args=[queue])
+    if request.htmx:
+        return HttpResponseClientRedirect(target)
+    return redirect(target)
+
+
+def _decision_panel_with_errors(request: HttpRequest, case: Case, **forms: Any) -> HttpResponse:
+    return page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case, **forms))
+
+
+@requires(REVIEW)
+@require_POST
+def decide(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case(case_id)
+    queue = queue_for(request, case)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _decision_panel_with_errors(request, case, decision_form=form)
+    try:
+        services.review_decision_record(
+            case=case, reviewer=request.user, action=form.cleaned_data["action"], seen=form.seen(),
+            opened_at=form.opened(), reason=form.cleaned_data["reason"], comment=form.cleaned_data["comment"],
+        )
+    except services.ReviewError as error:
+        form.add_error(None, str(error))
+        return _decision_panel_with_errors(request, case, decision_form=form)
+    return _next_item_response(request, case, queue)
+
+
+@requires(ADJUDICATE)
+@require_POST
+def adjudicate(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case(case_id)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _decision_panel_with_errors(request, case, decision_form=form)
+    try:
+        services.adjudication_record(
+            case=case, adjudicator=request.user, action=form.cleaned_data["action"], seen=form.seen(),
+            opened_at=form.opened(), reason=form.cleaned_data["reason"], comment=form.cleaned_data["comment"],
+        )
+    except services.ReviewError as error:
+        form.add_error(None, str(error))
+        return _decision_panel_with_errors(request, case, decision_form=form)
+    return _next_item_response(request, case, selectors.ADJUDICATION_QUEUE)
+
+
+@requires(REVIEW)
+@require_POST
+def regenerate(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case(case_id)
+    form = RegenerateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.regeneration_request(
+                case=case, reviewer=request.user, target=form.cleaned_data["target"],
+                comment=form.cleaned_data["comment"], seen=form.seen(), opened_at=form.opened(),
+            )
+        except ValueError as error:  # ReviewError, or the pipeline refusing the regeneration
+            form.add_error(None, str(error))
+        else:
+            case = _case(case_id)
+            if not request.htmx:
+                messages.info(request, "Sent back for regeneration; the new version appears here when it is ready.")
+                return redirect(item_url(case.pk, queue_for(request, case)))
+            return page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case))
+    return _decision_panel_with_errors(request, case, regenerate_form=form)
+
+
+@requires(REVIEW)
+@require_GET
+def regeneration_status(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Polled while a case regenerates; answers 286 (stop polling) once it is back."""
+    case = _case(case_id)
+    response = page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case, just_regenerated=True))
+    if case.status in GENERATING_STATUSES:
+        return response
+    stopped = HttpResponseStopPolling(response.content)
+    return stopped
+
+
+@requires(ASSIGN)
+@require_POST
+def assign(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case(case_id)
+    form = _assign_form(None, request.POST)
+    if form.is_valid():
+        with transaction.atomic():
+            services.reviewers_assign(case=case, stage=form.cleaned_data["stage"],
+                                      reviewers=form.cleaned_data["reviewers"], assigned_by=request.user)
+        messages.success(request, "Reviewers assigned.")
+        form = _assign_form(form.cleaned_data["stage"])
+    return page_or_partial(request, TEMPLATE, "assign-panel", item_context(request, case, assign_form=form))
