@@ -1,0 +1,82 @@
+"""Dialogue Generator: the conversation behind the POLISHED note."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from generation import rendering
+from generation.agents.prompting import (
+    Message,
+    as_json,
+    messages_build,
+    prompt_render,
+    prompt_version_id,
+    system_with_examples,
+)
+from generation.examples import WorkedExample
+from generation.models import AgentName
+
+AGENT = AgentName.DIALOGUE_GENERATOR
+VERSION = 1
+PROMPT_VERSION = prompt_version_id(agent=AGENT, version=VERSION)
+DEFAULT_TEMPERATURE = 0.7
+
+
+class DialogueTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    speaker: str
+    text: str
+
+
+class DialogueGeneratorOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    planning: str
+    turns: list[DialogueTurn]
+
+
+class EmptyDialogue(ValueError):
+    """The model returned no usable turn."""
+
+
+def dialogue_content(turns: list[DialogueTurn]) -> dict[str, Any]:
+    """Turns with a lower-case speaker tag; empty turns dropped. Planning never goes in."""
+    cleaned = [
+        {"speaker": " ".join(turn.speaker.strip(" []*:").lower().split()) or "unknown", "text": turn.text.strip()}
+        for turn in turns
+        if turn.text.strip()
+    ]
+    if not cleaned:
+        raise EmptyDialogue("the model returned a dialogue without any spoken turn")
+    return {"turns": cleaned}
+
+
+def _example_pair(example: WorkedExample) -> tuple[str, str]:
+    return f"The final SOAP note:\n{rendering.note_text(example.note)}", as_json(example.dialogue)
+
+
+def build_messages(
+    *,
+    role: str,
+    polished_note: dict[str, Any],
+    examples: list[WorkedExample],
+    previous: dict[str, Any] | None = None,
+    feedback: str = "",
+) -> list[Message]:
+    system = system_with_examples(
+        instructions=prompt_render(agent=AGENT, version=VERSION, part="system", context={}),
+        examples=[_example_pair(example) for example in examples],
+    )
+    user = prompt_render(
+        agent=AGENT,
+        version=VERSION,
+        part="user",
+        context={
+            "role": role,
+            "note": rendering.note_text(polished_note),
+            "previous": rendering.dialogue_text(previous) if previous else "",
+            "feedback": feedback,
+        },
+    )
+    return messages_build(system=system, user=user)

@@ -1,0 +1,43 @@
+"""Bounded output schemas for small local models.
+
+A 270M-parameter model rambles; with the llama.cpp server the JSON schema becomes a
+grammar, so maxLength / maxItems make it stop in time instead of being cut off by
+max_tokens (which would fail the step as truncated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any, get_args, get_origin
+
+from pydantic import BaseModel, Field, create_model
+
+
+@dataclass(frozen=True)
+class OutputLimits:
+    max_chars: int
+    max_items: int
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _bounded_annotation(annotation: Any, limits: OutputLimits) -> Any:
+    if annotation is str:
+        return Annotated[str, Field(max_length=limits.max_chars)]
+    if _is_model(annotation):
+        return bounded_schema(annotation, limits)
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        return Annotated[list[_bounded_annotation(item, limits)], Field(max_length=limits.max_items)]  # type: ignore[misc]
+    return annotation
+
+
+@lru_cache(maxsize=64)
+def bounded_schema(model: type[BaseModel], limits: OutputLimits) -> type[BaseModel]:
+    """The same schema (names, fields, order) with every string and list capped."""
+    fields = {name: (_bounded_annotation(info.annotation, limits), ...) for name, info in model.model_fields.items()}
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        model.__name__, __config__=model.model_config, **fields
+    )

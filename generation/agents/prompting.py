@@ -1,0 +1,87 @@
+"""What every agent's prompt is made of: versioned template files, the survey-ranked
+variables and the in-context examples.
+
+The system message (instructions + examples) comes first and changes only with the
+prompt version and the ICD chapter, so provider-side prompt caching keeps applying;
+everything case-specific goes into the last user message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.template import Context, Engine
+
+from generation.models import QualityVariable, SurveySnapshot
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+# The paper kept the variables clinicians rated at least this high (1-10 scale).
+PRIORITY_WEIGHT = 7.5
+
+Message = dict[str, str]
+
+
+@lru_cache(maxsize=1)
+def _engine() -> Engine:
+    # Prompts are plain text for a model, not HTML: no escaping.
+    return Engine(dirs=[str(PROMPTS_DIR)], autoescape=False)
+
+
+def prompt_render(*, agent: str, version: int, part: str, context: dict[str, Any]) -> str:
+    template = _engine().get_template(f"{agent}.v{version}.{part}.txt")
+    return template.render(Context(context)).strip()
+
+
+def prompt_version_id(*, agent: str, version: int) -> str:
+    return f"{agent}@{version}"
+
+
+@dataclass(frozen=True)
+class RankedVariable:
+    key: str
+    name: str
+    description: str
+    sub_items: list[str]
+    weight: float | None
+    priority: bool
+
+
+def ranked_variables(*, snapshot: SurveySnapshot | None) -> list[RankedVariable]:
+    """The active variables, most important first by the survey's weights (if any)."""
+    variables = list(QualityVariable.objects.filter(is_active=True))
+    weights = {key: float(value) for key, value in (snapshot.weights if snapshot else {}).items()}
+    ranked = sorted(variables, key=lambda v: (-weights.get(v.key, 0.0), v.position)) if weights else variables
+    return [
+        RankedVariable(
+            key=variable.key,
+            name=variable.name,
+            description=variable.description,
+            sub_items=list(variable.sub_items or []),
+            weight=round(weights[variable.key], 1) if variable.key in weights else None,
+            priority=weights.get(variable.key, 0.0) >= PRIORITY_WEIGHT,
+        )
+        for variable in ranked
+    ]
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def system_with_examples(*, instructions: str, examples: list[tuple[str, str]]) -> str:
+    """Instructions, then worked examples as (input, output) text pairs."""
+    if not examples:
+        return instructions
+    blocks = [
+        f"Worked example {number}.\nInput:\n{given}\nOutput:\n{expected}"
+        for number, (given, expected) in enumerate(examples, start=1)
+    ]
+    return instructions + "\n\n" + "\n\n".join(blocks)
+
+
+def messages_build(*, system: str, user: str) -> list[Message]:
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]

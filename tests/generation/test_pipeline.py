@@ -1,0 +1,278 @@
+from __future__ import annotations
+
+import pytest
+
+from generation.models import (
+    AgentCall,
+    AgentName,
+    ArtefactKind,
+    CaseStatus,
+    PipelineStep,
+    StepStatus,
+    SurveySnapshot,
+    VersionSource,
+)
+from generation.services.cases import artefact_version_create, case_transition
+from generation.services.pipeline import (
+    AdvanceNotAllowed,
+    RegenerationNotAllowed,
+    case_advance_after_review,
+    case_regenerate,
+    case_start,
+)
+from generation.tasks import run_pipeline_step
+from tests.factories import ClinicianFactory
+from tests.generation.pipeline_fakes import (
+    agent_of,
+    answers,
+    judge_output,
+    make_case,
+    run_pending_steps,
+    scenario_output,
+)
+from tests.llm_replay import error_response, llm_replay
+
+pytestmark = pytest.mark.django_db
+
+
+def _requests_of(replay, agent):
+    return [request for request in replay.chat_requests if agent_of(request) == agent]
+
+
+def test_a_case_runs_through_all_six_agents_to_final_pair_review():
+    case = make_case()
+    case_start(case=case)
+    with llm_replay(answers(6)) as replay:
+        run_pending_steps()
+
+    case.refresh_from_db()
+    assert case.status == CaseStatus.PAIR_REVIEW
+    assert [agent_of(request) for request in replay.chat_requests] == [
+        "scenario_provider",
+        "scenario_judge",
+        "note_writer",
+        "note_polisher",
+        "dialogue_generator",
+        "dialogue_polisher",
+    ]
+    sources = list(case.versions.order_by("kind", "number").values_list("kind", "source"))
+    assert sources == [
+        ("dialogue", VersionSource.LLM_RAW),
+        ("dialogue", VersionSource.LLM_POLISHED),
+        ("note", VersionSource.LLM_RAW),
+        ("note", VersionSource.LLM_POLISHED),
+        ("scenario", VersionSource.LLM_RAW),
+    ]
+    # The role came back in markdown and odd case; it is resolved to the table's role.
+    assert case.role.name == "Family medicine physician"
+    assert AgentCall.objects.filter(case=case, error_kind="").count() == 6
+    case.batch.refresh_from_db()
+    assert (case.batch.produced_count, case.batch.status) == (1, "completed")
+
+
+def test_planning_and_reasoning_never_reach_the_released_texts():
+    case = make_case()
+    case_start(case=case)
+    with llm_replay(answers(6)):
+        run_pending_steps()
+
+    for version in case.versions.all():
+        assert "planning" not in version.content
+        assert "Plan the note around the scenario" not in version.text
+        assert "Open with the complaint" not in version.text
+    writer_step = case.steps.get(agent=AgentName.NOTE_WRITER)
+    assert writer_step.result["planning"] == "Plan the note around the scenario."
+    dialogue = case.versions.filter(kind=ArtefactKind.DIALOGUE).last()
+    assert dialogue.text.startswith("[doctor]: What brings you in? (polished)\n[patient]:")
+
+
+def test_the_dialogue_generator_is_given_the_polished_note():
+    case = make_case()
+    case_start(case=case)
+    with llm_replay(answers(6)) as replay:
+        run_pending_steps()
+
+    (prompt,) = [request.prompt_text for request in _requests_of(replay, "dialogue_generator")]
+    assert "(polished plan)" in prompt
+    assert "(raw plan)" not in prompt
+    polished = case.versions.get(kind=ArtefactKind.NOTE, source=VersionSource.LLM_POLISHED)
+    assert case.steps.get(agent=AgentName.DIALOGUE_GENERATOR).result["note_version_id"] == polished.pk
+
+
+def test_the_survey_weights_are_in_the_provider_and_note_writer_prompts():
+    snapshot = SurveySnapshot.objects.create(
+        version=3, weights={"investigations": 9.6, "medical_outcome": 8.2, "geographical_location": 4.1}
+    )
+    case = make_case()
+    case_start(case=case)
+    with llm_replay(answers(6)) as replay:
+        run_pending_steps()
+
+    case.refresh_from_db()
+    assert case.survey_snapshot == snapshot
+    for agent in ("scenario_provider", "note_writer"):
+        prompt = _requests_of(replay, agent)[0].messages[-1]["content"]
+        assert "survey v3" in prompt
+        assert "Investigation and test results (weight 9.6) [PRIORITY" in prompt
+        assert "Geographical location (weight 4.1)\n" in prompt or "Geographical location (weight 4.1):" in prompt
+        # Ranked by weight: the most important variable comes first.
+        assert (
+            prompt.index("Investigation and test results")
+            < prompt.index("Medical outcome")
+            < prompt.index("Geographical location")
+        )
+
+
+def test_judge_rejections_are_capped_and_the_case_needs_attention_with_every_attempt_kept():
+    case = make_case(max_scenario_revisions=2)
+    case_start(case=case)
+    rejection = judge_output(approved=False, reason="Metformin is contraindicated at this eGFR.")
+    with llm_replay(answers(6, scenario_judge=rejection)) as replay:
+        run_pending_steps()
+
+    case.refresh_from_db()
+    assert case.status == CaseStatus.NEEDS_ATTENTION
+    assert case.scenario_revisions == 3
+    assert "rejected the scenario 3 times" in case.error
+    assert case.versions.filter(kind=ArtefactKind.SCENARIO).count() == 3
+    assert case.steps.filter(agent=AgentName.SCENARIO_PROVIDER).count() == 3
+    # The judge's reasons are fed to the provider's revision.
+    revision_prompt = _requests_of(replay, "scenario_provider")[1].prompt_text
+    assert "Metformin is contraindicated at this eGFR." in revision_prompt
+    assert "Your previous scenario" in revision_prompt
+    assert not case.steps.filter(agent=AgentName.NOTE_WRITER).exists()
+
+
+def test_a_near_duplicate_of_an_approved_scenario_is_rejected_without_an_llm_call():
+    first = make_case()
+    case_start(case=first)
+    with llm_replay(answers(6)):
+        run_pending_steps()
+    first.refresh_from_db()
+    case_transition(case=first, to=CaseStatus.APPROVED)
+
+    second = make_case(batch=first.batch, code=first.code)
+    case_start(case=second)
+    revised = scenario_output(theme="insulin glargine for a pregnant farm worker in rural Iowa")
+    with llm_replay(answers(7, scenario_provider=[scenario_output(), revised])) as replay:
+        run_pending_steps()
+
+    judge_steps = second.steps.filter(agent=AgentName.SCENARIO_JUDGE).order_by("attempt")
+    assert judge_steps[0].result["near_duplicate"] is True
+    assert judge_steps[0].result["similarity"] > 0.99
+    assert not AgentCall.objects.filter(step=judge_steps[0]).exists()
+    # One judge call only: for the revised, different scenario.
+    assert len(_requests_of(replay, "scenario_judge")) == 1
+    assert "near duplicate" in _requests_of(replay, "scenario_provider")[1].prompt_text
+    second.refresh_from_db()
+    assert second.status == CaseStatus.PAIR_REVIEW
+
+
+def test_a_redelivered_step_task_does_nothing_the_second_time():
+    case = make_case()
+    case_start(case=case)
+    step = case.steps.get()
+    with llm_replay(answers(1)) as replay:
+        run_pipeline_step.apply(args=[step.pk])
+        run_pipeline_step.apply(args=[step.pk])
+
+    assert len(replay.chat_requests) == 1
+    assert case.versions.filter(kind=ArtefactKind.SCENARIO).count() == 1
+    assert AgentCall.objects.filter(step=step, error_kind="").count() == 1
+    step.refresh_from_db()
+    assert step.status == StepStatus.SUCCEEDED
+
+
+def test_an_llm_error_fails_the_step_and_the_case_with_the_reason():
+    case = make_case()
+    case_start(case=case)
+    with llm_replay([error_response(404, "The model `test-model` does not exist")]):
+        run_pending_steps()
+
+    case.refresh_from_db()
+    step = case.steps.get()
+    assert (case.status, step.status) == (CaseStatus.FAILED, StepStatus.FAILED)
+    assert "does not exist" in case.error
+    assert (
+        case.batch.__class__.objects.get(pk=case.batch_pk if hasattr(case, "batch_pk") else case.batch_id).failed_count
+        == 1
+    )
+
+
+def _case_in_pair_review(**config):
+    case = make_case(**config)
+    case_start(case=case)
+    with llm_replay(answers(6)):
+        run_pending_steps()
+    case.refresh_from_db()
+    return case
+
+
+def test_regenerating_the_note_puts_the_comment_in_the_prompt_and_regenerates_the_dialogue():
+    case = _case_in_pair_review()
+    reviewer = ClinicianFactory()
+    step = case_regenerate(case=case, stage="note", comment="Document the foot examination.", requested_by=reviewer)
+
+    case.refresh_from_db()
+    assert case.status == CaseStatus.NOTE_GENERATING
+    assert (step.agent, step.attempt, step.requested_by) == (AgentName.NOTE_WRITER, 2, reviewer)
+    with llm_replay(answers(4)) as replay:
+        run_pending_steps()
+
+    writer_prompt = _requests_of(replay, "note_writer")[0].prompt_text
+    assert "Document the foot examination." in writer_prompt
+    assert "Your previous note" in writer_prompt
+    case.refresh_from_db()
+    assert case.status == CaseStatus.PAIR_REVIEW
+    notes = list(case.versions.filter(kind=ArtefactKind.NOTE).order_by("number").values_list("source", flat=True))
+    assert notes == ["llm_raw", "llm_polished", "regenerated", "llm_polished"]
+    dialogues = list(
+        case.versions.filter(kind=ArtefactKind.DIALOGUE).order_by("number").values_list("source", flat=True)
+    )
+    assert dialogues == ["llm_raw", "llm_polished", "regenerated", "llm_polished"]
+
+
+def test_regeneration_is_refused_while_the_stage_is_being_generated():
+    case = make_case()
+    case_start(case=case)
+    with pytest.raises(RegenerationNotAllowed, match="cannot be regenerated now"):
+        case_regenerate(case=case, stage="scenario", comment="Older patient", requested_by=None)
+    with pytest.raises(RegenerationNotAllowed, match="Unknown stage"):
+        case_regenerate(case=case, stage="poem", comment="", requested_by=None)
+    assert case.steps.count() == 1
+
+
+def test_a_gated_case_waits_for_review_then_continues_when_approved():
+    case = make_case(gates=["scenario"])
+    case_start(case=case)
+    with llm_replay(answers(2)):
+        run_pending_steps()
+    case.refresh_from_db()
+    assert case.status == CaseStatus.SCENARIO_REVIEW
+    assert not case.steps.filter(agent=AgentName.NOTE_WRITER).exists()
+
+    case_advance_after_review(case=case)
+    with llm_replay(answers(4)):
+        run_pending_steps()
+    case.refresh_from_db()
+    assert case.status == CaseStatus.PAIR_REVIEW
+    with pytest.raises(AdvanceNotAllowed):
+        case_advance_after_review(case=case)
+
+
+def test_a_human_edited_note_at_the_note_gate_is_what_the_dialogue_is_written_from():
+    case = make_case(gates=["note"])
+    case_start(case=case)
+    with llm_replay(answers(4)):
+        run_pending_steps()
+    case.refresh_from_db()
+    assert case.status == CaseStatus.NOTE_REVIEW
+    edited = dict(case.versions.filter(kind=ArtefactKind.NOTE).last().content, plan="Insulin glargine 10 units.")
+    artefact_version_create(
+        case=case, kind=ArtefactKind.NOTE, content=edited, source=VersionSource.HUMAN_EDIT, author=ClinicianFactory()
+    )
+    case_advance_after_review(case=case)
+    with llm_replay(answers(2)) as replay:
+        run_pending_steps()
+    assert "Insulin glargine 10 units." in _requests_of(replay, "dialogue_generator")[0].prompt_text
+    assert PipelineStep.objects.filter(case=case, status=StepStatus.SUCCEEDED).count() == 6
