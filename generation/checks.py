@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from generation.rendering import SOAP_SECTIONS
+from generation.rendering import SOAP_SECTIONS, SUBJECTIVE_PARTS
 
 MISSING_SECTION = "missing_section"
 UNSPOKEN_FACT = "unspoken_fact"
@@ -62,16 +62,74 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])|(?<=\D)\d+(?:\.\d+)?(?=mg
 _ACRONYM = re.compile(r"\b(?=[A-Za-z0-9]*[A-Z][A-Za-z0-9]*[A-Z])[A-Za-z][A-Za-z0-9]{1,7}\b")
 # Common drug-name endings; a word with one of them is most likely a medicine.
 _DRUG_SUFFIXES = (
-    "pril", "sartan", "olol", "dipine", "statin", "formin", "gliptin", "gliflozin", "glutide", "cillin", "mycin",
-    "cycline", "floxacin", "azole", "prazole", "tidine", "oxetine", "pam", "zolam", "triptan", "parin", "xaban",
-    "vir", "mab", "nib", "sone", "olone", "profen", "thiazide", "semide", "vastatin", "lukast", "terol", "azepam",
-    "idine", "amine", "caine", "codone", "morphine", "tadine", "afil", "setron", "lamide",
+    "pril",
+    "sartan",
+    "olol",
+    "dipine",
+    "statin",
+    "formin",
+    "gliptin",
+    "gliflozin",
+    "glutide",
+    "cillin",
+    "mycin",
+    "cycline",
+    "floxacin",
+    "azole",
+    "prazole",
+    "tidine",
+    "oxetine",
+    "pam",
+    "zolam",
+    "triptan",
+    "parin",
+    "xaban",
+    "vir",
+    "mab",
+    "nib",
+    "sone",
+    "olone",
+    "profen",
+    "thiazide",
+    "semide",
+    "vastatin",
+    "lukast",
+    "terol",
+    "azepam",
+    "idine",
+    "amine",
+    "caine",
+    "codone",
+    "morphine",
+    "tadine",
+    "afil",
+    "setron",
+    "lamide",
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]{3,}")
 _NUMBER_WORDS = {
-    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "fifteen": "15", "twenty": "20",
-    "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "hundred": "100", "once": "1", "twice": "2",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "fifteen": "15",
+    "twenty": "20",
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "sixty": "60",
+    "hundred": "100",
+    "once": "1",
+    "twice": "2",
     "half": "0.5",
 }
 # Acronyms that are not facts: they name the note's own parts or are everyday words.
@@ -94,7 +152,11 @@ def _note_body(content: Mapping[str, Any]) -> str:
 
 
 def missing_section_flags(content: Mapping[str, Any]) -> list[dict[str, Any]]:
-    missing = [heading.capitalize() for key, heading in SOAP_SECTIONS if not str(content.get(key) or "").strip()]
+    def present(key: str) -> bool:
+        parts = (key, *(part for part, _label in SUBJECTIVE_PARTS)) if key == "subjective" else (key,)
+        return any(str(content.get(part) or "").strip() for part in parts)
+
+    missing = [heading.capitalize() for key, heading in SOAP_SECTIONS if not present(key)]
     if not missing:
         return []
     return [_flag(MISSING_SECTION, f"Missing or empty SOAP section: {', '.join(missing)}", missing)]

@@ -151,3 +151,46 @@ class ArtefactVersionFactory(factory.django.DjangoModelFactory):
     source = VersionSource.LLM_POLISHED
     content = factory.LazyAttribute(lambda o: SAMPLE_CONTENT[o.kind])
     text = factory.LazyAttribute(lambda o: rendering.render(o.kind, o.content))
+
+
+# --- Approved pairs for dataset export tests (appended by the dataset export work) ---------
+
+
+class ReviewDecisionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "review.ReviewDecision"
+
+    case = factory.SubFactory(CaseFactory)
+    stage = "pair"
+    reviewer = factory.SubFactory(ClinicianFactory)
+    action = "approve"
+
+
+def approved_pair_create(
+    *,
+    code: IcdCode | None = None,
+    batch: GenerationBatch | None = None,
+    note: dict | None = None,
+    dialogue: dict | None = None,
+    reviewers: int = 1,
+    dissenters: int = 0,
+    note_text: str | None = None,
+    dialogue_text: str | None = None,
+) -> Case:
+    """An APPROVED case whose pair decisions name note and dialogue version 1: `reviewers`
+    approvals, then `dissenters` rejections recorded before them."""
+    case = CaseFactory(code=code or IcdCodeFactory(), batch=batch or GenerationBatchFactory(),
+                       status=CaseStatus.APPROVED)
+    note_content, dialogue_content = note or SAMPLE_NOTE, dialogue or SAMPLE_DIALOGUE
+    note_version = ArtefactVersionFactory(case=case, kind=ArtefactKind.NOTE, number=1, content=note_content,
+                                          text=note_text or rendering.render("note", note_content))
+    dialogue_version = ArtefactVersionFactory(
+        case=case, kind=ArtefactKind.DIALOGUE, number=1, content=dialogue_content,
+        text=dialogue_text or rendering.render("dialogue", dialogue_content),
+    )
+    versions = {"note_version": note_version, "dialogue_version": dialogue_version}
+    for _ in range(dissenters):
+        ReviewDecisionFactory(case=case, action="reject", reason="other", comment="Not convincing.", **versions)
+    for _ in range(reviewers):
+        ReviewDecisionFactory(case=case, action="approve", **versions)
+    return case

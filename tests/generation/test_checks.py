@@ -19,8 +19,9 @@ def _note_flags(content: dict) -> list[dict]:
 
 def _dialogue_flags(turns: list[tuple[str, str]], note: dict | None = None) -> list[dict]:
     content = {"turns": [{"speaker": speaker, "text": text} for speaker, text in turns]}
-    return version_check_flags(kind="dialogue", content=content, text=rendering.dialogue_text(content),
-                               note_content=note)
+    return version_check_flags(
+        kind="dialogue", content=content, text=rendering.dialogue_text(content), note_content=note
+    )
 
 
 def test_a_complete_note_without_placeholders_has_no_flags():

@@ -1,0 +1,193 @@
+"""Which pairs an export holds, read in keyset-paginated chunks: approved cases only,
+each with the exact note and dialogue versions that the approving decision named."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, FloatField, IntegerField, Q, QuerySet
+from django.db.models.expressions import OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from generation.models import AgentCall, ArtefactKind, ArtefactVersion, Case, CaseStatus, ReviewStage
+from generation.services.catalogue import code_compact
+from review.models import ReviewAction, ReviewDecision
+
+APPROVING_ACTIONS = (ReviewAction.APPROVE, ReviewAction.EDIT)
+CHUNK_SIZE = 500
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    batch_ids: tuple[int, ...] = ()
+    codes: tuple[str, ...] = ()
+    chapters: tuple[str, ...] = ()
+    approved_from: date | None = None
+    approved_to: date | None = None
+    min_agreement: float | None = None
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "batch_ids": list(self.batch_ids),
+            "codes": list(self.codes),
+            "chapters": list(self.chapters),
+            "approved_from": self.approved_from.isoformat() if self.approved_from else None,
+            "approved_to": self.approved_to.isoformat() if self.approved_to else None,
+            "min_agreement": self.min_agreement,
+        }
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> ExportFilters:
+        def day(value: str | None) -> date | None:
+            return date.fromisoformat(value) if value else None
+
+        return cls(
+            batch_ids=tuple(params.get("batch_ids") or ()),
+            codes=tuple(params.get("codes") or ()),
+            chapters=tuple(params.get("chapters") or ()),
+            approved_from=day(params.get("approved_from")),
+            approved_to=day(params.get("approved_to")),
+            min_agreement=params.get("min_agreement"),
+        )
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def approved_pairs(*, filters: ExportFilters) -> QuerySet[Case]:
+    """Approved cases with the versions their approving decision named, filtered.
+
+    The approving decision is the latest pair-stage approve/edit: with several reviewers
+    or an adjudication, that is the one that moved the case to APPROVED. Agreement is the
+    share of the case's pair reviewers (skips aside) who approved it.
+    """
+    pair_decisions = ReviewDecision.objects.filter(case=OuterRef("pk"), stage=ReviewStage.PAIR)
+    approving = pair_decisions.filter(action__in=APPROVING_ACTIONS).order_by("-created_at", "-id")
+
+    def reviewers(decisions: QuerySet[ReviewDecision]) -> Coalesce:
+        counted = decisions.order_by().values("case").annotate(n=Count("reviewer", distinct=True)).values("n")
+        return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+    cases = (
+        Case.objects.filter(status=CaseStatus.APPROVED)
+        .annotate(
+            approving_decision_id=Subquery(approving.values("id")[:1]),
+            approved_at=Subquery(approving.values("created_at")[:1], output_field=DateTimeField()),
+            approved_note_id=Subquery(approving.values("note_version_id")[:1]),
+            approved_dialogue_id=Subquery(approving.values("dialogue_version_id")[:1]),
+            reviewers_total=reviewers(pair_decisions.exclude(action=ReviewAction.SKIP)),
+            reviewers_approving=reviewers(pair_decisions.filter(action__in=APPROVING_ACTIONS)),
+        )
+        .filter(approved_note_id__isnull=False, approved_dialogue_id__isnull=False)
+    )
+    if filters.batch_ids:
+        cases = cases.filter(batch_id__in=filters.batch_ids)
+    if filters.codes:
+        cases = cases.filter(code__code_compact__in=[code_compact(code) for code in filters.codes])
+    if filters.chapters:
+        cases = cases.filter(code__chapter__in=[chapter.strip() for chapter in filters.chapters])
+    if filters.approved_from:
+        cases = cases.filter(approved_at__gte=_day_start(filters.approved_from))
+    if filters.approved_to:
+        cases = cases.filter(approved_at__lt=_day_start(filters.approved_to + timedelta(days=1)))
+    if filters.min_agreement is not None:
+        needed = ExpressionWrapper(F("reviewers_total") * filters.min_agreement, output_field=FloatField())
+        cases = cases.filter(reviewers_approving__gte=needed)
+    return cases.order_by("code__code", "id")
+
+
+def code_counts(*, cases: QuerySet[Case]) -> dict[str, int]:
+    rows = cases.order_by().values_list("code__code").annotate(n=Count("id", distinct=True))
+    return dict(rows)
+
+
+@dataclass
+class PairRecord:
+    """Everything the profiles and the card read about one exported pair."""
+
+    case: Case
+    note: ArtefactVersion
+    dialogue: ArtefactVersion
+    scenario: ArtefactVersion | None
+    decisions: list[ReviewDecision] = field(default_factory=list)
+    models: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def agreement(self) -> float:
+        total = int(self.case.reviewers_total)  # type: ignore[attr-defined]
+        return round(int(self.case.reviewers_approving) / total, 4) if total else 1.0  # type: ignore[attr-defined]
+
+    @property
+    def approving_action(self) -> str:
+        decision_id = self.case.approving_decision_id  # type: ignore[attr-defined]
+        return next((decision.action for decision in self.decisions if decision.pk == decision_id), "")
+
+
+def _case_pages(cases: QuerySet[Case], size: int) -> Iterator[list[Case]]:
+    """Keyset pagination on (code, id): each page is one indexed query, however deep."""
+    related = cases.select_related("code", "batch", "role", "survey_snapshot")
+    last: tuple[str, int] | None = None
+    while True:
+        page = related
+        if last is not None:
+            page = page.filter(Q(code__code__gt=last[0]) | Q(code__code=last[0], id__gt=last[1]))
+        chunk = list(page[:size])
+        if not chunk:
+            return
+        yield chunk
+        last = (chunk[-1].code.code, chunk[-1].pk)
+
+
+def _latest_scenarios(case_ids: list[int]) -> dict[int, ArtefactVersion]:
+    latest: dict[int, ArtefactVersion] = {}
+    for version in ArtefactVersion.objects.filter(case_id__in=case_ids, kind=ArtefactKind.SCENARIO).order_by(
+        "case_id", "number"
+    ):
+        latest[version.case_id] = version
+    return latest
+
+
+def _models_by_case(case_ids: list[int]) -> dict[int, dict[str, dict[str, str]]]:
+    """The model and prompt version of each agent's last successful call, per case."""
+    models: dict[int, dict[str, dict[str, str]]] = {}
+    calls = (
+        AgentCall.objects.filter(case_id__in=case_ids, error_kind="")
+        .exclude(agent="")
+        .order_by("case_id", "created_at", "id")
+        .values_list("case_id", "agent", "model", "prompt_version")
+    )
+    for case_id, agent, model, prompt_version in calls:
+        models.setdefault(case_id, {})[agent] = {"model": model, "prompt_version": prompt_version}
+    return models
+
+
+def pair_records(*, cases: QuerySet[Case], chunk_size: int = CHUNK_SIZE) -> Iterator[PairRecord]:
+    """The approved pairs in export order, a chunk of rows in memory at a time."""
+    for chunk in _case_pages(cases, chunk_size):
+        ids = [case.pk for case in chunk]
+        version_ids = [case.approved_note_id for case in chunk] + [  # type: ignore[attr-defined]
+            case.approved_dialogue_id
+            for case in chunk  # type: ignore[attr-defined]
+        ]
+        versions = ArtefactVersion.objects.in_bulk(version_ids)
+        scenarios = _latest_scenarios(ids)
+        models = _models_by_case(ids)
+        decisions: dict[int, list[ReviewDecision]] = {}
+        for decision in (
+            ReviewDecision.objects.filter(case_id__in=ids).select_related("reviewer").order_by("created_at", "id")
+        ):
+            decisions.setdefault(decision.case_id, []).append(decision)
+        for case in chunk:
+            yield PairRecord(
+                case=case,
+                note=versions[case.approved_note_id],  # type: ignore[attr-defined]
+                dialogue=versions[case.approved_dialogue_id],  # type: ignore[attr-defined]
+                scenario=scenarios.get(case.pk),
+                decisions=decisions.get(case.pk, []),
+                models=models.get(case.pk, {}),
+            )

@@ -1,0 +1,211 @@
+"""Writing an export bundle (data files per split + README.md card), synchronously
+for the command line or as a background job behind the export page.
+
+Same options on the same data give identical bytes: rows come in (code, case id)
+order, splits are seeded, no clock value is written and the zip entries carry a
+fixed timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from review.dataset_card import CardStats, card_markdown
+from review.dataset_export.profiles import PROFILES, profile_row
+from review.dataset_export.query import ExportFilters, approved_pairs, code_counts, pair_records
+from review.dataset_export.writers import FORMATS, RowWriter, row_writer
+from review.models import DatasetExport, JobStatus
+from review.splits import SplitAssigner, SplitPlan
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 500
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+Progress = Callable[[int, int], None]
+
+
+class ExportOptionError(ValueError):
+    """Options that cannot describe an export."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    fmt: str = "jsonl"
+    profile: str = "medsynth"
+    filters: ExportFilters = field(default_factory=ExportFilters)
+    split: SplitPlan = field(default_factory=SplitPlan)
+    original_header: bool = False
+    licence: str = "other"
+
+    def __post_init__(self) -> None:
+        if self.fmt not in FORMATS:
+            raise ExportOptionError(f"unknown format {self.fmt!r}; use one of {', '.join(FORMATS)}")
+        if self.profile not in PROFILES:
+            raise ExportOptionError(f"unknown profile {self.profile!r}; use one of {', '.join(PROFILES)}")
+        if self.original_header and self.profile != "medsynth":
+            raise ExportOptionError("the original ' Note' header exists only in the medsynth profile")
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "format": self.fmt,
+            "profile": self.profile,
+            "filters": self.filters.to_params(),
+            "split": {"mode": self.split.mode, "ratios": list(self.split.ratios), "seed": self.split.seed},
+            "original_header": self.original_header,
+            "licence": self.licence,
+        }
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> ExportOptions:
+        split = params.get("split") or {}
+        ratios = tuple(split.get("ratios") or SplitPlan().ratios)
+        return cls(
+            fmt=params.get("format", "jsonl"),
+            profile=params.get("profile", "medsynth"),
+            filters=ExportFilters.from_params(params.get("filters") or {}),
+            split=SplitPlan(mode=split.get("mode", "none"), ratios=ratios, seed=int(split.get("seed", 0))),  # type: ignore[arg-type]
+            original_header=bool(params.get("original_header")),
+            licence=str(params.get("licence") or "other"),
+        )
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    rows: int
+    path: Path
+    data_files: dict[str, str]
+
+
+def _write_rows(
+    *, options: ExportOptions, folder: Path, progress: Progress | None
+) -> tuple[int, CardStats, dict[str, str]]:
+    cases = approved_pairs(filters=options.filters)
+    counts = code_counts(cases=cases)
+    total = sum(counts.values())
+    assigner = SplitAssigner(plan=options.split, code_counts=counts)
+    data_files = {split: f"data/{split}.{options.fmt}" for split in options.split.split_names}
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    writers: dict[str, RowWriter] = {}
+    stats = CardStats()
+    done, position, current_code = 0, 0, ""
+    try:
+        for split, relative in data_files.items():
+            writers[split] = row_writer(
+                fmt=options.fmt,
+                path=folder / relative,
+                profile=options.profile,
+                original_header=options.original_header,
+            )
+        for record in pair_records(cases=cases):
+            code = record.case.code.code
+            position = position + 1 if code == current_code else 0
+            current_code = code
+            split = assigner.split_for(code, position)
+            writers[split].write(profile_row(record, profile=options.profile, original_header=options.original_header))
+            stats.add(record, split=split)
+            done += 1
+            if progress and done % PROGRESS_EVERY == 0:
+                progress(done, total)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return done, stats, data_files
+
+
+def _zip_folder(folder: Path, out: Path) -> None:
+    """Zip with sorted entries and a fixed timestamp, copying in blocks."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with path.open("rb") as source, archive.open(info, "w") as target:
+                shutil.copyfileobj(source, target, 1024 * 1024)
+
+
+def dataset_export_write(*, options: ExportOptions, out: Path, progress: Progress | None = None) -> ExportResult:
+    """Write the bundle to `out`: a folder, or a zip when `out` ends with .zip."""
+    out = Path(out)
+    zipped = out.suffix.lower() == ".zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent)) if zipped else out
+    try:
+        rows, stats, data_files = _write_rows(options=options, folder=folder, progress=progress)
+        card = card_markdown(stats=stats, options=options.to_params(), data_files=data_files)
+        (folder / "README.md").write_text(card, encoding="utf-8")
+        if zipped:
+            _zip_folder(folder, out)
+    finally:
+        if zipped:
+            shutil.rmtree(folder, ignore_errors=True)
+    if progress:
+        progress(rows, rows)
+    return ExportResult(rows=rows, path=out, data_files=data_files)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dataset_export_request(*, user: AbstractBaseUser | None, options: ExportOptions) -> DatasetExport:
+    """Record an export and queue its job once the row is committed."""
+    from review.tasks import dataset_export_run  # the task module imports this one
+
+    export = DatasetExport.objects.create(created_by=user, params=options.to_params())
+    transaction.on_commit(lambda: dataset_export_run.delay(export.pk))
+    return export
+
+
+def _export_update(export: DatasetExport, **values: Any) -> None:
+    for name, value in values.items():
+        setattr(export, name, value)
+    export.updated_at = timezone.now()
+    DatasetExport.objects.filter(pk=export.pk).update(**values, updated_at=export.updated_at)
+
+
+def dataset_export_job_run(*, export_id: int) -> DatasetExport:
+    """Run a queued export into EXPORT_DIR; a redelivered job that already succeeded is a no-op."""
+    export = DatasetExport.objects.get(pk=export_id)
+    if export.status == JobStatus.SUCCEEDED:
+        return export
+    _export_update(export, status=JobStatus.RUNNING, error="", rows_done=0)
+    path = Path(settings.EXPORT_DIR) / f"medsynth-export-{export.pk}.zip"
+
+    def progress(done: int, total: int) -> None:
+        _export_update(export, rows_done=done, rows_total=total)
+
+    try:
+        result = dataset_export_write(options=ExportOptions.from_params(export.params), out=path, progress=progress)
+    except Exception as error:
+        logger.exception("dataset export %s failed", export.pk)
+        _export_update(
+            export, status=JobStatus.FAILED, error=str(error) or type(error).__name__, finished_at=timezone.now()
+        )
+        return export
+    _export_update(
+        export,
+        status=JobStatus.SUCCEEDED,
+        rows_done=result.rows,
+        rows_total=result.rows,
+        file_path=str(path),
+        sha256=file_sha256(path),
+        finished_at=timezone.now(),
+    )
+    return export

@@ -1,0 +1,243 @@
+"""Reading an import file into validated rows and a row-level report. A file-level
+problem (size, encoding, header, delimiter) raises ImportRefused before any row is
+read; row problems are collected as (line, column, problem)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from generation.models import IcdCode
+from generation.rendering import NOTE_FIELDS
+from generation.services.catalogue import code_compact, codes_by_compact
+from review.dataset_import.parsing import Parsed, dialogue_parse, note_parse
+
+IMPORT_FORMATS = ("medsynth", "aci", "jsonl")
+MAX_CELL_CHARS = 100_000
+# Accepted header spellings (compared stripped and lowercased) per logical column.
+_COLUMN_NAMES = {
+    "note": ("note",),
+    "dialogue": ("dialogue", "conversation"),
+    "code": ("icd10", "code", "icd10_code", "icd_10"),
+    "description": ("icd10_desc", "description"),
+}
+_REQUIRED = {"medsynth": ("note", "dialogue", "code"), "aci": ("note", "dialogue")}
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported; nothing was written."""
+
+    def __init__(self, message: str, report: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.report = report or []
+
+
+@dataclass
+class ImportRow:
+    line: int
+    code: IcdCode
+    note_text: str
+    dialogue_text: str
+    note: Parsed
+    dialogue: Parsed
+    role: str = ""
+    scenario: dict[str, Any] | None = None
+
+
+@dataclass
+class RawRow:
+    line: int
+    code: str
+    note_text: str
+    dialogue_text: str
+    note_content: dict[str, Any] | None = None
+    dialogue_content: dict[str, Any] | None = None
+    role: str = ""
+    scenario: dict[str, Any] | None = None
+
+
+@dataclass
+class ReadResult:
+    rows: list[ImportRow] = field(default_factory=list)
+    report: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+
+    def problem(self, line: int, column: str, problem: str) -> None:
+        self.report.append({"line": line, "column": column, "problem": problem})
+
+
+def file_text(path: Path) -> str:
+    size = path.stat().st_size
+    if size > settings.IMPORT_MAX_BYTES:
+        raise ImportRefused(
+            f"the file is {size:,} bytes; the limit is {settings.IMPORT_MAX_BYTES:,} (IMPORT_MAX_BYTES)"
+        )
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ImportRefused(
+            f"line {line}: the file is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from error
+    if not text.strip():
+        raise ImportRefused("the file is empty")
+    return text
+
+
+def _column_map(header: list[str], fmt: str, *, needs_code: bool) -> dict[str, int]:
+    names = [name.strip().lower() for name in header]
+    found = {key: next((names.index(n) for n in options if n in names), -1) for key, options in _COLUMN_NAMES.items()}
+    required = _REQUIRED[fmt] + (("code",) if needs_code and fmt == "aci" else ())
+    missing = [key for key in required if found[key] < 0]
+    if missing:
+        raise ImportRefused(_missing_columns_message(header, missing, fmt))
+    return {key: index for key, index in found.items() if index >= 0}
+
+
+def _missing_columns_message(header: list[str], missing: list[str], fmt: str) -> str:
+    joined = ",".join(header)
+    for delimiter, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        if len(header) == 1 and delimiter in joined:
+            return f"the header is separated by {label}, not commas; save the file as comma-separated CSV"
+    if fmt == "aci" and missing == ["code"]:
+        return (
+            "an ACI-Bench file has no code column: give one code for every row (--code E11.9, or the Code "
+            "field of the import page) or add a 'code' column"
+        )
+    expected = {"medsynth": "Note (or ' Note'), Dialogue, ICD10[, ICD10_desc]", "aci": "dialogue, note[, code]"}[fmt]
+    wanted = ", ".join(_COLUMN_NAMES[key][0] for key in missing)
+    return f"missing column(s) {wanted}; expected {expected}; found {joined[:200]!r}"
+
+
+def _csv_rows(text: str, fmt: str, *, default_code: str) -> Iterator[RawRow | tuple[int, str, str]]:
+    csv.field_size_limit(max(settings.IMPORT_MAX_BYTES, MAX_CELL_CHARS * 2))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except csv.Error as error:
+        raise ImportRefused(f"line 1: the header is not valid CSV ({error})") from error
+    columns = _column_map(header, fmt, needs_code=not default_code)
+    previous_end = reader.line_num
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise ImportRefused(f"line {reader.line_num}: not valid CSV ({error})") from error
+        line, previous_end = previous_end + 1, reader.line_num
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(header):
+            yield line, "", f"expected {len(header)} columns, found {len(values)}"
+            continue
+
+        def cell(key: str, values: list[str] = values) -> str:
+            return values[columns[key]] if key in columns else ""
+
+        yield RawRow(
+            line=line, code=cell("code") or default_code, note_text=cell("note"), dialogue_text=cell("dialogue")
+        )
+
+
+def _jsonl_rows(text: str) -> Iterator[RawRow | tuple[int, str, str]]:
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as error:
+            yield line, "", f"not valid JSON ({error.msg} at column {error.colno})"
+            continue
+        if not isinstance(row, dict):
+            yield line, "", "expected a JSON object per line"
+            continue
+        missing = [key for key in ("icd10", "note_text", "dialogue_text") if not isinstance(row.get(key), str)]
+        if missing:
+            yield line, ",".join(missing), "missing field(s) of the full export profile"
+            continue
+        note_content = {key: row[key] for key in NOTE_FIELDS if isinstance(row.get(key), str) and row[key]}
+        turns = row.get("turns")
+        yield RawRow(
+            line=line,
+            code=row["icd10"],
+            note_text=row["note_text"],
+            dialogue_text=row["dialogue_text"],
+            note_content=note_content or None,
+            dialogue_content={"turns": turns} if isinstance(turns, list) and turns else None,
+            role=str(row.get("role") or ""),
+            scenario=row.get("scenario") if isinstance(row.get("scenario"), dict) else None,
+        )
+
+
+def _cell_problems(raw: RawRow) -> list[tuple[str, str]]:
+    problems = []
+    for column, value in (("note", raw.note_text), ("dialogue", raw.dialogue_text), ("code", raw.code)):
+        if not value.strip():
+            problems.append((column, "empty"))
+        elif len(value) > MAX_CELL_CHARS:
+            problems.append((column, f"{len(value):,} characters; the limit is {MAX_CELL_CHARS:,}"))
+    return problems
+
+
+def rows_read(*, path: Path, fmt: str, default_code: str = "") -> ReadResult:
+    """Every row of the file, validated; raises ImportRefused for a file-level problem."""
+    if fmt not in IMPORT_FORMATS:
+        raise ImportRefused(f"unknown format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
+    text = file_text(path)
+    source = _jsonl_rows(text) if fmt == "jsonl" else _csv_rows(text, fmt, default_code=default_code)
+    result = ReadResult()
+    candidates: list[RawRow] = []
+    seen: dict[str, int] = {}
+    for item in source:
+        result.total += 1
+        if isinstance(item, tuple):
+            result.problem(*item)
+            continue
+        problems = _cell_problems(item)
+        for column, problem in problems:
+            result.problem(item.line, column, problem)
+        fingerprint = hashlib.sha256(f"{item.note_text.strip()}\x00{item.dialogue_text.strip()}".encode()).hexdigest()
+        if fingerprint in seen:
+            result.problem(item.line, "", f"duplicate of line {seen[fingerprint]}")
+            continue
+        seen[fingerprint] = item.line
+        if not problems:
+            candidates.append(item)
+    if result.total == 0:
+        raise ImportRefused("the file has a header but no rows")
+    _resolve_codes(candidates, result)
+    return result
+
+
+def _resolve_codes(candidates: list[RawRow], result: ReadResult) -> None:
+    known = codes_by_compact(code_compact(raw.code) for raw in candidates)
+    for raw in candidates:
+        code = known.get(code_compact(raw.code))
+        if code is None:
+            result.problem(raw.line, "code", f"{raw.code.strip()!r} is not an ICD-10-CM code in the catalogue")
+            continue
+        note = Parsed(content=raw.note_content) if raw.note_content else note_parse(raw.note_text)
+        dialogue = Parsed(content=raw.dialogue_content) if raw.dialogue_content else dialogue_parse(raw.dialogue_text)
+        result.rows.append(
+            ImportRow(
+                line=raw.line,
+                code=code,
+                note_text=raw.note_text,
+                dialogue_text=raw.dialogue_text,
+                note=note,
+                dialogue=dialogue,
+                role=raw.role,
+                scenario=raw.scenario,
+            )
+        )
