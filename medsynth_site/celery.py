@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medsynth_site.settings")
 
 app = Celery("medsynth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
-app.conf.task_queues = (Queue("default"), Queue("generation"))
+# Each queue its own exchange and key, so a message is delivered to one queue only.
+app.conf.task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("default", "generation"))
 app.conf.task_default_queue = "default"
 app.conf.task_routes = {"generation.tasks.run_pipeline_step": {"queue": "generation"}}
 # Tasks are idempotent (their state is in the database), so a task lost with its

@@ -39,7 +39,13 @@ def local_model_command() -> list[str]:
         "--host", os.environ.get("LOCAL_LLM_HOST", "127.0.0.1"),
         "--port", os.environ.get("LOCAL_LLM_PORT", "8081"),
         "--n_ctx", os.environ.get("LOCAL_LLM_CONTEXT", "8192"),
+        "--verbose", "False",
     ]
+
+
+def local_model_env() -> dict[str, str]:
+    # llama_cpp.server reads HOST and PORT from the environment over its flags: those are the web server's.
+    return {key: value for key, value in os.environ.items() if key not in ("HOST", "PORT")}
 
 
 def worker_command() -> list[str]:
@@ -105,7 +111,7 @@ def main() -> int:
     try:
         if not provider_configured():
             print("Starting the local demo model (Gemma 3 270M, llama.cpp)...", flush=True)
-            procs.append(subprocess.Popen(local_model_command(), cwd=ROOT))
+            procs.append(subprocess.Popen(local_model_command(), cwd=ROOT, env=local_model_env()))
         procs.append(subprocess.Popen(worker_command(), cwd=ROOT))
         procs.append(subprocess.Popen(web_command(host, port), cwd=ROOT))
         if wait_for(f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}/login/", 60, procs):  # noqa: S104
