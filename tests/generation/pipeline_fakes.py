@@ -20,7 +20,7 @@ from generation.models import (
 )
 from generation.services.pipeline import pipeline_step_run
 from tests.factories import CaseFactory, GenerationBatchFactory, IcdCodeFactory, LlmEndpointFactory, LlmModelFactory
-from tests.llm_replay import RecordedRequest, chat_response
+from tests.llm_replay import RecordedRequest, chat_response, models_response
 
 SYSTEM_MARKERS = {
     "scenario_provider": "You are the Scenario Provider",
@@ -92,6 +92,8 @@ def agent_answerer(**overrides: Any) -> Callable[[RecordedRequest], httpx.Respon
     queues = {agent: list(value) if isinstance(value, list) else value for agent, value in overrides.items()}
 
     def answer(request: RecordedRequest) -> httpx.Response:
+        if request.path.endswith("/models"):
+            return models_response(["test-model"])
         agent = agent_of(request)
         override = queues.get(agent)
         if isinstance(override, list):
@@ -110,9 +112,14 @@ def answers(count: int, **overrides: Any) -> list[Callable[[RecordedRequest], ht
     return [answerer] * count
 
 
-def make_batch(**config: Any) -> GenerationBatch:
-    endpoint = LlmEndpointFactory(default_model="test-model")
+def make_endpoint(**fields: Any) -> Any:
+    endpoint = LlmEndpointFactory(default_model="test-model", **fields)
     LlmModelFactory(endpoint=endpoint, name="test-model")
+    return endpoint
+
+
+def make_batch(**config: Any) -> GenerationBatch:
+    endpoint = make_endpoint()
     return GenerationBatchFactory(endpoint=endpoint, model="test-model", config=config, status=BatchStatus.RUNNING)
 
 

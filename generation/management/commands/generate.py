@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from generation import selectors
+from generation.services.batches import BatchPlanError, BatchRequest, batch_create
+from generation.services.pipeline import GATE_STAGES
+
+BAR_WIDTH = 30
+
+
+class Command(BaseCommand):
+    help = "Plan and launch a generation batch from the command line (headless use)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--codes", help="Comma-separated ICD-10-CM codes, with or without the dot: I10,E11.9")
+        which.add_argument("--top", type=int, help="The N most frequent codes (imported frequencies)")
+        which.add_argument("--chapter", help="Every billable code of an ICD-10 chapter (1-22)")
+        parser.add_argument("--per-code", type=int, default=1, help="Pairs per code (default 1)")
+        parser.add_argument("--endpoint", default="", help="LLM endpoint name (default: the default endpoint)")
+        parser.add_argument("--model", default="", help="Model (default: the endpoint's default model)")
+        parser.add_argument("--gates", default="", help=f"Human review gates: any of {','.join(GATE_STAGES)}")
+        parser.add_argument("--reviews", type=int, default=1, help="Independent reviews per item (default 1)")
+        parser.add_argument("--name", default="", help="Batch name")
+        parser.add_argument("--wait", action="store_true", help="Show progress until the batch finishes")
+        parser.add_argument("--poll-seconds", type=float, default=2.0, help="Seconds between updates with --wait")
+        parser.add_argument("--timeout", type=float, default=0, help="Stop waiting after this many seconds")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        request = BatchRequest(
+            codes=[code for code in (options["codes"] or "").split(",") if code.strip()],
+            top=options["top"],
+            chapter=options["chapter"] or "",
+            pairs_per_code=options["per_code"],
+            endpoint_name=options["endpoint"],
+            model=options["model"],
+            gates=[gate.strip() for gate in options["gates"].split(",") if gate.strip()],
+            reviews_required=options["reviews"],
+            name=options["name"],
+        )
+        try:
+            batch = batch_create(request=request)
+        except BatchPlanError as error:
+            raise CommandError(str(error)) from error
+        endpoint = batch.endpoint
+        self.stdout.write(
+            f"Batch {batch.pk} '{batch.name}': {batch.planned_count} case(s) planned on "
+            f"{endpoint.name if endpoint else '?'} ({batch.model})."
+        )
+        if endpoint is not None and endpoint.is_local_demo:
+            self.stdout.write(self.style.WARNING(
+                "Local demo model: its text is for trying the product, not clinical content."
+            ))
+        if options["wait"]:
+            self._wait(batch.pk, poll=options["poll_seconds"], timeout=options["timeout"])
+        else:
+            self.stdout.write("Queued; a worker runs it (`make run` starts one). Add --wait to follow it here.")
+
+    def _wait(self, batch_id: int, *, poll: float, timeout: float) -> None:
+        started = time.monotonic()
+        while True:
+            progress = selectors.batch_progress(batch_id=batch_id)
+            self._draw(progress)
+            if progress.finished:
+                break
+            if timeout and time.monotonic() - started > timeout:
+                self.stdout.write("")
+                raise CommandError(
+                    f"Still running after {timeout:.0f}s (is a worker running?). The batch continues; "
+                    f"see its page or run this command again."
+                )
+            time.sleep(poll)
+        self.stdout.write("")
+        self._summary(selectors.batch_progress(batch_id=batch_id))
+
+    def _draw(self, progress: selectors.BatchProgress) -> None:
+        filled = int(BAR_WIDTH * progress.fraction_done)
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        line = (
+            f"\r[{bar}] {progress.settled}/{progress.planned} cases settled "
+            f"({progress.failed} failed, {progress.calls} calls)"
+        )
+        self.stdout.write(line, ending="")
+        self.stdout.flush()
+
+    def _summary(self, progress: selectors.BatchProgress) -> None:
+        self.stdout.write(self.style.SUCCESS(f"Batch {progress.batch_id} {progress.status}."))
+        self.stdout.write(f"  cases done:   {progress.done} of {progress.planned}")
+        self.stdout.write(f"  cases failed: {progress.failed}")
+        self.stdout.write(f"  LLM calls:    {progress.calls} ({progress.failed_calls} failed)")
+        self.stdout.write(f"  tokens:       {progress.input_tokens} in, {progress.output_tokens} out")
+        self.stdout.write(f"  cost:         ${progress.cost:.4f}")
+        self.stdout.write(f"  wall time:    {progress.wall_time_text}")

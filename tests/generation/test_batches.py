@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+
+from generation.models import AgentName, CaseStatus, GenerationBatch, PipelineStep
+from generation.services.batches import (
+    BatchPlanError,
+    BatchRequest,
+    batch_cancel,
+    batch_create,
+    batch_plan,
+    batch_start,
+)
+from tests.factories import IcdCodeFactory, LlmEndpointFactory, LlmModelFactory
+from tests.llm_replay import llm_replay, models_response
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def endpoint():
+    endpoint = LlmEndpointFactory(name="lab", default_model="test-model")
+    LlmModelFactory(endpoint=endpoint, name="test-model")
+    return endpoint
+
+
+@pytest.fixture
+def codes():
+    return [
+        IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4",
+                       frequency=900),
+        IcdCodeFactory(code="I10", description="Essential (primary) hypertension", chapter="9", frequency=1200),
+        IcdCodeFactory(code="J02.9", description="Acute pharyngitis, unspecified", chapter="10", frequency=50),
+    ]
+
+
+def _nothing_created():
+    return not GenerationBatch.objects.exists()
+
+
+def test_it_plans_codes_times_pairs_and_starts_each_case(endpoint, codes):
+    with llm_replay([models_response(["test-model"])]):
+        batch = batch_create(request=BatchRequest(codes=["e119", " I10 "], pairs_per_code=2, endpoint_name="lab"))
+
+    assert batch.planned_count == 4
+    assert sorted(batch.cases.values_list("code__code", "slot")) == [("E11.9", 1), ("E11.9", 2), ("I10", 1), ("I10", 2)]
+    assert batch_start(batch_id=batch.pk) == 4
+    assert set(batch.cases.values_list("status", flat=True)) == {CaseStatus.SCENARIO_GENERATING}
+    assert PipelineStep.objects.filter(case__batch=batch, agent=AgentName.SCENARIO_PROVIDER).count() == 4
+    batch.refresh_from_db()
+    assert batch.status == "running"
+
+
+def test_top_n_takes_the_most_frequent_codes_and_planning_again_adds_nothing(endpoint, codes):
+    with llm_replay([models_response(["test-model"])]):
+        batch = batch_create(request=BatchRequest(top=2, pairs_per_code=3, endpoint_name="lab"))
+
+    assert sorted(set(batch.cases.values_list("code__code", flat=True))) == ["E11.9", "I10"]
+    assert batch_plan(batch=batch, codes=[codes[0], codes[1]]) == 6
+    assert batch.cases.count() == 6
+
+
+def test_an_unknown_code_is_refused_before_anything_is_created(endpoint, codes):
+    with pytest.raises(BatchPlanError, match=r"Unknown ICD-10-CM code\(s\): Q99.99X"):
+        batch_create(request=BatchRequest(codes=["E11.9", "Q99.99X"], endpoint_name="lab"))
+    assert _nothing_created()
+
+
+def test_an_endpoint_whose_key_variable_is_unset_is_refused(monkeypatch, codes):
+    monkeypatch.delenv("MEDSYNTH_TEST_MISSING_KEY", raising=False)
+    LlmEndpointFactory(name="keyless", api_key_env="MEDSYNTH_TEST_MISSING_KEY")
+    with pytest.raises(BatchPlanError, match="MEDSYNTH_TEST_MISSING_KEY"):
+        batch_create(request=BatchRequest(codes=["I10"], endpoint_name="keyless"))
+    assert _nothing_created()
+
+
+def test_a_model_the_endpoint_does_not_serve_is_refused(endpoint, codes):
+    with llm_replay([models_response(["some-other-model"])]), pytest.raises(BatchPlanError, match="not served"):
+        batch_create(request=BatchRequest(codes=["I10"], endpoint_name="lab", model="gpt-imaginary"))
+    assert _nothing_created()
+
+
+def test_bad_settings_are_refused(endpoint, codes):
+    with pytest.raises(BatchPlanError, match="Unknown LLM endpoint 'nope'"):
+        batch_create(request=BatchRequest(codes=["I10"], endpoint_name="nope"))
+    with pytest.raises(BatchPlanError, match="review gate"):
+        batch_create(request=BatchRequest(codes=["I10"], endpoint_name="lab", gates=["final"]))
+    IcdCodeFactory(code="A00.0", chapter="1", frequency=None)
+    with pytest.raises(BatchPlanError, match="frequencies"):
+        batch_create(request=BatchRequest(top=5, chapter="1", endpoint_name="lab"))
+    assert _nothing_created()
+
+
+def test_cancelling_a_batch_stops_its_open_cases(endpoint, codes):
+    with llm_replay([models_response(["test-model"])]):
+        batch = batch_create(request=BatchRequest(codes=["I10"], pairs_per_code=2, endpoint_name="lab"))
+    batch_start(batch_id=batch.pk)
+    assert batch_cancel(batch=batch) == 2
+    assert set(batch.cases.values_list("status", flat=True)) == {CaseStatus.CANCELLED}
+    assert batch.status == "cancelled"
