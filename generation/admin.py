@@ -38,8 +38,18 @@ class IcdCodeAdmin(admin.ModelAdmin):
     list_display = ["code", "description", "chapter", "block", "is_billable", "frequency"]
     list_filter = ["is_billable", "chapter"]
     search_fields = ["code", "code_compact", "description"]
-    readonly_fields = ["code", "code_compact", "description", "chapter", "chapter_title", "block", "block_title",
-                       "parent", "depth", "is_billable"]
+    readonly_fields = [
+        "code",
+        "code_compact",
+        "description",
+        "chapter",
+        "chapter_title",
+        "block",
+        "block_title",
+        "parent",
+        "depth",
+        "is_billable",
+    ]
     list_per_page = 100
     show_full_result_count = False
 
@@ -71,8 +81,17 @@ class LlmModelInline(admin.TabularInline):
 
 @admin.register(LlmEndpoint)
 class LlmEndpointAdmin(admin.ModelAdmin):
-    list_display = ["name", "base_url", "default_model", "structured_output_mode", "max_concurrency",
-                    "requests_per_minute", "is_default", "is_local_demo", "is_active"]
+    list_display = [
+        "name",
+        "base_url",
+        "default_model",
+        "structured_output_mode",
+        "max_concurrency",
+        "requests_per_minute",
+        "is_default",
+        "is_local_demo",
+        "is_active",
+    ]
     list_filter = ["structured_output_mode", "is_active", "is_local_demo"]
     search_fields = ["name", "base_url", "default_model"]
     inlines = [LlmModelInline]
@@ -80,12 +99,28 @@ class LlmEndpointAdmin(admin.ModelAdmin):
 
 @admin.register(GenerationBatch)
 class GenerationBatchAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "status", "planned_count", "produced_count", "approved_count", "failed_count",
-                    "created_by", "created_at"]
+    list_display = [
+        "name",
+        "kind",
+        "status",
+        "planned_count",
+        "produced_count",
+        "approved_count",
+        "failed_count",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["status", "kind"]
     search_fields = ["name"]
-    readonly_fields = ["planned_count", "produced_count", "approved_count", "failed_count", "started_at",
-                       "finished_at", "created_by"]
+    readonly_fields = [
+        "planned_count",
+        "produced_count",
+        "approved_count",
+        "failed_count",
+        "started_at",
+        "finished_at",
+        "created_by",
+    ]
 
 
 class PipelineStepInline(admin.TabularInline):
@@ -125,7 +160,19 @@ class ArtefactVersionAdmin(ReadOnlyAdmin):
 
 @admin.register(AgentCall)
 class AgentCallAdmin(ReadOnlyAdmin):
-    list_display = ["id", "case", "agent", "endpoint_name", "model", "prompt_version", "input_tokens",
-                    "output_tokens", "latency_ms", "cost", "error_kind", "created_at"]
+    list_display = [
+        "id",
+        "case",
+        "agent",
+        "endpoint_name",
+        "model",
+        "prompt_version",
+        "input_tokens",
+        "output_tokens",
+        "latency_ms",
+        "cost",
+        "error_kind",
+        "created_at",
+    ]
     list_filter = ["agent", "error_kind", "endpoint_name", "model"]
     search_fields = ["case__id", "provider_request_id", "error"]

@@ -38,8 +38,9 @@ def note_text(content: Mapping[str, Any]) -> str:
     for key, heading in SOAP_SECTIONS:
         paragraphs: list[str] = []
         if key == "subjective":
-            paragraphs += [f"{label}: {_clean(content.get(part))}" for part, label in SUBJECTIVE_PARTS
-                           if _clean(content.get(part))]
+            paragraphs += [
+                f"{label}: {_clean(content.get(part))}" for part, label in SUBJECTIVE_PARTS if _clean(content.get(part))
+            ]
         if body := _clean(content.get(key)):
             paragraphs.append(body)
         blocks.append(f"{heading}:\n" + ("\n".join(paragraphs) if paragraphs else "(none)"))
@@ -51,8 +52,9 @@ def speaker_tag(speaker: str) -> str:
 
 
 def dialogue_text(content: Mapping[str, Any]) -> str:
-    return "\n".join(f"{speaker_tag(turn.get('speaker', ''))}: {_clean(turn.get('text'))}"
-                     for turn in content.get("turns", []))
+    return "\n".join(
+        f"{speaker_tag(turn.get('speaker', ''))}: {_clean(turn.get('text'))}" for turn in content.get("turns", [])
+    )
 
 
 def scenario_text(content: Mapping[str, Any], *, variable_names: Mapping[str, str] | None = None) -> str:

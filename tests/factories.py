@@ -131,7 +131,10 @@ SAMPLE_DIALOGUE = {
     "turns": [
         {"speaker": "doctor", "text": "Hi, what brings you in today?"},
         {"speaker": "patient", "text": "I'm thirsty all the time, and I'm up at night to pee."},
-        {"speaker": "doctor", "text": "Your HbA1c came back at 8.1 percent, so we'll start metformin 500 mg twice a day."},
+        {
+            "speaker": "doctor",
+            "text": "Your HbA1c came back at 8.1 percent, so we'll start metformin 500 mg twice a day.",
+        },
     ]
 }
 SAMPLE_CONTENT = {
@@ -179,13 +182,22 @@ def approved_pair_create(
 ) -> Case:
     """An APPROVED case whose pair decisions name note and dialogue version 1: `reviewers`
     approvals, then `dissenters` rejections recorded before them."""
-    case = CaseFactory(code=code or IcdCodeFactory(), batch=batch or GenerationBatchFactory(),
-                       status=CaseStatus.APPROVED)
+    case = CaseFactory(
+        code=code or IcdCodeFactory(), batch=batch or GenerationBatchFactory(), status=CaseStatus.APPROVED
+    )
     note_content, dialogue_content = note or SAMPLE_NOTE, dialogue or SAMPLE_DIALOGUE
-    note_version = ArtefactVersionFactory(case=case, kind=ArtefactKind.NOTE, number=1, content=note_content,
-                                          text=note_text or rendering.render("note", note_content))
+    note_version = ArtefactVersionFactory(
+        case=case,
+        kind=ArtefactKind.NOTE,
+        number=1,
+        content=note_content,
+        text=note_text or rendering.render("note", note_content),
+    )
     dialogue_version = ArtefactVersionFactory(
-        case=case, kind=ArtefactKind.DIALOGUE, number=1, content=dialogue_content,
+        case=case,
+        kind=ArtefactKind.DIALOGUE,
+        number=1,
+        content=dialogue_content,
         text=dialogue_text or rendering.render("dialogue", dialogue_content),
     )
     versions = {"note_version": note_version, "dialogue_version": dialogue_version}

@@ -31,9 +31,7 @@ def named_urls(patterns=None, namespace=""):
             yield f"{namespace}{entry.name}", kwargs
 
 
-PROTECTED = sorted(
-    {(name, tuple(kwargs.items())) for name, kwargs in named_urls() if name not in PUBLIC_URL_NAMES}
-)
+PROTECTED = sorted({(name, tuple(kwargs.items())) for name, kwargs in named_urls() if name not in PUBLIC_URL_NAMES})
 
 
 def test_the_site_has_protected_urls_to_check():
@@ -73,8 +71,13 @@ def test_role_groups_carry_their_permissions(clinician, admin_member):
     assert not clinician.has_perm("generation.add_surveysnapshot")
     assert user_is_admin(admin_member)
     assert user_is_clinician(admin_member)
-    for permission in ("review.adjudicate_case", "review.assign_reviewers", "generation.add_surveysnapshot",
-                       "review.change_guideline", "review.add_datasetexport"):
+    for permission in (
+        "review.adjudicate_case",
+        "review.assign_reviewers",
+        "generation.add_surveysnapshot",
+        "review.change_guideline",
+        "review.add_datasetexport",
+    ):
         assert admin_member.has_perm(permission)
     assert not user_is_clinician(UserFactory())
 

@@ -10,15 +10,31 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG_VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY", "SECURE_SSL", "OPENAI_API_KEY",
-                    "LLM_BASE_URL", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS")
+CONFIG_VARIABLES = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "SECURE_SSL",
+    "OPENAI_API_KEY",
+    "LLM_BASE_URL",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+)
 
 
 def run_python(code: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {key: value for key, value in os.environ.items() if key not in CONFIG_VARIABLES}
     clean |= {"MEDSYNTH_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "medsynth_site.settings", **env}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=clean, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_with_no_environment_the_app_runs_embedded(tmp_path):
@@ -52,7 +68,8 @@ def test_environment_variables_select_postgresql_and_redis(tmp_path):
         """
         import django; django.setup()
         from django.conf import settings
-        print(settings.DATABASES["default"]["ENGINE"], settings.DATABASES["default"]["NAME"], settings.CELERY_BROKER_URL)
+        database = settings.DATABASES["default"]
+        print(database["ENGINE"], database["NAME"], settings.CELERY_BROKER_URL)
         """,
         tmp_path,
         DATABASE_URL="postgresql://medsynth@db.internal:5432/medsynth",
@@ -64,7 +81,11 @@ def test_environment_variables_select_postgresql_and_redis(tmp_path):
 def test_check_deploy_reports_nothing_with_debug_off(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**{k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}, "MEDSYNTH_DATA_DIR": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -104,7 +125,9 @@ def test_two_processes_writing_sqlite_at_once_never_hit_database_is_locked(tmp_p
     env |= {"MEDSYNTH_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "medsynth_site.settings"}
     start_at = str(time.time() + 4)
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, name, start_at], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, name, start_at], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+        )
         for name in ("web", "worker")
     ]
     errors = [writer.communicate(timeout=300)[1] for writer in writers]

@@ -30,9 +30,7 @@ class IcdCode(models.Model):
         ordering = ["code"]
         verbose_name = "ICD-10 code"
         indexes = [
-            models.Index(
-                fields=["-frequency"], name="icd_frequency_desc", condition=models.Q(frequency__isnull=False)
-            ),
+            models.Index(fields=["-frequency"], name="icd_frequency_desc", condition=models.Q(frequency__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -84,6 +84,4 @@ class LlmModel(models.Model):
 
     def cost(self, *, input_tokens: int, output_tokens: int) -> Decimal:
         million = Decimal(1_000_000)
-        return (
-            self.input_price_per_mtok * input_tokens / million + self.output_price_per_mtok * output_tokens / million
-        )
+        return self.input_price_per_mtok * input_tokens / million + self.output_price_per_mtok * output_tokens / million

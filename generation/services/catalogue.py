@@ -67,8 +67,17 @@ def icd10_catalogue_load() -> CatalogueLoadResult:
                 batch_size=_BULK,
                 update_conflicts=True,
                 unique_fields=["code"],
-                update_fields=["code_compact", "description", "chapter", "chapter_title", "block", "block_title",
-                               "parent", "depth", "is_billable"],
+                update_fields=[
+                    "code_compact",
+                    "description",
+                    "chapter",
+                    "chapter_title",
+                    "block",
+                    "block_title",
+                    "parent",
+                    "depth",
+                    "is_billable",
+                ],
             )
             ids.update(IcdCode.objects.filter(depth=depth).values_list("code", "id"))
     total = IcdCode.objects.count()
@@ -132,7 +141,8 @@ def _frequency_rows(text: str, delimiter: str) -> Iterator[tuple[int, str, int]]
     names = [name.strip(_STRIP).lower() for name in header]
     if names[:2] != ["code", "count"]:
         raise FrequencyFileError(
-            1, f"expected the header code,count[,description] (delimiter {delimiter!r}), found {delimiter.join(header)!r}"
+            1,
+            f"expected the header code,count[,description] (delimiter {delimiter!r}), found {delimiter.join(header)!r}",
         )
     for values in reader:
         line = reader.line_num

@@ -35,9 +35,17 @@ def test_it_loads_the_whole_catalogue_with_hierarchy_and_is_idempotent(capsys):
 
 @pytest.mark.django_db
 def test_if_empty_does_nothing_when_codes_exist(capsys):
-    IcdCode.objects.create(code="I10", code_compact="I10", description="Essential (primary) hypertension",
-                           chapter="9", chapter_title="c", block="I10-I1A", block_title="b", depth=1,
-                           is_billable=True)
+    IcdCode.objects.create(
+        code="I10",
+        code_compact="I10",
+        description="Essential (primary) hypertension",
+        chapter="9",
+        chapter_title="c",
+        block="I10-I1A",
+        block_title="b",
+        depth=1,
+        is_billable=True,
+    )
     call_command("load_icd10", "--if-empty")
     assert "already loaded (1 codes)" in capsys.readouterr().out
     assert IcdCode.objects.count() == 1

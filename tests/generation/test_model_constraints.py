@@ -24,10 +24,12 @@ def integrity_error():
 class TestArtefactVersions:
     def test_versions_are_numbered_per_case_and_kind_and_rendered(self):
         case = CaseFactory()
-        first = artefact_version_create(case=case, kind=ArtefactKind.NOTE, content=SAMPLE_NOTE,
-                                        source=VersionSource.LLM_RAW)
-        second = artefact_version_create(case=case, kind=ArtefactKind.NOTE, content=SAMPLE_NOTE,
-                                         source=VersionSource.LLM_POLISHED, parent=first)
+        first = artefact_version_create(
+            case=case, kind=ArtefactKind.NOTE, content=SAMPLE_NOTE, source=VersionSource.LLM_RAW
+        )
+        second = artefact_version_create(
+            case=case, kind=ArtefactKind.NOTE, content=SAMPLE_NOTE, source=VersionSource.LLM_POLISHED, parent=first
+        )
         assert (first.number, second.number) == (1, 2)
         assert latest_version(case=case, kind=ArtefactKind.NOTE) == second
         assert second.text.startswith("SUBJECTIVE:\nChief complaint: Increased thirst.")
@@ -54,8 +56,9 @@ class TestArtefactVersions:
         with pytest.raises(ValueError, match="original text"):
             artefact_version_create(case=case, kind=ArtefactKind.NOTE, content={}, source=VersionSource.IMPORTED)
         original = "**1. Subjective:** as it came"
-        version = artefact_version_create(case=case, kind=ArtefactKind.NOTE, content={},
-                                          source=VersionSource.IMPORTED, text=original)
+        version = artefact_version_create(
+            case=case, kind=ArtefactKind.NOTE, content={}, source=VersionSource.IMPORTED, text=original
+        )
         assert version.text == original
 
 

@@ -32,9 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="Omit to generate one")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        _user, password = user_create(
-            username=options["username"], role=options["role"], password=options["password"]
-        )
+        _user, password = user_create(username=options["username"], role=options["role"], password=options["password"])
         self.stdout.write(self.style.SUCCESS(f"Created {options['role']} {options['username']!r}."))
         if not options["password"]:
             self.stdout.write(f"Password: {password}")
