@@ -1,0 +1,85 @@
+"""Forms of the dataset export and import pages; each cleans into the options object
+that the command line builds too, so both paths share one validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from generation.models import GenerationBatch
+from review.dataset_export import FORMATS, PROFILES, ExportFilters, ExportOptionError, ExportOptions
+from review.dataset_import import IMPORT_FORMATS
+from review.splits import SPLIT_MODES, SplitOptionError, SplitPlan, ratios_parse
+
+
+def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(value, value) for value in values]
+
+
+def _csv_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+class ExportForm(forms.Form):
+    fmt = forms.ChoiceField(label="Format", choices=_choices(FORMATS))
+    profile = forms.ChoiceField(
+        choices=_choices(PROFILES), help_text="medsynth: Note, Dialogue, ICD10, ICD10_desc; full: every field"
+    )
+    original_header = forms.BooleanField(required=False, label="Write the published ' Note' header (medsynth)")
+    split = forms.ChoiceField(choices=_choices(SPLIT_MODES), initial="none", help_text="grouped: no code in two splits")
+    ratios = forms.CharField(initial="0.8,0.1,0.1", help_text="train,validation,test")
+    seed = forms.IntegerField(initial=0)
+    batches = forms.ModelMultipleChoiceField(queryset=GenerationBatch.objects.order_by("-created_at"), required=False)
+    codes = forms.CharField(required=False, help_text="Comma-separated ICD-10 codes, with or without the dot")
+    chapters = forms.CharField(required=False, help_text="Comma-separated chapter numbers")
+    approved_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    approved_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    min_agreement = forms.FloatField(required=False, min_value=0, max_value=1, label="Minimum reviewer agreement")
+    licence = forms.CharField(initial="other", max_length=64)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            data["options"] = ExportOptions(
+                fmt=data["fmt"],
+                profile=data["profile"],
+                original_header=data["original_header"],
+                split=SplitPlan(mode=data["split"], ratios=ratios_parse(data["ratios"]), seed=data["seed"]),
+                filters=ExportFilters(
+                    batch_ids=tuple(batch.pk for batch in data["batches"]),
+                    codes=_csv_list(data["codes"]),
+                    chapters=_csv_list(data["chapters"]),
+                    approved_from=data["approved_from"],
+                    approved_to=data["approved_to"],
+                    min_agreement=data["min_agreement"],
+                ),
+                licence=data["licence"].strip() or "other",
+            )
+        except (ExportOptionError, SplitOptionError) as error:
+            raise forms.ValidationError(str(error)) from error
+        return data
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField()
+    fmt = forms.ChoiceField(
+        label="Format",
+        choices=_choices(IMPORT_FORMATS),
+        help_text="medsynth: MedSynth CSV; aci: ACI-Bench CSV; jsonl: this app's full export",
+    )
+    code = forms.CharField(
+        required=False, max_length=10, help_text="One ICD-10 code for every row, for a file without a code column"
+    )
+    valid_only = forms.BooleanField(
+        required=False, label="Import only the valid rows (default: refuse the whole file on any problem)"
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.IMPORT_MAX_BYTES:
+            raise forms.ValidationError(f"The file is larger than {settings.IMPORT_MAX_BYTES:,} bytes.")
+        return upload
