@@ -10,5 +10,4 @@ from medsynth_site.roles import user_is_admin
 def site(request: HttpRequest) -> dict[str, Any]:
     """Role flags for the navigation; cheap (group names are cached on the user)."""
     user = getattr(request, "user", None)
-    authenticated = bool(user and user.is_authenticated)
-    return {"is_admin_user": authenticated and user_is_admin(user)}
+    return {"is_admin_user": user is not None and user_is_admin(user)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 
 CLINICIAN = "clinician"
 ADMIN = "admin"
@@ -70,9 +70,9 @@ def role_groups_sync(**_: Any) -> None:
         group.permissions.set([_permission(dotted) for dotted in permissions])
 
 
-def user_is_admin(user: AbstractBaseUser | AnonymousUser) -> bool:
+def user_is_admin(user: User | AnonymousUser) -> bool:
     return bool(user.is_authenticated and user.has_perm("generation.launch_batch"))
 
 
-def user_is_clinician(user: AbstractBaseUser | AnonymousUser) -> bool:
+def user_is_clinician(user: User | AnonymousUser) -> bool:
     return bool(user.is_authenticated and user.has_perm("review.review_case"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -45,7 +45,7 @@ def artefact_version_create(
     kind: str,
     content: dict[str, Any],
     source: str,
-    author: AbstractBaseUser | None = None,
+    author: User | None = None,
     parent: ArtefactVersion | None = None,
     agent_call: AgentCall | None = None,
     text: str | None = None,
