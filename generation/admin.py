@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from import_export.admin import ImportExportModelAdmin
 
 from generation.models import (
     AgentCall,
@@ -18,6 +19,7 @@ from generation.models import (
     QualityVariable,
     SurveySnapshot,
 )
+from review.resources import CodeFrequencyResource, IcdCodeResource, PhysicianRoleResource
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,7 +36,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(IcdCode)
-class IcdCodeAdmin(admin.ModelAdmin):
+class IcdCodeAdmin(ImportExportModelAdmin):
+    resource_classes = [IcdCodeResource, CodeFrequencyResource]
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("generation.change_icdcode")
+
     list_display = ["code", "description", "chapter", "block", "is_billable", "frequency"]
     list_filter = ["is_billable", "chapter"]
     search_fields = ["code", "code_compact", "description"]
@@ -55,7 +62,12 @@ class IcdCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(PhysicianRole)
-class PhysicianRoleAdmin(admin.ModelAdmin):
+class PhysicianRoleAdmin(ImportExportModelAdmin):
+    resource_classes = [PhysicianRoleResource]
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("generation.change_physicianrole")
+
     list_display = ["name", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name"]

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
+from import_export.admin import ExportMixin
 
 from generation.admin import ReadOnlyAdmin
 from review.models import (
@@ -12,10 +14,16 @@ from review.models import (
     SurveyResponse,
     VariableSuggestion,
 )
+from review.resources import ReviewDecisionResource
 
 
 @admin.register(ReviewDecision)
-class ReviewDecisionAdmin(ReadOnlyAdmin):
+class ReviewDecisionAdmin(ExportMixin, ReadOnlyAdmin):
+    resource_classes = [ReviewDecisionResource]
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("review.view_reviewdecision")
+
     list_display = ["case", "stage", "reviewer", "action", "reason", "seconds_spent", "is_adjudication", "created_at"]
     list_filter = ["stage", "action", "reason", "is_adjudication"]
     list_select_related = ["reviewer"]

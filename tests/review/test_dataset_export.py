@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import datetime as dt
+import hashlib
 import json
 import re
 import zipfile
@@ -173,7 +173,7 @@ def test_grouped_split_never_puts_a_code_in_two_splits(tmp_path):
     out = _export(tmp_path, profile="full", split=SplitPlan(mode="grouped", ratios=(0.6, 0.2, 0.2), seed=3))
     by_split = {split: set(_codes_in(out, split)) for split in ("train", "validation", "test")}
 
-    assert by_split["train"] and by_split["validation"] and by_split["test"]
+    assert all(by_split.values())
     assert not by_split["train"] & by_split["validation"]
     assert not by_split["train"] & by_split["test"]
     assert not by_split["validation"] & by_split["test"]
