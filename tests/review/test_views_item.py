@@ -1,0 +1,204 @@
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from generation.models import ArtefactKind, CaseStatus, PipelineStep, VersionSource
+from generation.services.cases import artefact_version_create, case_transition
+from review import services
+from review.models import Guideline, ReviewAction, ReviewDecision
+from tests.factories import ClinicianFactory
+from tests.review.review_fixtures import case_in_review, seen, seen_post
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def item_url(case, queue="pair"):
+    return f"{reverse('review:item', args=[case.pk])}?queue={queue}"
+
+
+def test_full_page_versus_htmx_partial(clinician_client):
+    case = case_in_review()
+    full = clinician_client.get(item_url(case))
+    partial = clinician_client.get(item_url(case), **HTMX)
+    assert b"<html" in full.content and b'id="review-item"' in full.content
+    assert b"<html" not in partial.content and partial.content.lstrip().startswith(b'<div id="review-item"')
+    for text in ("Subjective", "Plan", "metformin 500 mg", "I&#x27;m thirsty all the time", case.code.code):
+        assert text in full.content.decode()
+
+
+def test_approve_by_htmx_opens_the_next_item(clinician_client):
+    first, second = case_in_review(), case_in_review()
+    response = clinician_client.post(
+        f"{reverse('review:decide', args=[first.pk])}?queue=pair",
+        {"action": "approve", "opened_at": time.time() - 5, **seen_post(first)}, **HTMX,
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == item_url(second)
+    first.refresh_from_db()
+    assert first.status == CaseStatus.APPROVED
+    assert ReviewDecision.objects.get(case=first).seconds_spent >= 5
+
+
+def test_the_last_decision_returns_to_the_emptied_queue(clinician_client):
+    case = case_in_review()
+    response = clinician_client.post(reverse("review:decide", args=[case.pk]),
+                                     {"action": "skip", **seen_post(case)}, **HTMX)
+    assert response["HX-Redirect"] == reverse("review:queue", args=["pair"])
+
+
+def test_reject_without_comment_is_refused_with_a_message(clinician_client):
+    case = case_in_review()
+    response = clinician_client.post(reverse("review:decide", args=[case.pk]),
+                                     {"action": "reject", "reason": "", "comment": "", **seen_post(case)}, **HTMX)
+    body = response.content.decode()
+    assert response.status_code == 200 and 'id="decision-panel"' in body and "<html" not in body
+    assert "A rejection needs a comment" in body and "Choose why you reject" in body
+    assert not ReviewDecision.objects.exists()
+
+
+def test_reject_with_reason_and_comment_is_recorded(clinician_client):
+    case = case_in_review()
+    clinician_client.post(reverse("review:decide", args=[case.pk]),
+                          {"action": "reject", "reason": "unsafe_advice", "comment": "Dose too high.",
+                           **seen_post(case)}, **HTMX)
+    decision = ReviewDecision.objects.get()
+    assert (decision.action, decision.reason, decision.comment) == ("reject", "unsafe_advice", "Dose too high.")
+
+
+def test_editing_a_section_swaps_the_section_then_the_panel(clinician_client):
+    case = case_in_review()
+    url = reverse("review:note-section-edit", args=[case.pk, "plan"])
+    form = clinician_client.get(url, **HTMX).content.decode()
+    assert form.lstrip().startswith('<div id="note-section-plan"') and "<textarea" in form
+    saved = clinician_client.post(url, {"base_number": 1, "text": "Start metformin 1000 mg."}, **HTMX)
+    body = saved.content.decode()
+    assert body.lstrip().startswith('<section id="note-panel"')
+    assert "Start metformin 1000 mg." in body
+    # The decision panel comes out of band with the new version number, so approving names v2.
+    assert 'hx-swap-oob="true"' in body and 'name="seen_note" value="2"' in body
+    assert case.versions.get(kind="note", number=2).source == VersionSource.HUMAN_EDIT
+
+
+def test_a_conflicting_edit_keeps_the_text_and_says_so(clinician_client):
+    case = case_in_review()
+    services.note_section_edit(case=case, author=ClinicianFactory(username="dr_other"), section="plan",
+                               text="Their plan.", base_number=1)
+    response = clinician_client.post(reverse("review:note-section-edit", args=[case.pk, "plan"]),
+                                     {"base_number": 1, "text": "My careful plan."}, **HTMX)
+    body = response.content.decode()
+    assert "dr_other saved version 2" in body
+    assert "My careful plan.</textarea>" in body
+    assert "Their plan." in body  # the newer text is shown to merge by hand
+    assert 'name="base_number" value="2"' in body  # a second save is deliberate
+    draft = case.versions.get(source=VersionSource.HUMAN_DRAFT)
+    assert draft.content["plan"] == "My careful plan."
+
+
+def test_adding_a_dialogue_turn_through_the_view(clinician_client):
+    case = case_in_review()
+    url = reverse("review:turn-edit", args=[case.pk, 0, "insert"])
+    assert b"Add turn" in clinician_client.get(url, **HTMX).content
+    response = clinician_client.post(url, {"base_number": 1, "speaker": "patient", "text": "It started in May."},
+                                     **HTMX)
+    assert response.content.decode().lstrip().startswith('<section id="dialogue-panel"')
+    turns = case.versions.get(kind="dialogue", number=2).content["turns"]
+    assert turns[1] == {"speaker": "patient", "text": "It started in May."}
+
+
+def test_moving_a_turn_through_the_view(clinician_client):
+    case = case_in_review()
+    clinician_client.post(reverse("review:turn-move", args=[case.pk, 0, "down"]), {"base_number": 1}, **HTMX)
+    turns = case.versions.get(kind="dialogue", number=2).content["turns"]
+    assert [t["speaker"] for t in turns] == ["patient", "doctor", "doctor"]
+
+
+def test_llm_markup_is_shown_as_text(clinician_client):
+    hostile = "<script>alert('x')</script><img src=x onerror=alert(1)>"
+    case = case_in_review(note={"subjective": hostile, "objective": "o", "assessment": "a", "plan": "p"},
+                          dialogue={"turns": [{"speaker": "patient", "text": hostile}]})
+    body = clinician_client.get(item_url(case)).content.decode()
+    assert "<script>alert" not in body and "<img src=x" not in body
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in body
+    assert "&lt;img src=x onerror=alert(1)&gt;" in body
+
+
+def test_reviews_are_blind_until_you_decide(clinician_client, clinician, admin_member_client):
+    case = case_in_review(reviews_required=2)
+    services.review_decision_record(case=case, reviewer=ClinicianFactory(), action=ReviewAction.REJECT,
+                                    seen=seen(case), opened_at=None, reason="other", comment="SECRET-OPINION")
+    assert "SECRET-OPINION" not in clinician_client.get(item_url(case)).content.decode()
+    assert "SECRET-OPINION" in admin_member_client.get(item_url(case)).content.decode()
+
+
+def test_regenerate_polls_until_the_new_version_appears(clinician_client, django_capture_on_commit_callbacks):
+    case = case_in_review(CaseStatus.NOTE_REVIEW)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = clinician_client.post(
+            f"{reverse('review:regenerate', args=[case.pk])}?queue=note",
+            {"target": "note", "comment": "Mention the eye exam.", **seen_post(case)}, **HTMX)
+    body = response.content.decode()
+    assert 'hx-trigger="every 2s"' in body and "Regenerating" in body
+    assert PipelineStep.objects.get(case=case, feedback="Mention the eye exam.")
+    status_url = reverse("review:regeneration-status", args=[case.pk])
+    still = clinician_client.get(status_url, **HTMX)
+    assert still.status_code == 200 and 'hx-trigger="every 2s"' in still.content.decode()
+    # The agent finishes: a regenerated version, back in review.
+    case.refresh_from_db()
+    artefact_version_create(case=case, kind=ArtefactKind.NOTE, content={"plan": "Eye exam yearly."},
+                            source=VersionSource.REGENERATED)
+    case_transition(case=case, to=CaseStatus.NOTE_REVIEW)
+    done = clinician_client.get(status_url, **HTMX)
+    assert done.status_code == 286  # htmx stops polling
+    assert "The new version is ready" in done.content.decode()
+    assert 'hx-trigger="every 2s"' not in done.content.decode()
+
+
+def test_regenerate_without_comment_is_refused(clinician_client):
+    case = case_in_review(CaseStatus.NOTE_REVIEW)
+    response = clinician_client.post(reverse("review:regenerate", args=[case.pk]),
+                                     {"target": "note", "comment": "", **seen_post(case)}, **HTMX)
+    assert "a regeneration needs a comment" in response.content.decode()
+    case.refresh_from_db()
+    assert case.status == CaseStatus.NOTE_REVIEW
+
+
+def test_admin_adjudicates_from_the_item_screen(admin_member_client):
+    case = case_in_review(CaseStatus.ADJUDICATION)
+    page = admin_member_client.get(item_url(case, "adjudication")).content.decode()
+    assert "Adjudication" in page and reverse("review:adjudicate", args=[case.pk]) in page
+    admin_member_client.post(reverse("review:adjudicate", args=[case.pk]),
+                             {"action": "reject", "reason": "coding_mismatch", "comment": "Wrong code.",
+                              **seen_post(case)}, **HTMX)
+    case.refresh_from_db()
+    assert case.status == CaseStatus.REJECTED
+
+
+def test_admin_assigns_a_reviewer_who_then_sees_it_in_their_queue(admin_member_client, clinician, clinician_client):
+    case = case_in_review()
+    admin_member_client.post(reverse("review:assign", args=[case.pk]),
+                             {"stage": "pair", "reviewers": [clinician.pk]}, **HTMX)
+    mine = clinician_client.get(reverse("review:queue", args=["mine"])).content.decode()
+    assert item_url(case, "mine") in mine
+
+
+def _item_queries(client, case) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(item_url(case)).status_code == 200
+    return len(queries)
+
+
+def test_item_page_queries_do_not_grow_with_versions_decisions_or_guidelines(admin_member_client):
+    small = case_in_review()
+    large = case_in_review(reviews_required=9)
+    for n in range(6):
+        services.note_section_edit(case=large, author=ClinicianFactory(), section="plan", text=f"Plan {n}",
+                                   base_number=n + 1)
+        services.review_decision_record(case=large, reviewer=ClinicianFactory(), action=ReviewAction.SKIP,
+                                        seen={}, opened_at=None)
+        Guideline.objects.create(title=f"G{n}", body_markdown="text")
+    _item_queries(admin_member_client, small)  # warm the permission cache
+    assert _item_queries(admin_member_client, large) == _item_queries(admin_member_client, small)
