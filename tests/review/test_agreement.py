@@ -20,7 +20,7 @@ def test_cohen_kappa_uses_only_items_both_rated_and_says_when_too_few():
 
 
 def test_cohen_kappa_is_undefined_when_everyone_used_one_label():
-    result = cohen_kappa(first={i: "a" for i in range(8)}, second={i: "a" for i in range(8)})
+    result = cohen_kappa(first=dict.fromkeys(range(8), "a"), second=dict.fromkeys(range(8), "a"))
     assert result.value is None
     assert "undefined" in result.note
 
@@ -57,7 +57,8 @@ def test_krippendorff_alpha_is_one_for_perfect_ordinal_agreement_and_lower_when_
     assert krippendorff_alpha(perfect, level="ordinal").value == pytest.approx(1.0)
     near_alpha = krippendorff_alpha(near, level="ordinal").value
     far_alpha = krippendorff_alpha(far, level="ordinal").value
-    assert near_alpha is not None and far_alpha is not None
+    assert near_alpha is not None
+    assert far_alpha is not None
     assert far_alpha < near_alpha < 1.0
 
 

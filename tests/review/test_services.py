@@ -25,7 +25,8 @@ def test_approving_a_pair_approves_the_case_and_records_time_and_versions(clinic
     assert case.status == CaseStatus.APPROVED
     assert decision.action == ReviewAction.APPROVE
     assert 41 <= decision.seconds_spent <= 60
-    assert decision.note_version.number == 1 and decision.dialogue_version.number == 1
+    assert decision.note_version.number == 1
+    assert decision.dialogue_version.number == 1
     case.batch.refresh_from_db()
     assert case.batch.approved_count == 1
 
@@ -109,7 +110,8 @@ def test_a_stale_edit_is_refused_and_kept_as_a_draft(clinician):
         services.note_section_edit(case=case, author=clinician, section="plan", text="My plan.", base_number=1)
     draft = conflict.value.draft
     assert (draft.source, draft.author, draft.content["plan"]) == (VersionSource.HUMAN_DRAFT, clinician, "My plan.")
-    assert str(other) in str(conflict.value) and "draft" in str(conflict.value)
+    assert str(other) in str(conflict.value)
+    assert "draft" in str(conflict.value)
     # The draft is history, not the current note.
     assert current_version(case=case, kind=ArtefactKind.NOTE).content["plan"] == "Their plan."
 

@@ -15,7 +15,9 @@ def test_history_lists_every_version_with_source_and_author(clinician, clinician
     services.note_section_edit(case=case, author=clinician, section="plan", text="Start metformin 1000 mg.",
                                base_number=1)
     body = clinician_client.get(reverse("review:history", args=[case.pk])).content.decode()
-    assert "Human edit" in body and "LLM (polished)" in body and clinician.username in body
+    assert "Human edit" in body
+    assert "LLM (polished)" in body
+    assert clinician.username in body
 
 
 def test_note_diff_marks_changed_words_per_section(clinician, clinician_client):
@@ -27,7 +29,8 @@ def test_note_diff_marks_changed_words_per_section(clinician, clinician_client):
     full = clinician_client.get(url).content.decode()
     assert "<del>500 </del><ins>1000 </ins>" in full
     partial = clinician_client.get(url, **HTMX).content.decode()
-    assert partial.lstrip().startswith('<div id="version-diff"') and "<html" not in partial
+    assert partial.lstrip().startswith('<div id="version-diff"')
+    assert "<html" not in partial
 
 
 def test_dialogue_diff_is_per_turn_and_notes_added_turns(clinician, clinician_client):
@@ -38,7 +41,8 @@ def test_dialogue_diff_is_per_turn_and_notes_added_turns(clinician, clinician_cl
                                   speaker="patient", text="Also my feet tingle.")
     body = clinician_client.get(f"{reverse('review:history', args=[case.pk])}?kind=dialogue&a=1&b=3").content.decode()
     assert "<del>Hi, </del><ins>Hello, </ins>" in body
-    assert "added" in body and "<ins>Also my feet tingle.</ins>" in body
+    assert "added" in body
+    assert "<ins>Also my feet tingle.</ins>" in body
 
 
 def test_raw_llm_output_is_one_click_from_history(clinician_client):
@@ -52,5 +56,6 @@ def test_raw_llm_output_is_one_click_from_history(clinician_client):
     assert f"#call-{call.pk}" in history
     provenance = clinician_client.get(reverse("review:provenance", args=[case.pk]), **HTMX).content.decode()
     assert provenance.lstrip().startswith('<section id="provenance-panel"')
-    assert "note_writer@3" in provenance and "m-1" in provenance
+    assert "note_writer@3" in provenance
+    assert "m-1" in provenance
     assert "&lt;b&gt;raw&lt;/b&gt;" in provenance

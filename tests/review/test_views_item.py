@@ -24,8 +24,10 @@ def test_full_page_versus_htmx_partial(clinician_client):
     case = case_in_review()
     full = clinician_client.get(item_url(case))
     partial = clinician_client.get(item_url(case), **HTMX)
-    assert b"<html" in full.content and b'id="review-item"' in full.content
-    assert b"<html" not in partial.content and partial.content.lstrip().startswith(b'<div id="review-item"')
+    assert b"<html" in full.content
+    assert b'id="review-item"' in full.content
+    assert b"<html" not in partial.content
+    assert partial.content.lstrip().startswith(b'<div id="review-item"')
     for text in ("Subjective", "Plan", "metformin 500 mg", "I&#x27;m thirsty all the time", case.code.code):
         assert text in full.content.decode()
 
@@ -55,8 +57,11 @@ def test_reject_without_comment_is_refused_with_a_message(clinician_client):
     response = clinician_client.post(reverse("review:decide", args=[case.pk]),
                                      {"action": "reject", "reason": "", "comment": "", **seen_post(case)}, **HTMX)
     body = response.content.decode()
-    assert response.status_code == 200 and 'id="decision-panel"' in body and "<html" not in body
-    assert "A rejection needs a comment" in body and "Choose why you reject" in body
+    assert response.status_code == 200
+    assert 'id="decision-panel"' in body
+    assert "<html" not in body
+    assert "A rejection needs a comment" in body
+    assert "Choose why you reject" in body
     assert not ReviewDecision.objects.exists()
 
 
@@ -73,13 +78,15 @@ def test_editing_a_section_swaps_the_section_then_the_panel(clinician_client):
     case = case_in_review()
     url = reverse("review:note-section-edit", args=[case.pk, "plan"])
     form = clinician_client.get(url, **HTMX).content.decode()
-    assert form.lstrip().startswith('<div id="note-section-plan"') and "<textarea" in form
+    assert form.lstrip().startswith('<div id="note-section-plan"')
+    assert "<textarea" in form
     saved = clinician_client.post(url, {"base_number": 1, "text": "Start metformin 1000 mg."}, **HTMX)
     body = saved.content.decode()
     assert body.lstrip().startswith('<section id="note-panel"')
     assert "Start metformin 1000 mg." in body
     # The decision panel comes out of band with the new version number, so approving names v2.
-    assert 'hx-swap-oob="true"' in body and 'name="seen_note" value="2"' in body
+    assert 'hx-swap-oob="true"' in body
+    assert 'name="seen_note" value="2"' in body
     assert case.versions.get(kind="note", number=2).source == VersionSource.HUMAN_EDIT
 
 
@@ -121,7 +128,8 @@ def test_llm_markup_is_shown_as_text(clinician_client):
     case = case_in_review(note={"subjective": hostile, "objective": "o", "assessment": "a", "plan": "p"},
                           dialogue={"turns": [{"speaker": "patient", "text": hostile}]})
     body = clinician_client.get(item_url(case)).content.decode()
-    assert "<script>alert" not in body and "<img src=x" not in body
+    assert "<script>alert" not in body
+    assert "<img src=x" not in body
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in body
     assert "&lt;img src=x onerror=alert(1)&gt;" in body
 
@@ -141,11 +149,13 @@ def test_regenerate_polls_until_the_new_version_appears(clinician_client, django
             f"{reverse('review:regenerate', args=[case.pk])}?queue=note",
             {"target": "note", "comment": "Mention the eye exam.", **seen_post(case)}, **HTMX)
     body = response.content.decode()
-    assert 'hx-trigger="every 2s"' in body and "Regenerating" in body
+    assert 'hx-trigger="every 2s"' in body
+    assert "Regenerating" in body
     assert PipelineStep.objects.get(case=case, feedback="Mention the eye exam.")
     status_url = reverse("review:regeneration-status", args=[case.pk])
     still = clinician_client.get(status_url, **HTMX)
-    assert still.status_code == 200 and 'hx-trigger="every 2s"' in still.content.decode()
+    assert still.status_code == 200
+    assert 'hx-trigger="every 2s"' in still.content.decode()
     # The agent finishes: a regenerated version, back in review.
     case.refresh_from_db()
     artefact_version_create(case=case, kind=ArtefactKind.NOTE, content={"plan": "Eye exam yearly."},
@@ -169,7 +179,8 @@ def test_regenerate_without_comment_is_refused(clinician_client):
 def test_admin_adjudicates_from_the_item_screen(admin_member_client):
     case = case_in_review(CaseStatus.ADJUDICATION)
     page = admin_member_client.get(item_url(case, "adjudication")).content.decode()
-    assert "Adjudication" in page and reverse("review:adjudicate", args=[case.pk]) in page
+    assert "Adjudication" in page
+    assert reverse("review:adjudicate", args=[case.pk]) in page
     admin_member_client.post(reverse("review:adjudicate", args=[case.pk]),
                              {"action": "reject", "reason": "coding_mismatch", "comment": "Wrong code.",
                               **seen_post(case)}, **HTMX)

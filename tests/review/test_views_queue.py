@@ -26,15 +26,18 @@ def test_full_page_versus_htmx_table(clinician_client):
     case_in_review()
     full = clinician_client.get(queue_url()).content.decode()
     partial = clinician_client.get(queue_url(), **HTMX).content.decode()
-    assert "<html" in full and 'class="filters"' in full
-    assert partial.lstrip().startswith('<div id="queue-table"') and "<html" not in partial
+    assert "<html" in full
+    assert 'class="filters"' in full
+    assert partial.lstrip().startswith('<div id="queue-table"')
+    assert "<html" not in partial
 
 
 def test_each_stage_queue_holds_its_status(clinician_client):
     note_case = case_in_review(CaseStatus.NOTE_REVIEW)
     pair_case = case_in_review(CaseStatus.PAIR_REVIEW)
     note_queue = clinician_client.get(queue_url("note"))
-    assert listed(note_queue, note_case) and not listed(note_queue, pair_case)
+    assert listed(note_queue, note_case)
+    assert not listed(note_queue, pair_case)
 
 
 def test_filters_and_search(clinician_client):

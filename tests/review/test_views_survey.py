@@ -36,7 +36,8 @@ def test_a_score_out_of_range_is_refused(clinician_client):
     first = next(iter(scores))
     scores[first] = 11
     response = clinician_client.post(reverse("review:survey"), answers(scores))
-    assert response.status_code == 200 and "from 1 to 10" in response.content.decode()
+    assert response.status_code == 200
+    assert "from 1 to 10" in response.content.decode()
     assert not SurveyResponse.objects.exists()
 
 
@@ -48,13 +49,16 @@ def test_results_publish_a_snapshot_that_orders_the_prompt_preview(clinician_cli
     reversed_scores = {v.pk: 10 if v == variables[-1] else 5 for v in variables}
     clinician_client.post(reverse("review:survey"), answers(reversed_scores))
     results = admin_member_client.get(reverse("review:survey-results")).content.decode()
-    assert "2 clinicians answered" in results and "Krippendorff" in results
+    assert "2 clinicians answered" in results
+    assert "Krippendorff" in results
     admin_member_client.post(reverse("review:survey-publish"), {"notes": "first round"})
     snapshot = SurveySnapshot.objects.get()
-    assert snapshot.version == 1 and snapshot.respondents == 2
+    assert snapshot.version == 1
+    assert snapshot.respondents == 2
     assert snapshot.weights[variables[-1].key] == pytest.approx((10 + max(1, 9 - (len(variables) - 1) % 3)) / 2)
     preview = admin_member_client.get(reverse("review:survey-results")).content.decode()
-    assert "round 2" in preview and "Latest published snapshot: <strong>v1</strong>" in preview
+    assert "round 2" in preview
+    assert "Latest published snapshot: <strong>v1</strong>" in preview
     top = snapshot.ranked_keys()[0]
     assert preview.index(f"({top}, weight") < preview.index(f"({snapshot.ranked_keys()[-1]}, weight")
 
