@@ -28,9 +28,12 @@ def _catalogue_rows() -> Iterator[IcdCode]:
     """Every category and subcategory of the tabular list, parents before children."""
     import simple_icd_10_cm as icd  # parses the whole tabular list on import: only when loading
 
+    seen: set[str] = set()
     for code in icd.get_all_codes(True):
-        if not icd.is_category_or_subcategory(code):
+        # The package lists a few dozen codes twice; one row each.
+        if code in seen or not icd.is_category_or_subcategory(code):
             continue
+        seen.add(code)
         ancestors = icd.get_ancestors(code)  # nearest first, ending with block then chapter
         chapter, block = ancestors[-1], ancestors[-2]
         yield IcdCode(
