@@ -7,6 +7,7 @@ retried exactly once per policy, not by the SDK, the worker and Celery on top of
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,11 +17,14 @@ from typing import Any
 
 import httpx
 import openai
+from openai.types.chat import ChatCompletion
 
 from generation.models import CallErrorKind, LlmEndpoint
 
 # A local server that needs no key still gets one: the SDK refuses to start without it.
 PLACEHOLDER_API_KEY = "not-needed-for-local"  # noqa: S105 - not a secret
+# Error messages go to the log and the UI; the whole body is kept on the AgentCall row.
+MAX_PROVIDER_MESSAGE_CHARS = 600
 
 
 def default_http_client(endpoint: LlmEndpoint) -> httpx.Client | None:
@@ -49,14 +53,39 @@ def use_http_client_factory(factory: HttpClientFactory) -> Iterator[None]:
         _http_client_factory = previous
 
 
-def openai_client(endpoint: LlmEndpoint) -> openai.OpenAI:
+def _new_openai_client(endpoint: LlmEndpoint) -> openai.OpenAI:
     return openai.OpenAI(
         base_url=endpoint.base_url or None,
         api_key=endpoint.api_key() or PLACEHOLDER_API_KEY,
         timeout=float(endpoint.timeout_seconds),
         max_retries=0,
-        http_client=http_client_factory(endpoint),
+        # The SDK is typed for httpx2 clients but accepts a plain httpx.Client as well (openai._httpx2).
+        http_client=http_client_factory(endpoint),  # type: ignore[arg-type]
     )
+
+
+# With the SDK's own HTTP client, one client per endpoint configuration and process keeps
+# connections (and TLS sessions) alive between calls; the SDK's clients are thread-safe.
+_shared_clients: dict[tuple[str, str, int], openai.OpenAI] = {}
+_shared_clients_lock = threading.Lock()
+
+
+@contextmanager
+def openai_client(endpoint: LlmEndpoint) -> Iterator[openai.OpenAI]:
+    if _http_client_factory is not default_http_client:
+        client = _new_openai_client(endpoint)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    # The key is part of the identity so a rotated key takes effect at once; it stays in memory only.
+    identity = (endpoint.base_url, endpoint.api_key() or "", endpoint.timeout_seconds)
+    with _shared_clients_lock:
+        client = _shared_clients.get(identity)
+        if client is None:
+            client = _shared_clients[identity] = _new_openai_client(endpoint)
+    yield client
 
 
 @dataclass(frozen=True)
@@ -98,13 +127,13 @@ class AttemptFailed(Exception):
 
 def retry_after_seconds(headers: httpx.Headers | Any) -> float | None:
     """The server's requested pause: retry-after-ms (OpenAI), retry-after in seconds or as an HTTP date."""
-    milliseconds = headers.get("retry-after-ms")
+    milliseconds: str | None = headers.get("retry-after-ms")
     if milliseconds:
         try:
             return max(float(milliseconds) / 1000, 0.0)
         except ValueError:
             pass
-    value = headers.get("retry-after")
+    value: str | None = headers.get("retry-after")
     if not value:
         return None
     try:
@@ -137,49 +166,68 @@ def _error_code(error: openai.APIStatusError) -> str:
     return str(nested.get("code") or "") if isinstance(nested, dict) else ""
 
 
+def _looks_like_request_validation(said: str) -> bool:
+    return "validation error" in said or "Input should be" in said
+
+
+def _status_diagnosis(error: openai.APIStatusError, *, endpoint: LlmEndpoint, model: str) -> tuple[str, str, bool]:
+    """(message, CallErrorKind, transient) for an HTTP error status."""
+    status = error.status_code
+    said = _provider_message(error)[:MAX_PROVIDER_MESSAGE_CHARS]
+    where = f"Endpoint '{endpoint.name}'"
+    if "response_format" in said and (status < 500 or _looks_like_request_validation(said)):
+        # llama-cpp-python answers a response_format it does not know with a 500 carrying a validation error.
+        message = (
+            f"{where} rejected the response_format of structured output mode "
+            f"'{endpoint.structured_output_mode}' ({status}); choose the mode this server supports "
+            f"(llama-cpp-python: json_object_schema; others: json_object). The server said: {said}"
+        )
+        return message, CallErrorKind.BAD_REQUEST, False
+    if status == 429 and _error_code(error) == "insufficient_quota":
+        message = f"The account behind endpoint '{endpoint.name}' has no quota left (429): {said}"
+        return message, CallErrorKind.RATE_LIMITED, False
+    if status == 429:
+        return f"{where} is rate limiting us (429): {said}", CallErrorKind.RATE_LIMITED, True
+    if status == 408:
+        return f"{where} timed out the request (408): {said}", CallErrorKind.TIMEOUT, True
+    if status >= 500 or status == 409:
+        return f"{where} had a server error ({status}): {said}", CallErrorKind.SERVER_ERROR, True
+    if status == 404:
+        message = f"Model '{model}' is not served by endpoint '{endpoint.name}' ({status}). The server said: {said}"
+        return message, CallErrorKind.NOT_FOUND, False
+    if status in (401, 403):
+        key_source = f"the key in ${endpoint.api_key_env}" if endpoint.api_key_env else "the request without a key"
+        return f"{where} refused {key_source} ({status}): {said}", CallErrorKind.AUTH, False
+    return f"{where} rejected the request ({status}): {said}", CallErrorKind.BAD_REQUEST, False
+
+
 def _status_failure(
     error: openai.APIStatusError, *, endpoint: LlmEndpoint, model: str, latency_ms: int
 ) -> AttemptFailed:
-    status = error.status_code
-    said = _provider_message(error)
-    where = f"endpoint '{endpoint.name}'"
-    common = {
-        "body": error.response.text,
-        "request_id": error.response.headers.get("x-request-id", "") or "",
-        "latency_ms": latency_ms,
-    }
-    if status == 429 and _error_code(error) == "insufficient_quota":
-        message = f"The account behind {where} has no quota left (429): {said}"
-        return AttemptFailed(message, kind=CallErrorKind.RATE_LIMITED, transient=False, **common)
-    if status == 429:
-        return AttemptFailed(
-            f"{where.capitalize()} is rate limiting us (429): {said}",
-            kind=CallErrorKind.RATE_LIMITED,
-            transient=True,
-            retry_after=retry_after_seconds(error.response.headers),
-            **common,
-        )
-    if status >= 500 or status in (408, 409):
-        return AttemptFailed(
-            f"{where.capitalize()} had a server error ({status}): {said}",
-            kind=CallErrorKind.TIMEOUT if status == 408 else CallErrorKind.SERVER_ERROR,
-            transient=True,
-            retry_after=retry_after_seconds(error.response.headers),
-            **common,
-        )
-    if status == 404:
-        message = f"Model '{model}' is not served by {where} ({status}). The server said: {said}"
-        return AttemptFailed(message, kind=CallErrorKind.NOT_FOUND, transient=False, **common)
-    if status in (401, 403):
-        key_source = f"the key in ${endpoint.api_key_env}" if endpoint.api_key_env else "no API key"
-        message = f"{where.capitalize()} refused {key_source} ({status}): {said}"
-        return AttemptFailed(message, kind=CallErrorKind.AUTH, transient=False, **common)
-    message = f"{where.capitalize()} rejected the request ({status}): {said}"
-    return AttemptFailed(message, kind=CallErrorKind.BAD_REQUEST, transient=False, **common)
+    message, kind, transient = _status_diagnosis(error, endpoint=endpoint, model=model)
+    return AttemptFailed(
+        message,
+        kind=kind,
+        transient=transient,
+        body=error.response.text,
+        retry_after=retry_after_seconds(error.response.headers) if transient else None,
+        request_id=error.response.headers.get("x-request-id", "") or "",
+        latency_ms=latency_ms,
+    )
 
 
 def _reply_from(raw: Any, *, latency_ms: int) -> Reply:
     completion = raw.parse()
+    if not isinstance(completion, ChatCompletion):
+        content_type = raw.headers.get("content-type", "no content type")
+        raise AttemptFailed(
+            f"The server answered with {content_type} instead of a chat completion; "
+            "check the endpoint's base URL (OpenAI-compatible servers usually end in /v1).",
+            kind=CallErrorKind.BAD_REQUEST,
+            transient=False,
+            body=raw.text[:10_000],
+            latency_ms=latency_ms,
+        )
     if not completion.choices:
         raise AttemptFailed(
             "The server returned a completion without choices.",
@@ -236,24 +284,16 @@ def send_chat_completion(
     *, endpoint: LlmEndpoint, model: str, messages: list[dict[str, str]], params: dict[str, Any]
 ) -> Reply:
     """One HTTP request, no retries. Raises AttemptFailed for anything but a completion."""
-    client = openai_client(endpoint)
-    try:
-        with _failures_translated(endpoint=endpoint, model=model) as elapsed_ms:
-            raw = client.chat.completions.with_raw_response.create(
-                model=model,
-                messages=messages,  # type: ignore[arg-type]
-                **params,
-            )
-            return _reply_from(raw, latency_ms=elapsed_ms())
-    finally:
-        client.close()
+    with openai_client(endpoint) as client, _failures_translated(endpoint=endpoint, model=model) as elapsed_ms:
+        raw = client.chat.completions.with_raw_response.create(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            **params,
+        )
+        return _reply_from(raw, latency_ms=elapsed_ms())
 
 
 def served_models(endpoint: LlmEndpoint) -> list[str]:
     """The model ids GET /models lists. Raises AttemptFailed when the endpoint cannot answer."""
-    client = openai_client(endpoint)
-    try:
-        with _failures_translated(endpoint=endpoint, model=""):
-            return [model.id for model in client.models.list()]
-    finally:
-        client.close()
+    with openai_client(endpoint) as client, _failures_translated(endpoint=endpoint, model=""):
+        return [model.id for model in client.models.list()]

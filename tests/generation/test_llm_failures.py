@@ -266,3 +266,30 @@ def test_a_local_endpoint_without_a_key_sends_a_placeholder():
         complete(LlmEndpointFactory(api_key_env=""))
 
     assert replay.requests[0].headers["authorization"] == "Bearer not-needed-for-local"
+
+
+def test_a_server_that_rejects_the_structured_output_mode_is_not_retried_and_says_which_mode_to_pick():
+    # What llama-cpp-python's server answers to response_format json_schema (a 500, not a 400).
+    said = (
+        "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+        "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
+    )
+    endpoint = LlmEndpointFactory(name="local-demo")
+    with llm_replay([error_response(500, said)]) as replay, pytest.raises(LlmCallError) as raised:
+        complete(endpoint)
+
+    assert raised.value.kind == CallErrorKind.BAD_REQUEST
+    assert "structured output mode 'json_schema'" in str(raised.value)
+    assert "json_object_schema" in str(raised.value)
+    assert len(replay.chat_requests) == 1
+
+
+def test_a_web_page_instead_of_a_completion_points_at_the_base_url():
+    page = httpx.Response(200, text="<html>Welcome to nginx</html>", headers={"content-type": "text/html"})
+    with llm_replay([page]), pytest.raises(LlmCallError) as raised:
+        complete()
+
+    assert raised.value.kind == CallErrorKind.BAD_REQUEST
+    assert "text/html instead of a chat completion" in str(raised.value)
+    assert "base URL" in str(raised.value)
+    assert raised.value.call.raw_response == "<html>Welcome to nginx</html>"
