@@ -82,10 +82,10 @@ def openai_client(endpoint: LlmEndpoint) -> Iterator[openai.OpenAI]:
     # The key is part of the identity so a rotated key takes effect at once; it stays in memory only.
     identity = (endpoint.base_url, endpoint.api_key() or "", endpoint.timeout_seconds)
     with _shared_clients_lock:
-        client = _shared_clients.get(identity)
-        if client is None:
-            client = _shared_clients[identity] = _new_openai_client(endpoint)
-    yield client
+        if identity not in _shared_clients:
+            _shared_clients[identity] = _new_openai_client(endpoint)
+        shared = _shared_clients[identity]
+    yield shared
 
 
 @dataclass(frozen=True)
