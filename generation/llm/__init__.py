@@ -13,8 +13,8 @@ retryable = transient and worth another try later). endpoint_preflight raises Ll
 before any case is created. Tests replay HTTP responses with tests/llm_replay.py.
 """
 
-from generation.llm.client import http_client_factory, use_http_client_factory
-from generation.llm.completion import LlmResult, RetryPolicy, structured_completion, use_sleep
+from generation.llm.client import http_client_factory, use_http_client_factory, use_sleep
+from generation.llm.completion import LlmResult, RetryPolicy, structured_completion
 from generation.llm.errors import LlmCallError, LlmConfigError
 from generation.llm.health import EndpointHealth, endpoint_health_check
 from generation.llm.preflight import endpoint_preflight

@@ -10,7 +10,7 @@ import email.utils
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,24 +33,43 @@ def default_http_client(endpoint: LlmEndpoint) -> httpx.Client | None:
 
 
 HttpClientFactory = Callable[[LlmEndpoint], "httpx.Client | None"]
-_http_client_factory: HttpClientFactory = default_http_client
+Sleep = Callable[[float], None]
+
+
+@dataclass
+class LlmHooks:
+    """What tests replace: where HTTP requests go, and how the client pauses between retries."""
+
+    http_client_factory: HttpClientFactory = default_http_client
+    sleep: Sleep = time.sleep
+
+
+hooks = LlmHooks()
+
+
+@contextmanager
+def _hook_replaced(name: str, value: object) -> Iterator[None]:
+    previous = getattr(hooks, name)
+    setattr(hooks, name, value)
+    try:
+        yield
+    finally:
+        setattr(hooks, name, previous)
+
+
+def use_http_client_factory(factory: HttpClientFactory) -> AbstractContextManager[None]:
+    """Route every call made inside the block through `factory`'s clients (see tests/llm_replay.py)."""
+    return _hook_replaced("http_client_factory", factory)
+
+
+def use_sleep(sleep: Sleep) -> AbstractContextManager[None]:
+    """Replace the pause between retries and rate-limit waits (tests record instead of sleeping)."""
+    return _hook_replaced("sleep", sleep)
 
 
 def http_client_factory(endpoint: LlmEndpoint) -> httpx.Client | None:
     """The HTTP client the SDK should use for this endpoint (tests swap in a replaying transport)."""
-    return _http_client_factory(endpoint)
-
-
-@contextmanager
-def use_http_client_factory(factory: HttpClientFactory) -> Iterator[None]:
-    """Route every call made inside the block through `factory`'s clients (see tests/llm_replay.py)."""
-    global _http_client_factory
-    previous = _http_client_factory
-    _http_client_factory = factory
-    try:
-        yield
-    finally:
-        _http_client_factory = previous
+    return hooks.http_client_factory(endpoint)
 
 
 def _new_openai_client(endpoint: LlmEndpoint) -> openai.OpenAI:
@@ -72,7 +91,7 @@ _shared_clients_lock = threading.Lock()
 
 @contextmanager
 def openai_client(endpoint: LlmEndpoint) -> Iterator[openai.OpenAI]:
-    if _http_client_factory is not default_http_client:
+    if hooks.http_client_factory is not default_http_client:
         client = _new_openai_client(endpoint)
         try:
             yield client

@@ -7,9 +7,6 @@ attempt for invalid output, and an AgentCall row for every attempt."""
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -18,7 +15,7 @@ from django.conf import settings
 from pydantic import BaseModel
 
 from generation import ratelimit
-from generation.llm.client import AttemptFailed, Reply, send_chat_completion
+from generation.llm.client import AttemptFailed, Reply, hooks, send_chat_completion
 from generation.llm.errors import LlmCallError
 from generation.llm.schemas import (
     OutputRejected,
@@ -69,24 +66,8 @@ class RetryPolicy:
         return max(jittered, retry_after) if retry_after is not None else jittered
 
 
-Sleep = Callable[[float], None]
-_sleep: Sleep = time.sleep
-
-
-@contextmanager
-def use_sleep(sleep: Sleep) -> Iterator[None]:
-    """Replace the pause between retries and rate-limit waits (tests record instead of sleeping)."""
-    global _sleep
-    previous = _sleep
-    _sleep = sleep
-    try:
-        yield
-    finally:
-        _sleep = previous
-
-
 def pause(seconds: float) -> None:
-    _sleep(seconds)
+    hooks.sleep(seconds)
 
 
 @dataclass
