@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, FloatField, IntegerField, Q, QuerySet
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, FloatField, IntegerField, QuerySet
 from django.db.models.expressions import OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -101,9 +101,17 @@ def approved_pairs(*, filters: ExportFilters) -> QuerySet[Case]:
     return cases.order_by("code__code", "id")
 
 
-def code_counts(*, cases: QuerySet[Case]) -> dict[str, int]:
-    rows = cases.order_by().values_list("code__code").annotate(n=Count("id", distinct=True))
-    return dict(rows)
+@dataclass(frozen=True)
+class CodeGroup:
+    code: str
+    code_id: int
+    count: int
+
+
+def code_groups(*, cases: QuerySet[Case]) -> list[CodeGroup]:
+    """The exported codes in export order with their pair counts: one row per code, however many pairs."""
+    rows = cases.order_by().values_list("code__code", "code_id").annotate(n=Count("id", distinct=True))
+    return sorted((CodeGroup(code=code, code_id=code_id, count=n) for code, code_id, n in rows), key=lambda g: g.code)
 
 
 @dataclass
@@ -128,19 +136,29 @@ class PairRecord:
         return next((decision.action for decision in self.decisions if decision.pk == decision_id), "")
 
 
-def _case_pages(cases: QuerySet[Case], size: int) -> Iterator[list[Case]]:
-    """Keyset pagination on (code, id): each page is one indexed query, however deep."""
-    related = cases.select_related("code", "batch", "role", "survey_snapshot")
-    last: tuple[str, int] | None = None
-    while True:
-        page = related
-        if last is not None:
-            page = page.filter(Q(code__code__gt=last[0]) | Q(code__code=last[0], id__gt=last[1]))
-        chunk = list(page[:size])
-        if not chunk:
-            return
-        yield chunk
-        last = (chunk[-1].code.code, chunk[-1].pk)
+def _case_pages(cases: QuerySet[Case], groups: list[CodeGroup], size: int) -> Iterator[list[Case]]:
+    """Pages of about `size` cases in (code, id) order, each one indexed query.
+
+    Small codes are fetched together by code id; a code with more pairs than a page is
+    walked by id (keyset), so no page query sorts or filters the whole table.
+    """
+    related = cases.select_related("code", "batch", "role", "survey_snapshot").order_by("code__code", "id")
+    pending: list[int] = []
+    pending_count = 0
+    for group in groups:
+        if pending and pending_count + group.count > size:
+            yield list(related.filter(code_id__in=pending))
+            pending, pending_count = [], 0
+        if group.count <= size:
+            pending.append(group.code_id)
+            pending_count += group.count
+            continue
+        last_id = 0
+        while chunk := list(related.filter(code_id=group.code_id, id__gt=last_id)[:size]):
+            yield chunk
+            last_id = chunk[-1].pk
+    if pending:
+        yield list(related.filter(code_id__in=pending))
 
 
 def _latest_scenarios(case_ids: list[int]) -> dict[int, ArtefactVersion]:
@@ -166,9 +184,11 @@ def _models_by_case(case_ids: list[int]) -> dict[int, dict[str, dict[str, str]]]
     return models
 
 
-def pair_records(*, cases: QuerySet[Case], chunk_size: int = CHUNK_SIZE) -> Iterator[PairRecord]:
+def pair_records(
+    *, cases: QuerySet[Case], groups: list[CodeGroup] | None = None, chunk_size: int = CHUNK_SIZE
+) -> Iterator[PairRecord]:
     """The approved pairs in export order, a chunk of rows in memory at a time."""
-    for chunk in _case_pages(cases, chunk_size):
+    for chunk in _case_pages(cases, code_groups(cases=cases) if groups is None else groups, chunk_size):
         ids = [case.pk for case in chunk]
         version_ids = [case.approved_note_id for case in chunk] + [  # type: ignore[attr-defined]
             case.approved_dialogue_id

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from review.dataset_card import CardStats, card_markdown
 from review.dataset_export.profiles import PROFILES, profile_row
-from review.dataset_export.query import ExportFilters, approved_pairs, code_counts, pair_records
+from review.dataset_export.query import ExportFilters, approved_pairs, code_groups, pair_records
 from review.dataset_export.writers import FORMATS, RowWriter, row_writer
 from review.models import DatasetExport, JobStatus
 from review.splits import SplitAssigner, SplitPlan
@@ -93,9 +93,9 @@ def _write_rows(
     *, options: ExportOptions, folder: Path, progress: Progress | None
 ) -> tuple[int, CardStats, dict[str, str]]:
     cases = approved_pairs(filters=options.filters)
-    counts = code_counts(cases=cases)
-    total = sum(counts.values())
-    assigner = SplitAssigner(plan=options.split, code_counts=counts)
+    groups = code_groups(cases=cases)
+    total = sum(group.count for group in groups)
+    assigner = SplitAssigner(plan=options.split, code_counts={group.code: group.count for group in groups})
     data_files = {split: f"data/{split}.{options.fmt}" for split in options.split.split_names}
     (folder / "data").mkdir(parents=True, exist_ok=True)
     writers: dict[str, RowWriter] = {}
@@ -109,7 +109,7 @@ def _write_rows(
                 profile=options.profile,
                 original_header=options.original_header,
             )
-        for record in pair_records(cases=cases):
+        for record in pair_records(cases=cases, groups=groups):
             code = record.case.code.code
             position = position + 1 if code == current_code else 0
             current_code = code

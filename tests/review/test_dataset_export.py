@@ -13,7 +13,14 @@ import pytest
 
 from generation.models import ArtefactKind, CaseStatus, VersionSource
 from generation.services.cases import artefact_version_create
-from review.dataset_export import ExportFilters, ExportOptions, dataset_export_job_run, dataset_export_write
+from review.dataset_export import (
+    ExportFilters,
+    ExportOptions,
+    approved_pairs,
+    dataset_export_job_run,
+    dataset_export_write,
+    pair_records,
+)
 from review.models import DatasetExport, JobStatus, ReviewDecision
 from review.splits import SplitPlan
 from tests.factories import (
@@ -260,3 +267,14 @@ def test_the_background_job_records_progress_file_and_checksum(tmp_path, setting
     assert export.status == JobStatus.SUCCEEDED
     assert (export.rows_done, export.rows_total) == (1, 1)
     assert hashlib.sha256(Path(export.file_path).read_bytes()).hexdigest() == export.sha256
+
+
+def test_paging_returns_every_pair_once_in_code_then_case_order():
+    big, small_a, small_b = IcdCodeFactory(code="P01.0"), IcdCodeFactory(code="P00.1"), IcdCodeFactory(code="P02.0")
+    created = [approved_pair_create(code=code).pk for code in (big, small_a, big, small_b, big, big, big)]
+
+    records = list(pair_records(cases=approved_pairs(filters=ExportFilters()), chunk_size=2))
+
+    order = [(record.case.code.code, record.case.pk) for record in records]
+    assert order == sorted(order)
+    assert sorted(pk for _code, pk in order) == sorted(created)
