@@ -52,42 +52,70 @@ def inlined_schema(schema: type[BaseModel]) -> JsonSchema:
     return resolved_schema
 
 
-def strict_schema(schema: type[BaseModel]) -> JsonSchema:
-    """The schema made acceptable to OpenAI strict structured outputs: every object closed
-    (additionalProperties false) with all its properties required, and no defaults.
+def _length_note(minimum: int | None, maximum: int | None) -> str:
+    if minimum and maximum:
+        return f"{minimum} to {maximum} characters"
+    if maximum:
+        return f"at most {maximum} characters"
+    return f"at least {minimum} characters" if minimum else ""
 
-    Optional pydantic fields already allow null, so requiring them keeps their meaning."""
 
-    def tighten(node: Any) -> Any:
+def _closed_schema(schema: type[BaseModel], *, lengths_as_words: bool) -> JsonSchema:
+    """Every object closed (additionalProperties false) with all its properties required, no
+    defaults. Optional pydantic fields already allow null, so requiring them keeps their meaning."""
+
+    def close(node: Any) -> Any:
         if isinstance(node, list):
-            return [tighten(item) for item in node]
+            return [close(item) for item in node]
         if not isinstance(node, dict):
             return node
-        tightened = {key: tighten(value) for key, value in node.items() if key not in _STRICT_UNSUPPORTED}
-        if tightened.get("type") == "object" and "properties" in tightened:
-            tightened["additionalProperties"] = False
-            tightened["required"] = list(tightened["properties"])
-        return tightened
+        closed = {key: close(value) for key, value in node.items() if key not in _STRICT_UNSUPPORTED}
+        if lengths_as_words:
+            length_note = _length_note(closed.pop("minLength", None), closed.pop("maxLength", None))
+            if length_note:
+                described = f"{closed['description']} " if closed.get("description") else ""
+                closed["description"] = f"{described}({length_note})"
+        if closed.get("type") == "object" and "properties" in closed:
+            closed["additionalProperties"] = False
+            closed["required"] = list(closed["properties"])
+        return closed
 
-    tightened_schema: JsonSchema = tighten(inlined_schema(schema))
-    return tightened_schema
+    closed_schema: JsonSchema = close(inlined_schema(schema))
+    return closed_schema
+
+
+def strict_schema(schema: type[BaseModel]) -> JsonSchema:
+    """For OpenAI strict structured outputs. String length limits become words in the description
+    (strict mode does not accept them everywhere); validation after the call still enforces them."""
+    return _closed_schema(schema, lengths_as_words=True)
+
+
+def grammar_schema(schema: type[BaseModel]) -> JsonSchema:
+    """For llama.cpp's grammar and for schema instructions: length limits kept as keywords (the
+    grammar enforces them, which keeps a small model's strings bounded)."""
+    return _closed_schema(schema, lengths_as_words=False)
+
+
+def _schema_name(schema: type[BaseModel]) -> str:
+    """OpenAI accepts a-z, A-Z, 0-9, _ and - in the name, at most 64 characters."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", schema.__name__)[:64] or "output"
 
 
 def response_format_for(*, mode: str, schema: type[BaseModel]) -> dict[str, Any]:
     if mode == StructuredOutputMode.JSON_SCHEMA:
         return {
             "type": "json_schema",
-            "json_schema": {"name": schema.__name__, "schema": strict_schema(schema), "strict": True},
+            "json_schema": {"name": _schema_name(schema), "schema": strict_schema(schema), "strict": True},
         }
     if mode == StructuredOutputMode.JSON_OBJECT_SCHEMA:
-        return {"type": "json_object", "schema": strict_schema(schema)}
+        return {"type": "json_object", "schema": grammar_schema(schema)}
     return {"type": "json_object"}
 
 
 def schema_instructions(schema: type[BaseModel]) -> str:
     return (
         "Reply with one JSON object only, no prose and no code fences. "
-        "It must validate against this JSON schema:\n" + json.dumps(strict_schema(schema), separators=(",", ":"))
+        "It must validate against this JSON schema:\n" + json.dumps(grammar_schema(schema), separators=(",", ":"))
     )
 
 
