@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 import zipfile
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from django.core.management import CommandError, call_command
 
 from generation.models import ArtefactKind, CaseStatus, VersionSource
 from generation.services.cases import artefact_version_create
@@ -278,3 +280,42 @@ def test_paging_returns_every_pair_once_in_code_then_case_order():
     order = [(record.case.code.code, record.case.pk) for record in records]
     assert order == sorted(order)
     assert sorted(pk for _code, pk in order) == sorted(created)
+
+
+def test_the_command_writes_the_same_bundle_as_the_service(tmp_path):
+    for index in range(4):
+        approved_pair_create(code=IcdCodeFactory(code=f"R1{index}.0", chapter="18"))
+    stdout = io.StringIO()
+
+    call_command(
+        "export_dataset",
+        "--format",
+        "parquet",
+        "--profile",
+        "medsynth",
+        "--split",
+        "grouped",
+        "--ratios",
+        "50/25/25",
+        "--seed",
+        "2",
+        "--chapters",
+        "18",
+        "--out",
+        str(tmp_path / "cli.zip"),
+        stdout=stdout,
+    )
+    options = ExportOptions(
+        fmt="parquet",
+        split=SplitPlan(mode="grouped", ratios=(0.5, 0.25, 0.25), seed=2),
+        filters=ExportFilters(chapters=("18",)),
+    )
+    dataset_export_write(options=options, out=tmp_path / "service.zip")
+
+    assert "Exported 4 pair(s)" in stdout.getvalue()
+    assert (tmp_path / "cli.zip").read_bytes() == (tmp_path / "service.zip").read_bytes()
+
+
+def test_the_command_rejects_impossible_options(tmp_path):
+    with pytest.raises(CommandError, match="original ' Note' header"):
+        call_command("export_dataset", "--profile", "full", "--original-header", "--out", str(tmp_path / "x"))
