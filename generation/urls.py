@@ -1,4 +1,11 @@
+from django.urls import path
+
+from generation import views
 
 app_name = "generation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("batches/new/", views.batch_launch, name="batch-launch"),
+    path("batches/<int:batch_id>/", views.batch_detail, name="batch-detail"),
+    path("batches/<int:batch_id>/cancel/", views.batch_cancel_view, name="batch-cancel"),
+]

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from generation.models import CaseStatus, GenerationBatch
+from generation.services.pipeline import case_start
+from tests.factories import IcdCodeFactory
+from tests.generation.pipeline_fakes import answers, make_case, make_endpoint, run_pending_steps
+from tests.llm_replay import llm_replay, models_response
+
+pytestmark = pytest.mark.django_db
+
+LAUNCH = reverse("generation:batch-launch")
+
+
+def test_a_clinician_cannot_launch_batches(clinician_client):
+    assert clinician_client.get(LAUNCH).status_code == 403
+
+
+def test_the_launch_form_lists_the_endpoints(admin_member_client):
+    make_endpoint(name="lab-endpoint")
+    response = admin_member_client.get(LAUNCH)
+    assert response.status_code == 200
+    assert "lab-endpoint" in response.text
+    assert "after the note" in response.text
+
+
+def test_an_unknown_code_is_shown_and_nothing_is_created(admin_member_client):
+    endpoint = make_endpoint()
+    IcdCodeFactory(code="I10", description="Essential (primary) hypertension", chapter="9")
+    response = admin_member_client.post(
+        LAUNCH, {"codes": "I10, NOPE1", "pairs_per_code": 1, "endpoint": endpoint.pk, "reviews_required": 1}
+    )
+    assert response.status_code == 400
+    assert "Unknown ICD-10-CM code(s): NOPE1" in response.text
+    assert not GenerationBatch.objects.exists()
+
+
+def test_launching_plans_the_batch_and_opens_its_page(admin_member_client, admin_member):
+    endpoint = make_endpoint()
+    IcdCodeFactory(code="I10", description="Essential (primary) hypertension", chapter="9")
+    with llm_replay([models_response(["test-model"])]):
+        response = admin_member_client.post(
+            LAUNCH,
+            {"codes": "I10", "pairs_per_code": 3, "endpoint": endpoint.pk, "reviews_required": 2,
+             "gates": ["scenario", "dialogue"]},
+        )
+    batch = GenerationBatch.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("generation:batch-detail", args=[batch.pk])
+    assert (batch.planned_count, batch.reviews_required, batch.created_by) == (3, 2, admin_member)
+    assert batch.config["gates"] == ["dialogue", "scenario"]
+
+
+def test_the_batch_page_polls_while_cases_run_and_stops_when_done(admin_member_client):
+    case = make_case()
+    case.batch.endpoint.is_local_demo = True
+    case.batch.endpoint.save()
+    case_start(case=case)
+    url = reverse("generation:batch-detail", args=[case.batch_id])
+
+    page = admin_member_client.get(url)
+    assert "not clinical content" in page.text
+    assert 'hx-trigger="every 2s"' in page.text
+    assert "0 of 1 cases settled" in page.text.replace("<strong>", "").replace("</strong>", "")
+
+    with llm_replay(answers(6)):
+        run_pending_steps()
+    update = admin_member_client.get(url, headers={"HX-Request": "true"})
+    assert update.status_code == 286
+    text = update.text.replace("<strong>", "").replace("</strong>", "")
+    assert "1 of 1 cases settled" in text
+    assert "1 produced" in text
+    assert "1200 / 480" in text
+    assert "hx-trigger" not in text
+    assert "<html" not in text
+
+
+def test_cancelling_from_the_page_stops_open_cases(admin_member_client):
+    case = make_case()
+    case_start(case=case)
+    response = admin_member_client.post(reverse("generation:batch-cancel", args=[case.batch_id]))
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == CaseStatus.CANCELLED
