@@ -40,7 +40,7 @@ class ExportForm(forms.Form):
     licence = forms.CharField(initial="other", max_length=64)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         try:

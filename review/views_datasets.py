@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.models import User
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -17,12 +18,20 @@ from review.forms_datasets import ExportForm, ImportForm
 from review.models import DatasetExport, DatasetImport, JobStatus
 
 RECENT = 20
+
+
+class AuthenticatedRequest(HttpRequest):
+    """Every page needs a login (LoginRequiredMiddleware), so the user is a real account."""
+
+    user: User
+
+
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
 def _job_partial(request: HttpRequest, template: str, context: dict[str, object], *, finished: bool) -> HttpResponse:
     """The whole page, or only the status partial for htmx polling (which stops once finished)."""
-    if not request.htmx:
+    if not getattr(request, "htmx", False):
         return render(request, template, context)
     partial = render(request, f"{template}#job-status", context)
     if not finished:
@@ -33,10 +42,10 @@ def _job_partial(request: HttpRequest, template: str, context: dict[str, object]
 
 @require_http_methods(["GET", "POST"])
 @permission_required("review.add_datasetexport", raise_exception=True)
-def export_list(request: HttpRequest) -> HttpResponse:
+def export_list(request: AuthenticatedRequest) -> HttpResponse:
     form = ExportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        export = dataset_export_request(user=request.user, options=form.cleaned_data["options"])  # type: ignore[arg-type]
+        export = dataset_export_request(user=request.user, options=form.cleaned_data["options"])
         return redirect("datasets:export_detail", export.pk)
     exports = DatasetExport.objects.select_related("created_by")[:RECENT]
     return render(request, "datasets/exports.html", {"form": form, "exports": exports})
@@ -63,12 +72,12 @@ def export_download(request: HttpRequest, pk: int) -> FileResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("review.add_datasetimport", raise_exception=True)
-def import_list(request: HttpRequest) -> HttpResponse:
+def import_list(request: AuthenticatedRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         job = dataset_import_request(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             file_name=upload.name,
             chunks=upload.chunks(),
             fmt=form.cleaned_data["fmt"],

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from generation.rendering import NOTE_FIELDS
-from review.dataset_export.query import PairRecord
+from review.dataset_export.query import PairRecord, annotation
 
 PROFILES = ("medsynth", "full")
 MEDSYNTH_COLUMNS = ("Note", "Dialogue", "ICD10", "ICD10_desc")
@@ -126,7 +126,7 @@ def full_row(record: PairRecord) -> dict[str, Any]:
         "survey_snapshot_version": case.survey_snapshot.version if case.survey_snapshot else None,
         "reviews": _reviews(record),
         "reviewer_agreement": record.agreement,
-        "approved_at": case.approved_at.isoformat(),  # type: ignore[attr-defined]
+        "approved_at": annotation(case, "approved_at").isoformat(),
         "note_version": record.note.number,
         "dialogue_version": record.dialogue.number,
         "check_flags": {"note": record.note.check_flags, "dialogue": record.dialogue.check_flags},

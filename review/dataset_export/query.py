@@ -114,6 +114,11 @@ def code_groups(*, cases: QuerySet[Case]) -> list[CodeGroup]:
     return sorted((CodeGroup(code=code, code_id=code_id, count=n) for code, code_id, n in rows), key=lambda g: g.code)
 
 
+def annotation(case: Case, name: str) -> Any:
+    """A value that approved_pairs() annotated on the case (typed as Any: stubs cannot see it)."""
+    return getattr(case, name)
+
+
 @dataclass
 class PairRecord:
     """Everything the profiles and the card read about one exported pair."""
@@ -127,12 +132,12 @@ class PairRecord:
 
     @property
     def agreement(self) -> float:
-        total = int(self.case.reviewers_total)  # type: ignore[attr-defined]
-        return round(int(self.case.reviewers_approving) / total, 4) if total else 1.0  # type: ignore[attr-defined]
+        total = int(annotation(self.case, "reviewers_total"))
+        return round(int(annotation(self.case, "reviewers_approving")) / total, 4) if total else 1.0
 
     @property
     def approving_action(self) -> str:
-        decision_id = self.case.approving_decision_id  # type: ignore[attr-defined]
+        decision_id = annotation(self.case, "approving_decision_id")
         return next((decision.action for decision in self.decisions if decision.pk == decision_id), "")
 
 
@@ -190,9 +195,8 @@ def pair_records(
     """The approved pairs in export order, a chunk of rows in memory at a time."""
     for chunk in _case_pages(cases, code_groups(cases=cases) if groups is None else groups, chunk_size):
         ids = [case.pk for case in chunk]
-        version_ids = [case.approved_note_id for case in chunk] + [  # type: ignore[attr-defined]
-            case.approved_dialogue_id
-            for case in chunk  # type: ignore[attr-defined]
+        version_ids = [
+            annotation(case, name) for case in chunk for name in ("approved_note_id", "approved_dialogue_id")
         ]
         versions = ArtefactVersion.objects.in_bulk(version_ids)
         scenarios = _latest_scenarios(ids)
@@ -205,8 +209,8 @@ def pair_records(
         for case in chunk:
             yield PairRecord(
                 case=case,
-                note=versions[case.approved_note_id],  # type: ignore[attr-defined]
-                dialogue=versions[case.approved_dialogue_id],  # type: ignore[attr-defined]
+                note=versions[annotation(case, "approved_note_id")],
+                dialogue=versions[annotation(case, "approved_dialogue_id")],
                 scenario=scenarios.get(case.pk),
                 decisions=decisions.get(case.pk, []),
                 models=models.get(case.pk, {}),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -76,7 +76,7 @@ class ExportOptions:
             fmt=params.get("format", "jsonl"),
             profile=params.get("profile", "medsynth"),
             filters=ExportFilters.from_params(params.get("filters") or {}),
-            split=SplitPlan(mode=split.get("mode", "none"), ratios=ratios, seed=int(split.get("seed", 0))),  # type: ignore[arg-type]
+            split=SplitPlan(mode=split.get("mode", "none"), ratios=ratios, seed=int(split.get("seed", 0))),
             original_header=bool(params.get("original_header")),
             licence=str(params.get("licence") or "other"),
         )
@@ -164,7 +164,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def dataset_export_request(*, user: AbstractBaseUser | None, options: ExportOptions) -> DatasetExport:
+def dataset_export_request(*, user: User | None, options: ExportOptions) -> DatasetExport:
     """Record an export and queue its job once the row is committed."""
     from review.tasks import dataset_export_run  # the task module imports this one
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -94,7 +94,7 @@ def dataset_import_file(
     valid_only: bool = False,
     default_code: str = "",
     batch_name: str = "",
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> ImportResult:
     """Import the file's pairs; raises ImportRefused (nothing written) when it cannot."""
     read = rows_read(path=path, fmt=fmt, default_code=default_code)
@@ -131,7 +131,7 @@ def import_upload_dir() -> Path:
 
 
 def dataset_import_request(
-    *, user: AbstractBaseUser | None, file_name: str, chunks: Any, fmt: str, valid_only: bool, default_code: str
+    *, user: User | None, file_name: str, chunks: Any, fmt: str, valid_only: bool, default_code: str
 ) -> DatasetImport:
     """Keep the uploaded file and queue its import once the row is committed."""
     from review.tasks import dataset_import_run  # the task module imports this one
