@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any, Literal
 
 import krippendorff
 import numpy as np
@@ -27,7 +28,7 @@ MIN_OVERLAP = 5
 SAME_LABEL = "Every rating used the same label; the coefficient is undefined."
 
 # ratings[rater][item] = label
-Ratings = Mapping[Hashable, Mapping[Hashable, Hashable]]
+Ratings = Mapping[Any, Mapping[Any, Any]]
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,14 @@ def _too_few(name: str, items: int, raters: int) -> Agreement | None:
 
 
 def _small_note(items: int) -> str:
-    return f"Only {items} overlapping item(s); at least {MIN_OVERLAP} are needed for a meaningful value." \
-        if items < MIN_OVERLAP else ""
+    return (
+        f"Only {items} overlapping item(s); at least {MIN_OVERLAP} are needed for a meaningful value."
+        if items < MIN_OVERLAP
+        else ""
+    )
 
 
-def cohen_kappa(*, first: Mapping[Hashable, Hashable], second: Mapping[Hashable, Hashable]) -> Agreement:
+def cohen_kappa(*, first: Mapping[Any, Any], second: Mapping[Any, Any]) -> Agreement:
     """Cohen's kappa on the items both raters rated."""
     shared = sorted(set(first) & set(second), key=str)
     if empty := _too_few("Cohen's kappa", len(shared), 2):
@@ -108,7 +112,9 @@ def fleiss_kappa(ratings: Ratings) -> Agreement:
     return Agreement("Fleiss' kappa", _finite((p_bar - p_expected) / (1 - p_expected)), n_items, per_item, note)
 
 
-def krippendorff_alpha(ratings: Ratings, *, level: str = "nominal", categories: Sequence[Hashable] = ()) -> Agreement:
+def krippendorff_alpha(
+    ratings: Ratings, *, level: Literal["nominal", "ordinal"] = "nominal", categories: Sequence[Hashable] = ()
+) -> Agreement:
     """Krippendorff's alpha over every item with at least two ratings (missing ratings allowed).
 
     `level` is "nominal" or "ordinal"; ordinal labels must be numbers or be listed in order in `categories`.

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
+from django.contrib.auth.models import User
 
 from generation.models import ArtefactKind, CaseStatus, GenerationBatch, QualityVariable
 from generation.rendering import NOTE_FIELDS
@@ -66,8 +67,9 @@ class NoteSectionForm(forms.Form):
 class TurnForm(forms.Form):
     base_number = forms.IntegerField(widget=forms.HiddenInput)
     speaker = forms.ChoiceField(choices=SPEAKER_CHOICES)
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), strip=False,
-                           error_messages={"required": "A turn needs some text."})
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), strip=False, error_messages={"required": "A turn needs some text."}
+    )
 
 
 class TurnOperationForm(forms.Form):
@@ -91,15 +93,20 @@ class QueueFilterForm(forms.Form):
             return QueueFilters()
         data = self.cleaned_data
         return QueueFilters(
-            code=data["code"].strip(), chapter=data["chapter"].strip(),
-            batch=data["batch"].pk if data["batch"] else None, status=data["status"],
-            flagged=data["flagged"], search=data["q"].strip(),
+            code=data["code"].strip(),
+            chapter=data["chapter"].strip(),
+            batch=data["batch"].pk if data["batch"] else None,
+            status=data["status"],
+            flagged=data["flagged"],
+            search=data["q"].strip(),
         )
 
 
 class AssignForm(forms.Form):
     stage = forms.ChoiceField(choices=[])
-    reviewers = forms.ModelMultipleChoiceField(queryset=None, widget=forms.CheckboxSelectMultiple)  # type: ignore[arg-type]
+    reviewers: forms.ModelMultipleChoiceField[Any] = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
 
     def __init__(self, *args: Any, reviewers: Any, stages: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -111,21 +118,28 @@ class SurveyForm(forms.Form):
     """One score (1-10) and an optional suggestion per active variable, plus a new-variable idea."""
 
     new_variable_name = forms.CharField(required=False, max_length=120, label="Suggest a new variable")
-    new_variable_description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                                               label="What it should capture")
+    new_variable_description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="What it should capture"
+    )
 
-    def __init__(self, *args: Any, variables: list[QualityVariable], initial_answers: dict[int, Any],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, variables: list[QualityVariable], initial_answers: dict[int, Any], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.variables = variables
         for variable in variables:
             answer = initial_answers.get(variable.pk)
             self.fields[f"score_{variable.pk}"] = forms.IntegerField(
-                min_value=1, max_value=10, label=variable.name, initial=answer.score if answer else None,
+                min_value=1,
+                max_value=10,
+                label=variable.name,
+                initial=answer.score if answer else None,
                 widget=forms.NumberInput(attrs={"min": 1, "max": 10}),
             )
             self.fields[f"suggestion_{variable.pk}"] = forms.CharField(
-                required=False, label="How should it be used?", initial=answer.suggestion if answer else "",
+                required=False,
+                label="How should it be used?",
+                initial=answer.suggestion if answer else "",
                 widget=forms.TextInput(),
             )
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from generation.models import (
@@ -74,8 +74,14 @@ class QueueFilters:
     search: str = ""
 
     def as_query(self) -> dict[str, Any]:
-        values = {"code": self.code, "chapter": self.chapter, "batch": self.batch or "", "status": self.status,
-                  "flagged": "1" if self.flagged else "", "q": self.search}
+        values = {
+            "code": self.code,
+            "chapter": self.chapter,
+            "batch": self.batch or "",
+            "status": self.status,
+            "flagged": "1" if self.flagged else "",
+            "q": self.search,
+        }
         return {key: value for key, value in values.items() if value}
 
 
@@ -95,10 +101,12 @@ def _round_verdicts() -> Q:
 def _with_round_counts(cases: QuerySet[Case]) -> QuerySet[Case]:
     return cases.annotate(
         round_reviews=Count("decisions", filter=_round_verdicts(), distinct=True),
-        round_accepts=Count("decisions", filter=_round_verdicts() & Q(decisions__action__in=ACCEPTING_ACTIONS),
-                            distinct=True),
-        round_refusals=Count("decisions", filter=_round_verdicts() & Q(decisions__action__in=REFUSING_ACTIONS),
-                             distinct=True),
+        round_accepts=Count(
+            "decisions", filter=_round_verdicts() & Q(decisions__action__in=ACCEPTING_ACTIONS), distinct=True
+        ),
+        round_refusals=Count(
+            "decisions", filter=_round_verdicts() & Q(decisions__action__in=REFUSING_ACTIONS), distinct=True
+        ),
     )
 
 
@@ -123,7 +131,7 @@ def _apply_filters(cases: QuerySet[Case], filters: QueueFilters) -> QuerySet[Cas
     return cases
 
 
-def _not_yet_decided_by(cases: QuerySet[Case], reviewer: AbstractBaseUser) -> QuerySet[Case]:
+def _not_yet_decided_by(cases: QuerySet[Case], reviewer: User) -> QuerySet[Case]:
     """Hide what this reviewer already decided (or skipped) in the current round."""
     decided = ReviewDecision.objects.filter(
         case=OuterRef("pk"), reviewer=reviewer, created_at__gte=OuterRef("status_changed_at")
@@ -131,13 +139,13 @@ def _not_yet_decided_by(cases: QuerySet[Case], reviewer: AbstractBaseUser) -> Qu
     return cases.exclude(Exists(decided))
 
 
-def _review_queue(*, reviewer: AbstractBaseUser, statuses: list[str], filters: QueueFilters) -> QuerySet[Case]:
+def _review_queue(*, reviewer: User, statuses: list[str], filters: QueueFilters) -> QuerySet[Case]:
     cases = _with_round_counts(Case.objects.filter(status__in=statuses))
-    cases = _not_yet_decided_by(cases, reviewer).filter(round_reviews__lt=F("reviews_required"))
+    cases = _not_yet_decided_by(cases, reviewer).filter(round_reviews__lt=F("reviews_required"))  # type: ignore[misc]
     return _apply_filters(cases, filters)
 
 
-def case_queue_for_reviewer(*, reviewer: AbstractBaseUser, queue: str, filters: QueueFilters) -> QuerySet[Case]:
+def case_queue_for_reviewer(*, reviewer: User, queue: str, filters: QueueFilters) -> QuerySet[Case]:
     """The cases waiting for this reviewer in one queue, oldest first."""
     if queue == ADJUDICATION_QUEUE:
         cases = cases_awaiting_adjudication(filters=filters)
@@ -164,7 +172,7 @@ def cases_awaiting_adjudication(*, filters: QueueFilters) -> QuerySet[Case]:
     return _apply_filters(cases.filter(Q(status=CaseStatus.ADJUDICATION) | disputed), filters)
 
 
-def queue_counts(*, reviewer: AbstractBaseUser, can_adjudicate: bool) -> dict[str, int]:
+def queue_counts(*, reviewer: User, can_adjudicate: bool) -> dict[str, int]:
     queues = [*REVIEW_STATUS_BY_STAGE, ASSIGNED_QUEUE] + ([ADJUDICATION_QUEUE] if can_adjudicate else [])
     return {
         queue: case_queue_for_reviewer(reviewer=reviewer, queue=queue, filters=QueueFilters()).count()
@@ -201,11 +209,11 @@ def round_decisions(*, case: Case) -> QuerySet[ReviewDecision]:
     return ReviewDecision.objects.filter(case=case, created_at__gte=case.status_changed_at).select_related("reviewer")
 
 
-def reviewer_has_decided(*, case: Case, reviewer: AbstractBaseUser) -> bool:
+def reviewer_has_decided(*, case: Case, reviewer: User) -> bool:
     return round_decisions(case=case).filter(reviewer=reviewer).exists()
 
 
-def decisions_visible_to(*, case: Case, viewer: AbstractBaseUser, can_adjudicate: bool) -> list[ReviewDecision]:
+def decisions_visible_to(*, case: Case, viewer: User, can_adjudicate: bool) -> list[ReviewDecision]:
     """Blind review: other reviewers' decisions of the current round stay hidden until the
     viewer has decided; adjudicators see everything."""
     decisions = ReviewDecision.objects.filter(case=case).select_related("reviewer").order_by("created_at")
@@ -247,7 +255,9 @@ def case_assignments(*, case: Case) -> QuerySet[ReviewerAssignment]:
 
 # --- Agreement -------------------------------------------------------------------
 
-VERDICT_LABEL = dict.fromkeys(ACCEPTING_ACTIONS, "accept") | dict.fromkeys(REFUSING_ACTIONS, "refuse")
+VERDICT_LABEL: dict[str, str] = {str(action): "accept" for action in ACCEPTING_ACTIONS} | {
+    str(action): "refuse" for action in REFUSING_ACTIONS
+}
 
 
 def decision_ratings(*, stage: str = "", batch_id: int | None = None) -> dict[str, dict[tuple[int, str], str]]:
@@ -277,7 +287,7 @@ def latest_survey_snapshot() -> SurveySnapshot | None:
     return SurveySnapshot.objects.select_related("published_by").order_by("-version").first()
 
 
-def survey_answers(*, clinician: AbstractBaseUser, round_number: int) -> dict[int, SurveyResponse]:
+def survey_answers(*, clinician: User, round_number: int) -> dict[int, SurveyResponse]:
     responses = SurveyResponse.objects.filter(clinician=clinician, round=round_number)
     return {response.variable_id: response for response in responses}
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -111,8 +111,12 @@ def _advance_after_approval(case: Case, stage: str) -> None:
 def _settle_round(case: Case, stage: str) -> None:
     """Once the required number of reviews is in: unanimous approval advances the case,
     unanimous refusal rejects it, a split goes to adjudication."""
-    verdicts = [d.action for d in selectors.round_decisions(case=case).filter(
-        is_adjudication=False, action__in=selectors.VERDICT_ACTIONS)]
+    verdicts = [
+        d.action
+        for d in selectors.round_decisions(case=case).filter(
+            is_adjudication=False, action__in=selectors.VERDICT_ACTIONS
+        )
+    ]
     if len(verdicts) < case.reviews_required:
         return
     accepted = sum(action in selectors.ACCEPTING_ACTIONS for action in verdicts)
@@ -125,20 +129,36 @@ def _settle_round(case: Case, stage: str) -> None:
     # A split on a gated stage stays in its status and shows in the adjudication queue.
 
 
-def _edited_in_round(case: Case, reviewer: AbstractBaseUser) -> bool:
+def _edited_in_round(case: Case, reviewer: User) -> bool:
     return case.versions.filter(
         source=Source.HUMAN_EDIT, author=reviewer, created_at__gte=case.status_changed_at
     ).exists()
 
 
-def _record(*, case: Case, stage: str, reviewer: AbstractBaseUser, action: str, versions: Mapping[str, ArtefactVersion],
-            opened_at: datetime | None, reason: str = "", comment: str = "",
-            is_adjudication: bool = False) -> ReviewDecision:
+def _record(
+    *,
+    case: Case,
+    stage: str,
+    reviewer: User,
+    action: str,
+    versions: Mapping[str, ArtefactVersion],
+    opened_at: datetime | None,
+    reason: str = "",
+    comment: str = "",
+    is_adjudication: bool = False,
+) -> ReviewDecision:
     decision = ReviewDecision.objects.create(
-        case=case, stage=stage, reviewer=reviewer, action=action,
-        scenario_version=versions.get(ArtefactKind.SCENARIO), note_version=versions.get(ArtefactKind.NOTE),
-        dialogue_version=versions.get(ArtefactKind.DIALOGUE), reason=reason, comment=comment.strip(),
-        seconds_spent=seconds_since(opened_at), is_adjudication=is_adjudication,
+        case=case,
+        stage=stage,
+        reviewer=reviewer,
+        action=action,
+        scenario_version=versions.get(ArtefactKind.SCENARIO),
+        note_version=versions.get(ArtefactKind.NOTE),
+        dialogue_version=versions.get(ArtefactKind.DIALOGUE),
+        reason=reason,
+        comment=comment.strip(),
+        seconds_spent=seconds_since(opened_at),
+        is_adjudication=is_adjudication,
     )
     ReviewerAssignment.objects.filter(case=case, stage=stage, reviewer=reviewer, completed_at__isnull=True).update(
         completed_at=timezone.now()
@@ -151,8 +171,14 @@ def _lock(case: Case) -> Case:
 
 
 def review_decision_record(
-    *, case: Case, reviewer: AbstractBaseUser, action: str, seen: Mapping[str, int],
-    opened_at: datetime | None, reason: str = "", comment: str = "",
+    *,
+    case: Case,
+    reviewer: User,
+    action: str,
+    seen: Mapping[str, int],
+    opened_at: datetime | None,
+    reason: str = "",
+    comment: str = "",
 ) -> ReviewDecision:
     """Record one reviewer's approve / reject / skip and apply what it implies."""
     if action not in (ReviewAction.APPROVE, ReviewAction.REJECT, ReviewAction.SKIP):
@@ -169,16 +195,30 @@ def review_decision_record(
         versions = _seen_versions(case=case, stage=stage, seen=seen)
         if action == ReviewAction.APPROVE and _edited_in_round(case, reviewer):
             action = ReviewAction.EDIT
-        decision = _record(case=case, stage=stage, reviewer=reviewer, action=action, versions=versions,
-                           opened_at=opened_at, reason=reason, comment=comment)
+        decision = _record(
+            case=case,
+            stage=stage,
+            reviewer=reviewer,
+            action=action,
+            versions=versions,
+            opened_at=opened_at,
+            reason=reason,
+            comment=comment,
+        )
         if action != ReviewAction.SKIP:
             _settle_round(case, stage)
     return decision
 
 
 def adjudication_record(
-    *, case: Case, adjudicator: AbstractBaseUser, action: str, seen: Mapping[str, int],
-    opened_at: datetime | None, reason: str = "", comment: str = "",
+    *,
+    case: Case,
+    adjudicator: User,
+    action: str,
+    seen: Mapping[str, int],
+    opened_at: datetime | None,
+    reason: str = "",
+    comment: str = "",
 ) -> ReviewDecision:
     """An admin's final word on a disputed case: approve advances it, reject rejects it."""
     if action not in (ReviewAction.APPROVE, ReviewAction.REJECT):
@@ -189,8 +229,17 @@ def adjudication_record(
         case = _lock(case)
         stage = _review_stage(case)
         versions = _seen_versions(case=case, stage=stage, seen=seen)
-        decision = _record(case=case, stage=stage, reviewer=adjudicator, action=action, versions=versions,
-                           opened_at=opened_at, reason=reason, comment=comment, is_adjudication=True)
+        decision = _record(
+            case=case,
+            stage=stage,
+            reviewer=adjudicator,
+            action=action,
+            versions=versions,
+            opened_at=opened_at,
+            reason=reason,
+            comment=comment,
+            is_adjudication=True,
+        )
         if action == ReviewAction.APPROVE:
             _advance_after_approval(case, stage)
         else:
@@ -199,7 +248,12 @@ def adjudication_record(
 
 
 def regeneration_request(
-    *, case: Case, reviewer: AbstractBaseUser, target: str, comment: str, seen: Mapping[str, int],
+    *,
+    case: Case,
+    reviewer: User,
+    target: str,
+    comment: str,
+    seen: Mapping[str, int],
     opened_at: datetime | None,
 ) -> ReviewDecision:
     """Send an artefact back to its agent with the reviewer's comment as feedback."""
@@ -214,8 +268,15 @@ def regeneration_request(
         if target not in allowed:
             raise ReviewError(f"From the {stage} stage you can regenerate: {', '.join(allowed)}.")
         versions = _seen_versions(case=case, stage=stage, seen=seen)
-        decision = _record(case=case, stage=stage, reviewer=reviewer, action=ReviewAction.REGENERATE,
-                           versions=versions, opened_at=opened_at, comment=comment)
+        decision = _record(
+            case=case,
+            stage=stage,
+            reviewer=reviewer,
+            action=ReviewAction.REGENERATE,
+            versions=versions,
+            opened_at=opened_at,
+            comment=comment,
+        )
         case_regenerate(case=case, stage=target, comment=comment.strip(), requested_by=reviewer)
     return decision
 
@@ -224,7 +285,11 @@ def regeneration_request(
 
 
 def _edit_version(
-    *, case: Case, kind: str, author: AbstractBaseUser, base_number: int,
+    *,
+    case: Case,
+    kind: str,
+    author: User,
+    base_number: int,
     change: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> ArtefactVersion:
     """Apply `change` to the base version as a new HUMAN_EDIT version, or, when someone
@@ -240,19 +305,19 @@ def _edit_version(
             raise ReviewError(f"There is no {kind} version {base_number} to edit.")
         content = change(copy.deepcopy(base.content))
         if current.pk != base.pk:
-            draft = artefact_version_create(case=case, kind=kind, content=content, source=Source.HUMAN_DRAFT,
-                                            author=author, parent=base)
+            draft = artefact_version_create(
+                case=case, kind=kind, content=content, source=Source.HUMAN_DRAFT, author=author, parent=base
+            )
             conflict = EditConflict(draft=draft, current=current)
         else:
-            return artefact_version_create(case=case, kind=kind, content=content, source=Source.HUMAN_EDIT,
-                                           author=author, parent=base)
+            return artefact_version_create(
+                case=case, kind=kind, content=content, source=Source.HUMAN_EDIT, author=author, parent=base
+            )
     # Raised after the atomic block so the draft is committed, never rolled back.
     raise conflict
 
 
-def note_section_edit(
-    *, case: Case, author: AbstractBaseUser, section: str, text: str, base_number: int
-) -> ArtefactVersion:
+def note_section_edit(*, case: Case, author: User, section: str, text: str, base_number: int) -> ArtefactVersion:
     def change(content: dict[str, Any]) -> dict[str, Any]:
         content[section] = text.strip()
         return content
@@ -269,8 +334,9 @@ class TurnOperation:
     ALL = (EDIT, INSERT_AFTER, DELETE, MOVE_UP, MOVE_DOWN)
 
 
-def _changed_turns(turns: list[dict[str, Any]], *, operation: str, index: int, speaker: str,
-                   text: str) -> list[dict[str, Any]]:
+def _changed_turns(
+    turns: list[dict[str, Any]], *, operation: str, index: int, speaker: str, text: str
+) -> list[dict[str, Any]]:
     if operation == TurnOperation.INSERT_AFTER:
         turns.insert(index + 1, {"speaker": speaker, "text": text.strip()})
         return turns
@@ -291,16 +357,23 @@ def _changed_turns(turns: list[dict[str, Any]], *, operation: str, index: int, s
 
 
 def dialogue_turn_change(
-    *, case: Case, author: AbstractBaseUser, operation: str, index: int, base_number: int,
-    speaker: str = "", text: str = "",
+    *,
+    case: Case,
+    author: User,
+    operation: str,
+    index: int,
+    base_number: int,
+    speaker: str = "",
+    text: str = "",
 ) -> ArtefactVersion:
     """Edit, insert, delete or move one dialogue turn, as a new version."""
     if operation not in TurnOperation.ALL:
         raise ReviewError(f"Unknown turn operation {operation!r}.")
 
     def change(content: dict[str, Any]) -> dict[str, Any]:
-        content["turns"] = _changed_turns(list(content.get("turns", [])), operation=operation, index=index,
-                                          speaker=speaker, text=text)
+        content["turns"] = _changed_turns(
+            list(content.get("turns", [])), operation=operation, index=index, speaker=speaker, text=text
+        )
         return content
 
     return _edit_version(case=case, kind=ArtefactKind.DIALOGUE, author=author, base_number=base_number, change=change)
@@ -310,7 +383,7 @@ def dialogue_turn_change(
 
 
 def reviewers_assign(
-    *, case: Case, stage: str, reviewers: Iterable[AbstractBaseUser], assigned_by: AbstractBaseUser
+    *, case: Case, stage: str, reviewers: Iterable[User], assigned_by: User
 ) -> list[ReviewerAssignment]:
     assignments = []
     for reviewer in reviewers:
@@ -325,23 +398,29 @@ def reviewers_assign(
 
 
 def survey_answers_save(
-    *, clinician: AbstractBaseUser, round_number: int, answers: Mapping[int, tuple[int, str]],
+    *,
+    clinician: User,
+    round_number: int,
+    answers: Mapping[int, tuple[int, str]],
     new_variable: tuple[str, str] | None = None,
 ) -> None:
     """Store a clinician's scores (variable id -> (score, suggestion)) for the open round."""
     with transaction.atomic():
         for variable_id, (score, suggestion) in answers.items():
             SurveyResponse.objects.update_or_create(
-                clinician=clinician, variable_id=variable_id, round=round_number,
+                clinician=clinician,
+                variable_id=variable_id,
+                round=round_number,
                 defaults={"score": score, "suggestion": suggestion.strip()},
             )
         if new_variable and new_variable[0].strip():
             name, description = new_variable
-            VariableSuggestion.objects.create(clinician=clinician, round=round_number, name=name.strip(),
-                                              description=description.strip())
+            VariableSuggestion.objects.create(
+                clinician=clinician, round=round_number, name=name.strip(), description=description.strip()
+            )
 
 
-def survey_snapshot_publish(*, published_by: AbstractBaseUser, notes: str = "") -> SurveySnapshot:
+def survey_snapshot_publish(*, published_by: User, notes: str = "") -> SurveySnapshot:
     """Freeze the open round's means and spreads as the next snapshot; new generations use it."""
     with transaction.atomic():
         round_number = selectors.survey_round_current()
@@ -361,10 +440,9 @@ def survey_snapshot_publish(*, published_by: AbstractBaseUser, notes: str = "") 
 # --- Guidelines ------------------------------------------------------------------------
 
 
-def guideline_save(*, guideline: Guideline, title: str, body_markdown: str, editor: AbstractBaseUser) -> Guideline:
+def guideline_save(*, guideline: Guideline, title: str, body_markdown: str, editor: User) -> Guideline:
     guideline.title = title.strip()
     guideline.body_markdown = body_markdown
     guideline.updated_by = editor
     guideline.save(update_fields=["title", "body_markdown", "updated_by", "updated_at"])
     return guideline
-

@@ -8,7 +8,23 @@ from review.views.queue import queue_list, review_home
 from review.views.survey import survey, survey_publish, survey_results
 
 __all__ = [
-    "adjudicate", "agreement_report", "assign", "decide", "dialogue_turn_edit", "dialogue_turn_move", "guideline_edit",
-    "guideline_list", "history", "item", "note_section_edit", "provenance", "queue_list", "regenerate",
-    "regeneration_status", "review_home", "survey", "survey_publish", "survey_results",
+    "adjudicate",
+    "agreement_report",
+    "assign",
+    "decide",
+    "dialogue_turn_edit",
+    "dialogue_turn_move",
+    "guideline_edit",
+    "guideline_list",
+    "history",
+    "item",
+    "note_section_edit",
+    "provenance",
+    "queue_list",
+    "regenerate",
+    "regeneration_status",
+    "review_home",
+    "survey",
+    "survey_publish",
+    "survey_results",
 ]

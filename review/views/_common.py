@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django_htmx.middleware import HtmxDetails
 
 from generation.models import Case
 from review import selectors
@@ -25,9 +27,16 @@ VIEW_SURVEY = "review.view_surveyresponse"
 PUBLISH_SURVEY = "generation.add_surveysnapshot"
 
 
+class ReviewRequest(HttpRequest):
+    """A request that passed the login middleware and django-htmx's middleware."""
+
+    user: User
+    htmx: HtmxDetails
+
+
 def requires(permission: str) -> Callable[[View], View]:
     """403 for a logged-in user without the permission (login itself is enforced by middleware)."""
-    return permission_required(permission, raise_exception=True)  # type: ignore[return-value]
+    return permission_required(permission, raise_exception=True)
 
 
 def queue_for(request: HttpRequest, case: Case | None = None) -> str:
@@ -39,7 +48,8 @@ def queue_for(request: HttpRequest, case: Case | None = None) -> str:
     return stage or "note"
 
 
-def page_or_partial(request: HttpRequest, template: str, partial: str, context: dict[str, Any],
-                    *, status: int = 200) -> HttpResponse:
+def page_or_partial(
+    request: HttpRequest, template: str, partial: str, context: dict[str, Any], *, status: int = 200
+) -> HttpResponse:
     name = f"{template}#{partial}" if getattr(request, "htmx", False) else template
     return render(request, name, context, status=status)

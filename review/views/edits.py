@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from generation.models import ArtefactKind, Case
 from review import services
 from review.forms import NoteSectionForm, TurnForm, TurnOperationForm, note_section_is_known
-from review.views._common import REVIEW, page_or_partial, queue_for, requires
+from review.views._common import REVIEW, ReviewRequest, page_or_partial, queue_for, requires
 from review.views.item import SECTION_LABELS, TEMPLATE, _case, item_context, item_url
 
 
-def _after_save(request: HttpRequest, case: Case, panel: str) -> HttpResponse:
+def _after_save(request: ReviewRequest, case: Case, panel: str) -> HttpResponse:
     """The changed panel, plus the decision panel out of band (it carries the version numbers)."""
     if not request.htmx:
         return redirect(item_url(case.pk, queue_for(request, case)))
@@ -41,7 +41,7 @@ def _section(case: Case, key: str, context: dict[str, Any]) -> dict[str, str]:
 
 @requires(REVIEW)
 @require_http_methods(["GET", "POST"])
-def note_section_edit(request: HttpRequest, case_id: int, section: str) -> HttpResponse:
+def note_section_edit(request: ReviewRequest, case_id: int, section: str) -> HttpResponse:
     if not note_section_is_known(section):
         raise Http404("No such note section.")
     case = _case(case_id)
@@ -52,8 +52,13 @@ def note_section_edit(request: HttpRequest, case_id: int, section: str) -> HttpR
         form = NoteSectionForm(request.POST)
         if form.is_valid():
             try:
-                services.note_section_edit(case=case, author=request.user, section=section,
-                                           text=form.cleaned_data["text"], base_number=form.cleaned_data["base_number"])
+                services.note_section_edit(
+                    case=case,
+                    author=request.user,
+                    section=section,
+                    text=form.cleaned_data["text"],
+                    base_number=form.cleaned_data["base_number"],
+                )
             except services.EditConflict as conflict:
                 form = _rebased_on_conflict(form, conflict)
                 context["conflict_text"] = str(conflict.current.content.get(section) or "")
@@ -62,13 +67,14 @@ def note_section_edit(request: HttpRequest, case_id: int, section: str) -> HttpR
             else:
                 return _after_save(request, case, "note-panel")
     else:
-        form = NoteSectionForm(initial={"base_number": context["note"].number,
-                                        "text": _section(case, section, context)["text"]})
+        form = NoteSectionForm(
+            initial={"base_number": context["note"].number, "text": _section(case, section, context)["text"]}
+        )
     context.update(editing_section=section, section_form=form, section=_section(case, section, context))
     return page_or_partial(request, TEMPLATE, "note-section", context)
 
 
-def _turn_context(request: HttpRequest, case: Case) -> dict[str, Any]:
+def _turn_context(request: ReviewRequest, case: Case) -> dict[str, Any]:
     context = item_context(request, case)
     if context["dialogue"] is None or ArtefactKind.DIALOGUE not in context["editable"]:
         raise Http404("This dialogue cannot be edited now.")
@@ -77,7 +83,7 @@ def _turn_context(request: HttpRequest, case: Case) -> dict[str, Any]:
 
 @requires(REVIEW)
 @require_http_methods(["GET", "POST"])
-def dialogue_turn_edit(request: HttpRequest, case_id: int, index: int, operation: str) -> HttpResponse:
+def dialogue_turn_edit(request: ReviewRequest, case_id: int, index: int, operation: str) -> HttpResponse:
     """Edit turn `index` in place, or (operation "insert") add a new turn after it."""
     if operation not in (services.TurnOperation.EDIT, services.TurnOperation.INSERT_AFTER):
         raise Http404("No such turn operation.")
@@ -91,8 +97,12 @@ def dialogue_turn_edit(request: HttpRequest, case_id: int, index: int, operation
         if form.is_valid():
             try:
                 services.dialogue_turn_change(
-                    case=case, author=request.user, operation=operation, index=index,
-                    base_number=form.cleaned_data["base_number"], speaker=form.cleaned_data["speaker"],
+                    case=case,
+                    author=request.user,
+                    operation=operation,
+                    index=index,
+                    base_number=form.cleaned_data["base_number"],
+                    speaker=form.cleaned_data["speaker"],
                     text=form.cleaned_data["text"],
                 )
             except services.EditConflict as conflict:
@@ -111,10 +121,13 @@ def dialogue_turn_edit(request: HttpRequest, case_id: int, index: int, operation
 
 @requires(REVIEW)
 @require_POST
-def dialogue_turn_move(request: HttpRequest, case_id: int, index: int, operation: str) -> HttpResponse:
+def dialogue_turn_move(request: ReviewRequest, case_id: int, index: int, operation: str) -> HttpResponse:
     """Delete a turn or move it up or down."""
-    if operation not in (services.TurnOperation.DELETE, services.TurnOperation.MOVE_UP,
-                         services.TurnOperation.MOVE_DOWN):
+    if operation not in (
+        services.TurnOperation.DELETE,
+        services.TurnOperation.MOVE_UP,
+        services.TurnOperation.MOVE_DOWN,
+    ):
         raise Http404("No such turn operation.")
     case = _case(case_id)
     _turn_context(request, case)
@@ -122,8 +135,13 @@ def dialogue_turn_move(request: HttpRequest, case_id: int, index: int, operation
     error = "The form was incomplete; reload the item."
     if form.is_valid():
         try:
-            services.dialogue_turn_change(case=case, author=request.user, operation=operation, index=index,
-                                          base_number=form.cleaned_data["base_number"])
+            services.dialogue_turn_change(
+                case=case,
+                author=request.user,
+                operation=operation,
+                index=index,
+                base_number=form.cleaned_data["base_number"],
+            )
         except services.ReviewError as refused:
             error = str(refused)
         else:

@@ -3,18 +3,19 @@ the provenance: pipeline steps and agent calls with the raw LLM output."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
 from generation.models import ArtefactKind, ArtefactVersion
 from generation.rendering import NOTE_FIELDS
 from review import selectors
 from review.diffing import DiffRun, has_changes, word_diff
-from review.views._common import ADJUDICATE, REVIEW, page_or_partial, queue_for, requires
+from review.views._common import ADJUDICATE, REVIEW, ReviewRequest, page_or_partial, queue_for, requires
 from review.views.item import SECTION_LABELS, _case
 
 
@@ -31,8 +32,9 @@ class PartDiff:
 
 def _note_diffs(before: dict[str, Any], after: dict[str, Any]) -> list[PartDiff]:
     keys = [key for key in NOTE_FIELDS if before.get(key) or after.get(key)]
-    return [PartDiff(SECTION_LABELS[key], word_diff(str(before.get(key) or ""), str(after.get(key) or "")))
-            for key in keys]
+    return [
+        PartDiff(SECTION_LABELS[key], word_diff(str(before.get(key) or ""), str(after.get(key) or ""))) for key in keys
+    ]
 
 
 def _turn_line(turn: dict[str, Any]) -> str:
@@ -71,20 +73,27 @@ def _scenario_diffs(before: dict[str, Any], after: dict[str, Any]) -> list[PartD
     old_vars, new_vars = before.get("variables") or {}, after.get("variables") or {}
     keys = list(dict.fromkeys([*old_vars, *new_vars]))
     diffs = [PartDiff("Role", word_diff(str(before.get("role") or ""), str(after.get("role") or "")))]
-    return diffs + [PartDiff(key.replace("_", " ").capitalize(),
-                             word_diff(str(old_vars.get(key, "")), str(new_vars.get(key, "")))) for key in keys]
+    return diffs + [
+        PartDiff(key.replace("_", " ").capitalize(), word_diff(str(old_vars.get(key, "")), str(new_vars.get(key, ""))))
+        for key in keys
+    ]
 
 
-DIFFERS = {ArtefactKind.NOTE: _note_diffs, ArtefactKind.DIALOGUE: _dialogue_diffs,
-           ArtefactKind.SCENARIO: _scenario_diffs}
+Differ = Callable[[dict[str, Any], dict[str, Any]], list[PartDiff]]
+DIFFERS: dict[str, Differ] = {
+    ArtefactKind.NOTE: _note_diffs,
+    ArtefactKind.DIALOGUE: _dialogue_diffs,
+    ArtefactKind.SCENARIO: _scenario_diffs,
+}
 
 
 def _number(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
-def _pick_pair(versions: list[ArtefactVersion], a: int | None,
-               b: int | None) -> tuple[ArtefactVersion | None, ArtefactVersion | None]:
+def _pick_pair(
+    versions: list[ArtefactVersion], a: int | None, b: int | None
+) -> tuple[ArtefactVersion | None, ArtefactVersion | None]:
     by_number = {v.number: v for v in versions}
     after = by_number.get(b) if b else (versions[-1] if versions else None)
     if a:
@@ -98,7 +107,7 @@ def _pick_pair(versions: list[ArtefactVersion], a: int | None,
 
 @requires(REVIEW)
 @require_GET
-def history(request: HttpRequest, case_id: int) -> HttpResponse:
+def history(request: ReviewRequest, case_id: int) -> HttpResponse:
     case = _case(case_id)
     all_versions = selectors.case_history(case=case)
     kinds = [kind for kind in ArtefactKind.values if any(v.kind == kind for v in all_versions)]
@@ -116,15 +125,16 @@ def history(request: HttpRequest, case_id: int) -> HttpResponse:
         "before": before,
         "after": after,
         "diffs": diffs,
-        "decisions": selectors.decisions_visible_to(case=case, viewer=request.user,
-                                                    can_adjudicate=request.user.has_perm(ADJUDICATE)),
+        "decisions": selectors.decisions_visible_to(
+            case=case, viewer=request.user, can_adjudicate=request.user.has_perm(ADJUDICATE)
+        ),
     }
     return page_or_partial(request, "review/history.html", "version-diff", context)
 
 
 @requires(REVIEW)
 @require_GET
-def provenance(request: HttpRequest, case_id: int) -> HttpResponse:
+def provenance(request: ReviewRequest, case_id: int) -> HttpResponse:
     case = _case(case_id)
     context = {"case": case, "queue": queue_for(request, case), "provenance": selectors.case_provenance(case=case)}
     return page_or_partial(request, "review/provenance.html", "provenance-panel", context)

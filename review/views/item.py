@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +18,7 @@ from generation.models import GENERATING_STATUSES, ArtefactKind, Case, CaseStatu
 from generation.rendering import NOTE_FIELDS, SOAP_SECTIONS, SUBJECTIVE_PARTS
 from review import selectors, services
 from review.forms import AssignForm, DecisionForm, RegenerateForm
-from review.views._common import ADJUDICATE, ASSIGN, REVIEW, page_or_partial, queue_for, requires
+from review.views._common import ADJUDICATE, ASSIGN, REVIEW, ReviewRequest, page_or_partial, queue_for, requires
 
 TEMPLATE = "review/item.html"
 SECTION_LABELS = dict(SUBJECTIVE_PARTS) | {key: heading.capitalize() for key, heading in SOAP_SECTIONS}
@@ -60,13 +60,16 @@ def _seen_initial(versions: dict[str, Any]) -> dict[str, Any]:
 def _is_disputed(case: Case, decisions: list[Any]) -> bool:
     if case.status == CaseStatus.ADJUDICATION:
         return True
-    verdicts = [d.action for d in decisions if d.created_at >= case.status_changed_at and not d.is_adjudication
-                and d.action in selectors.VERDICT_ACTIONS]
+    verdicts = [
+        d.action
+        for d in decisions
+        if d.created_at >= case.status_changed_at and not d.is_adjudication and d.action in selectors.VERDICT_ACTIONS
+    ]
     accepted = sum(action in selectors.ACCEPTING_ACTIONS for action in verdicts)
     return len(verdicts) >= case.reviews_required and 0 < accepted < len(verdicts)
 
 
-def item_context(request: HttpRequest, case: Case, **overrides: Any) -> dict[str, Any]:
+def item_context(request: ReviewRequest, case: Case, **overrides: Any) -> dict[str, Any]:
     queue = queue_for(request, case)
     stage = selectors.stage_for_case(case=case)
     versions = selectors.current_versions(case=case)
@@ -94,8 +97,9 @@ def item_context(request: HttpRequest, case: Case, **overrides: Any) -> dict[str
         "editable": selectors.EDITABLE_KINDS.get(stage or "", ()),
         "visible": selectors.VISIBLE_KINDS.get(stage or "", tuple(versions)),
         "decisions": decisions,
-        "has_decided": any(d.reviewer_id == request.user.pk and d.created_at >= case.status_changed_at
-                           for d in decisions),
+        "has_decided": any(
+            d.reviewer_id == request.user.pk and d.created_at >= case.status_changed_at for d in decisions
+        ),
         "is_generating": case.status in GENERATING_STATUSES,
         "can_adjudicate": can_adjudicate,
         "is_disputed": _is_disputed(case, decisions) if can_adjudicate else False,
@@ -114,7 +118,9 @@ def item_context(request: HttpRequest, case: Case, **overrides: Any) -> dict[str
 
 
 def _default_target(stage: str | None) -> str:
-    return ArtefactKind.NOTE if stage in (None, ReviewStage.PAIR) else stage
+    if stage is None or stage == ReviewStage.PAIR:
+        return ArtefactKind.NOTE
+    return stage
 
 
 def _regenerate_targets(stage: str | None) -> list[tuple[str, str]]:
@@ -123,18 +129,22 @@ def _regenerate_targets(stage: str | None) -> list[tuple[str, str]]:
 
 
 def _assign_form(stage: str | None, data: Any = None) -> AssignForm:
-    return AssignForm(data, reviewers=selectors.reviewers(), stages=list(ReviewStage.choices),
-                      initial={"stage": stage or ReviewStage.PAIR})
+    return AssignForm(
+        data,
+        reviewers=selectors.reviewers(),
+        stages=list(ReviewStage.choices),
+        initial={"stage": stage or ReviewStage.PAIR},
+    )
 
 
 @requires(REVIEW)
 @require_GET
-def item(request: HttpRequest, case_id: int) -> HttpResponse:
+def item(request: ReviewRequest, case_id: int) -> HttpResponse:
     case = _case(case_id)
     return page_or_partial(request, TEMPLATE, "review-item", item_context(request, case))
 
 
-def _next_item_response(request: HttpRequest, case: Case, queue: str) -> HttpResponse:
+def _next_item_response(request: ReviewRequest, case: Case, queue: str) -> HttpResponse:
     """After a decision the next item of the same queue opens by itself."""
     queue_cases = selectors.case_queue_for_reviewer(
         reviewer=request.user, queue=queue, filters=selectors.QueueFilters()
@@ -151,13 +161,13 @@ def _next_item_response(request: HttpRequest, case: Case, queue: str) -> HttpRes
     return redirect(target)
 
 
-def _decision_panel_with_errors(request: HttpRequest, case: Case, **forms: Any) -> HttpResponse:
+def _decision_panel_with_errors(request: ReviewRequest, case: Case, **forms: Any) -> HttpResponse:
     return page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case, **forms))
 
 
 @requires(REVIEW)
 @require_POST
-def decide(request: HttpRequest, case_id: int) -> HttpResponse:
+def decide(request: ReviewRequest, case_id: int) -> HttpResponse:
     case = _case(case_id)
     queue = queue_for(request, case)
     form = DecisionForm(request.POST)
@@ -165,8 +175,13 @@ def decide(request: HttpRequest, case_id: int) -> HttpResponse:
         return _decision_panel_with_errors(request, case, decision_form=form)
     try:
         services.review_decision_record(
-            case=case, reviewer=request.user, action=form.cleaned_data["action"], seen=form.seen(),
-            opened_at=form.opened(), reason=form.cleaned_data["reason"], comment=form.cleaned_data["comment"],
+            case=case,
+            reviewer=request.user,
+            action=form.cleaned_data["action"],
+            seen=form.seen(),
+            opened_at=form.opened(),
+            reason=form.cleaned_data["reason"],
+            comment=form.cleaned_data["comment"],
         )
     except services.ReviewError as error:
         form.add_error(None, str(error))
@@ -176,15 +191,20 @@ def decide(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @requires(ADJUDICATE)
 @require_POST
-def adjudicate(request: HttpRequest, case_id: int) -> HttpResponse:
+def adjudicate(request: ReviewRequest, case_id: int) -> HttpResponse:
     case = _case(case_id)
     form = DecisionForm(request.POST)
     if not form.is_valid():
         return _decision_panel_with_errors(request, case, decision_form=form)
     try:
         services.adjudication_record(
-            case=case, adjudicator=request.user, action=form.cleaned_data["action"], seen=form.seen(),
-            opened_at=form.opened(), reason=form.cleaned_data["reason"], comment=form.cleaned_data["comment"],
+            case=case,
+            adjudicator=request.user,
+            action=form.cleaned_data["action"],
+            seen=form.seen(),
+            opened_at=form.opened(),
+            reason=form.cleaned_data["reason"],
+            comment=form.cleaned_data["comment"],
         )
     except services.ReviewError as error:
         form.add_error(None, str(error))
@@ -194,14 +214,18 @@ def adjudicate(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @requires(REVIEW)
 @require_POST
-def regenerate(request: HttpRequest, case_id: int) -> HttpResponse:
+def regenerate(request: ReviewRequest, case_id: int) -> HttpResponse:
     case = _case(case_id)
     form = RegenerateForm(request.POST)
     if form.is_valid():
         try:
             services.regeneration_request(
-                case=case, reviewer=request.user, target=form.cleaned_data["target"],
-                comment=form.cleaned_data["comment"], seen=form.seen(), opened_at=form.opened(),
+                case=case,
+                reviewer=request.user,
+                target=form.cleaned_data["target"],
+                comment=form.cleaned_data["comment"],
+                seen=form.seen(),
+                opened_at=form.opened(),
             )
         except ValueError as error:  # ReviewError, or the pipeline refusing the regeneration
             form.add_error(None, str(error))
@@ -216,7 +240,7 @@ def regenerate(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @requires(REVIEW)
 @require_GET
-def regeneration_status(request: HttpRequest, case_id: int) -> HttpResponse:
+def regeneration_status(request: ReviewRequest, case_id: int) -> HttpResponse:
     """Polled while a case regenerates; answers 286 (stop polling) once it is back."""
     case = _case(case_id)
     response = page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case, just_regenerated=True))
@@ -228,13 +252,17 @@ def regeneration_status(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @requires(ASSIGN)
 @require_POST
-def assign(request: HttpRequest, case_id: int) -> HttpResponse:
+def assign(request: ReviewRequest, case_id: int) -> HttpResponse:
     case = _case(case_id)
     form = _assign_form(None, request.POST)
     if form.is_valid():
         with transaction.atomic():
-            services.reviewers_assign(case=case, stage=form.cleaned_data["stage"],
-                                      reviewers=form.cleaned_data["reviewers"], assigned_by=request.user)
+            services.reviewers_assign(
+                case=case,
+                stage=form.cleaned_data["stage"],
+                reviewers=form.cleaned_data["reviewers"],
+                assigned_by=request.user,
+            )
         messages.success(request, "Reviewers assigned.")
         form = _assign_form(form.cleaned_data["stage"])
     return page_or_partial(request, TEMPLATE, "assign-panel", item_context(request, case, assign_form=form))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -13,7 +13,7 @@ from generation.models import GenerationBatch, ReviewStage
 from review import agreement, selectors, services
 from review.forms import GuidelineForm
 from review.models import Guideline
-from review.views._common import CHANGE_GUIDELINE, VIEW_DECISIONS, requires
+from review.views._common import CHANGE_GUIDELINE, VIEW_DECISIONS, ReviewRequest, requires
 
 
 def _stage_agreement(stage: str, batch_id: int | None) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def _stage_agreement(stage: str, batch_id: int | None) -> dict[str, Any]:
 
 
 @requires(VIEW_DECISIONS)
-def agreement_report(request: HttpRequest) -> HttpResponse:
+def agreement_report(request: ReviewRequest) -> HttpResponse:
     batches = GenerationBatch.objects.order_by("-created_at")
     raw_batch = request.GET.get("batch", "")
     batch_id = int(raw_batch) if raw_batch.isdigit() else None
@@ -44,18 +44,22 @@ def agreement_report(request: HttpRequest) -> HttpResponse:
 
 
 @requires(CHANGE_GUIDELINE)
-def guideline_list(request: HttpRequest) -> HttpResponse:
+def guideline_list(request: ReviewRequest) -> HttpResponse:
     return render(request, "review/guidelines.html", {"guidelines": selectors.guidelines()})
 
 
 @requires(CHANGE_GUIDELINE)
 @require_http_methods(["GET", "POST"])
-def guideline_edit(request: HttpRequest, guideline_id: int) -> HttpResponse:
+def guideline_edit(request: ReviewRequest, guideline_id: int) -> HttpResponse:
     guideline = get_object_or_404(Guideline, pk=guideline_id)
     form = GuidelineForm(request.POST or None, instance=guideline)
     if request.method == "POST" and form.is_valid():
-        services.guideline_save(guideline=guideline, title=form.cleaned_data["title"],
-                                body_markdown=form.cleaned_data["body_markdown"], editor=request.user)
+        services.guideline_save(
+            guideline=guideline,
+            title=form.cleaned_data["title"],
+            body_markdown=form.cleaned_data["body_markdown"],
+            editor=request.user,
+        )
         messages.success(request, "Guideline saved; reviewers see it beside every item.")
         return redirect("review:guidelines")
     return render(request, "review/guideline_edit.html", {"form": form, "guideline": guideline})

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
 from review import selectors
 from review.forms import QueueFilterForm
-from review.views._common import ADJUDICATE, REVIEW, page_or_partial, requires
+from review.views._common import ADJUDICATE, REVIEW, ReviewRequest, page_or_partial, requires
 
 PAGE_SIZE = 50
 
 
 @requires(REVIEW)
-def review_home(request: HttpRequest) -> HttpResponse:
+def review_home(request: ReviewRequest) -> HttpResponse:
     can_adjudicate = request.user.has_perm(ADJUDICATE)
     counts = selectors.queue_counts(reviewer=request.user, can_adjudicate=can_adjudicate)
     queues = [(queue, selectors.QUEUE_LABELS[queue], count) for queue, count in counts.items()]
@@ -23,7 +23,7 @@ def review_home(request: HttpRequest) -> HttpResponse:
 
 
 @requires(REVIEW)
-def queue_list(request: HttpRequest, queue: str) -> HttpResponse:
+def queue_list(request: ReviewRequest, queue: str) -> HttpResponse:
     if queue not in selectors.QUEUE_LABELS:
         raise Http404("No such queue.")
     can_adjudicate = request.user.has_perm(ADJUDICATE)

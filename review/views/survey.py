@@ -6,31 +6,35 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from generation.models import QualityVariable
 from review import agreement, selectors, services
 from review.forms import PublishSnapshotForm, SurveyForm
-from review.views._common import ANSWER_SURVEY, PUBLISH_SURVEY, VIEW_SURVEY, requires
+from review.views._common import ANSWER_SURVEY, PUBLISH_SURVEY, VIEW_SURVEY, ReviewRequest, requires
 
 
 @requires(ANSWER_SURVEY)
 @require_http_methods(["GET", "POST"])
-def survey(request: HttpRequest) -> HttpResponse:
+def survey(request: ReviewRequest) -> HttpResponse:
     round_number = selectors.survey_round_current()
     variables = list(QualityVariable.objects.filter(is_active=True).order_by("position"))
     answers = selectors.survey_answers(clinician=request.user, round_number=round_number)
     form = SurveyForm(request.POST or None, variables=variables, initial_answers=answers)
     if request.method == "POST" and form.is_valid():
-        services.survey_answers_save(clinician=request.user, round_number=round_number, answers=form.answers(),
-                                     new_variable=form.new_variable())
-        messages.success(request, f"Your answers for round {round_number} are saved. You can change them until "
-                                  "the round is published.")
+        services.survey_answers_save(
+            clinician=request.user, round_number=round_number, answers=form.answers(), new_variable=form.new_variable()
+        )
+        messages.success(
+            request,
+            f"Your answers for round {round_number} are saved. You can change them until the round is published.",
+        )
         return redirect("review:survey")
-    return render(request, "review/survey.html", {"form": form, "round_number": round_number,
-                                                  "answered": bool(answers)})
+    return render(
+        request, "review/survey.html", {"form": form, "round_number": round_number, "answered": bool(answers)}
+    )
 
 
 def prompt_preview_lines(snapshot: Any) -> list[dict[str, Any]]:
@@ -38,12 +42,14 @@ def prompt_preview_lines(snapshot: Any) -> list[dict[str, Any]]:
     if snapshot is None:
         return []
     names = dict(QualityVariable.objects.values_list("key", "name"))
-    return [{"rank": rank, "key": key, "name": names.get(key, key), "weight": snapshot.weights[key]}
-            for rank, key in enumerate(snapshot.ranked_keys(), start=1)]
+    return [
+        {"rank": rank, "key": key, "name": names.get(key, key), "weight": snapshot.weights[key]}
+        for rank, key in enumerate(snapshot.ranked_keys(), start=1)
+    ]
 
 
 @requires(VIEW_SURVEY)
-def survey_results(request: HttpRequest) -> HttpResponse:
+def survey_results(request: ReviewRequest) -> HttpResponse:
     round_number = selectors.survey_round_current()
     snapshot = selectors.latest_survey_snapshot()
     context = {
@@ -62,7 +68,7 @@ def survey_results(request: HttpRequest) -> HttpResponse:
 
 @requires(PUBLISH_SURVEY)
 @require_POST
-def survey_publish(request: HttpRequest) -> HttpResponse:
+def survey_publish(request: ReviewRequest) -> HttpResponse:
     form = PublishSnapshotForm(request.POST)
     if form.is_valid():
         try:

@@ -15,12 +15,20 @@ KINDS_BY_STATUS = {
     CaseStatus.PAIR_REVIEW: (ArtefactKind.SCENARIO, ArtefactKind.NOTE, ArtefactKind.DIALOGUE),
     CaseStatus.ADJUDICATION: (ArtefactKind.SCENARIO, ArtefactKind.NOTE, ArtefactKind.DIALOGUE),
 }
-CONTENT = {ArtefactKind.SCENARIO: SAMPLE_SCENARIO, ArtefactKind.NOTE: SAMPLE_NOTE,
-           ArtefactKind.DIALOGUE: SAMPLE_DIALOGUE}
+CONTENT = {
+    ArtefactKind.SCENARIO: SAMPLE_SCENARIO,
+    ArtefactKind.NOTE: SAMPLE_NOTE,
+    ArtefactKind.DIALOGUE: SAMPLE_DIALOGUE,
+}
 
 
-def case_in_review(status: str = CaseStatus.PAIR_REVIEW, *, note: dict[str, Any] | None = None,
-                   dialogue: dict[str, Any] | None = None, **case_fields: Any) -> Case:
+def case_in_review(
+    status: str = CaseStatus.PAIR_REVIEW,
+    *,
+    note: dict[str, Any] | None = None,
+    dialogue: dict[str, Any] | None = None,
+    **case_fields: Any,
+) -> Case:
     """A case in `status` with an LLM version of every artefact that status shows."""
     case = CaseFactory(status=status, **case_fields)
     content = {**CONTENT, ArtefactKind.NOTE: note or SAMPLE_NOTE, ArtefactKind.DIALOGUE: dialogue or SAMPLE_DIALOGUE}

@@ -4,7 +4,11 @@ from review.diffing import has_changes, word_diff
 def test_word_diff_marks_changed_words_and_keeps_the_rest():
     runs = word_diff("Start metformin 500 mg twice daily.", "Start metformin 1000 mg once daily.")
     assert [(r.op, r.text.strip()) for r in runs if r.op != "equal"] == [
-        ("delete", "500"), ("insert", "1000"), ("delete", "twice"), ("insert", "once")]
+        ("delete", "500"),
+        ("insert", "1000"),
+        ("delete", "twice"),
+        ("insert", "once"),
+    ]
     assert "".join(r.text for r in runs if r.op != "delete") == "Start metformin 1000 mg once daily."
 
 

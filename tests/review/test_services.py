@@ -14,8 +14,14 @@ pytestmark = pytest.mark.django_db
 
 
 def decide(case, reviewer, action=ReviewAction.APPROVE, **kwargs):
-    return services.review_decision_record(case=case, reviewer=reviewer, action=action, seen=seen(case),
-                                           opened_at=timezone.now() - timedelta(seconds=42), **kwargs)
+    return services.review_decision_record(
+        case=case,
+        reviewer=reviewer,
+        action=action,
+        seen=seen(case),
+        opened_at=timezone.now() - timedelta(seconds=42),
+        **kwargs,
+    )
 
 
 def test_approving_a_pair_approves_the_case_and_records_time_and_versions(clinician):
@@ -51,8 +57,9 @@ def test_two_required_reviews_that_both_reject_reject_the_case(clinician):
 
 def test_adjudication_settles_a_split(clinician, admin_member):
     case = case_in_review(CaseStatus.ADJUDICATION)
-    services.adjudication_record(case=case, adjudicator=admin_member, action=ReviewAction.APPROVE, seen=seen(case),
-                                 opened_at=None)
+    services.adjudication_record(
+        case=case, adjudicator=admin_member, action=ReviewAction.APPROVE, seen=seen(case), opened_at=None
+    )
     case.refresh_from_db()
     assert case.status == CaseStatus.APPROVED
     assert case.decisions.get().is_adjudication
@@ -77,8 +84,9 @@ def test_deciding_on_an_outdated_version_is_refused(clinician):
     stale = seen(case)
     services.note_section_edit(case=case, author=ClinicianFactory(), section="plan", text="New plan.", base_number=1)
     with pytest.raises(services.StaleReview, match="changed"):
-        services.review_decision_record(case=case, reviewer=clinician, action=ReviewAction.APPROVE, seen=stale,
-                                        opened_at=None)
+        services.review_decision_record(
+            case=case, reviewer=clinician, action=ReviewAction.APPROVE, seen=stale, opened_at=None
+        )
 
 
 def test_skip_records_no_verdict_and_leaves_the_case_waiting(clinician):
@@ -90,10 +98,15 @@ def test_skip_records_no_verdict_and_leaves_the_case_waiting(clinician):
 
 def test_editing_a_note_section_adds_a_human_version_and_approval_records_an_edit(clinician):
     case = case_in_review(CaseStatus.PAIR_REVIEW)
-    version = services.note_section_edit(case=case, author=clinician, section="plan",
-                                         text="Start metformin 1000 mg.", base_number=1)
+    version = services.note_section_edit(
+        case=case, author=clinician, section="plan", text="Start metformin 1000 mg.", base_number=1
+    )
     assert (version.number, version.source, version.author, version.parent.number) == (
-        2, VersionSource.HUMAN_EDIT, clinician, 1)
+        2,
+        VersionSource.HUMAN_EDIT,
+        clinician,
+        1,
+    )
     assert version.content["plan"] == "Start metformin 1000 mg."
     assert "Start metformin 1000 mg." in version.text
     assert case.versions.get(kind="note", number=1).content["plan"].startswith("Start metformin 500 mg")
@@ -128,8 +141,15 @@ def test_a_stale_edit_is_refused_and_kept_as_a_draft(clinician):
 )
 def test_dialogue_turn_changes(clinician, operation, index, expected):
     case = case_in_review(CaseStatus.DIALOGUE_REVIEW)
-    version = services.dialogue_turn_change(case=case, author=clinician, operation=operation, index=index,
-                                            base_number=1, speaker="doctor", text="Changed words.")
+    version = services.dialogue_turn_change(
+        case=case,
+        author=clinician,
+        operation=operation,
+        index=index,
+        base_number=1,
+        speaker="doctor",
+        text="Changed words.",
+    )
     assert [turn["speaker"] for turn in version.content["turns"]] == expected
     assert version.source == VersionSource.HUMAN_EDIT
 
@@ -158,8 +178,9 @@ def test_approving_a_gated_note_starts_the_dialogue(clinician, django_capture_on
 def test_regeneration_sends_the_comment_to_the_agent(clinician, django_capture_on_commit_callbacks):
     case = case_in_review(CaseStatus.NOTE_REVIEW)
     with django_capture_on_commit_callbacks(execute=False):
-        services.regeneration_request(case=case, reviewer=clinician, target="note", comment="Use mmol/mol.",
-                                      seen=seen(case), opened_at=None)
+        services.regeneration_request(
+            case=case, reviewer=clinician, target="note", comment="Use mmol/mol.", seen=seen(case), opened_at=None
+        )
     case.refresh_from_db()
     assert case.status == CaseStatus.NOTE_GENERATING
     step = PipelineStep.objects.get(case=case, feedback="Use mmol/mol.")
@@ -170,8 +191,9 @@ def test_regeneration_sends_the_comment_to_the_agent(clinician, django_capture_o
 def test_regeneration_needs_a_comment(clinician):
     case = case_in_review(CaseStatus.NOTE_REVIEW)
     with pytest.raises(services.ReviewError, match="comment"):
-        services.regeneration_request(case=case, reviewer=clinician, target="note", comment=" ", seen=seen(case),
-                                      opened_at=None)
+        services.regeneration_request(
+            case=case, reviewer=clinician, target="note", comment=" ", seen=seen(case), opened_at=None
+        )
 
 
 def test_a_decision_completes_the_reviewers_assignment(clinician, admin_member):

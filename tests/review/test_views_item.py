@@ -36,7 +36,8 @@ def test_approve_by_htmx_opens_the_next_item(clinician_client):
     first, second = case_in_review(), case_in_review()
     response = clinician_client.post(
         f"{reverse('review:decide', args=[first.pk])}?queue=pair",
-        {"action": "approve", "opened_at": time.time() - 5, **seen_post(first)}, **HTMX,
+        {"action": "approve", "opened_at": time.time() - 5, **seen_post(first)},
+        **HTMX,
     )
     assert response.status_code == 200
     assert response["HX-Redirect"] == item_url(second)
@@ -47,15 +48,19 @@ def test_approve_by_htmx_opens_the_next_item(clinician_client):
 
 def test_the_last_decision_returns_to_the_emptied_queue(clinician_client):
     case = case_in_review()
-    response = clinician_client.post(reverse("review:decide", args=[case.pk]),
-                                     {"action": "skip", **seen_post(case)}, **HTMX)
+    response = clinician_client.post(
+        reverse("review:decide", args=[case.pk]), {"action": "skip", **seen_post(case)}, **HTMX
+    )
     assert response["HX-Redirect"] == reverse("review:queue", args=["pair"])
 
 
 def test_reject_without_comment_is_refused_with_a_message(clinician_client):
     case = case_in_review()
-    response = clinician_client.post(reverse("review:decide", args=[case.pk]),
-                                     {"action": "reject", "reason": "", "comment": "", **seen_post(case)}, **HTMX)
+    response = clinician_client.post(
+        reverse("review:decide", args=[case.pk]),
+        {"action": "reject", "reason": "", "comment": "", **seen_post(case)},
+        **HTMX,
+    )
     body = response.content.decode()
     assert response.status_code == 200
     assert 'id="decision-panel"' in body
@@ -67,9 +72,11 @@ def test_reject_without_comment_is_refused_with_a_message(clinician_client):
 
 def test_reject_with_reason_and_comment_is_recorded(clinician_client):
     case = case_in_review()
-    clinician_client.post(reverse("review:decide", args=[case.pk]),
-                          {"action": "reject", "reason": "unsafe_advice", "comment": "Dose too high.",
-                           **seen_post(case)}, **HTMX)
+    clinician_client.post(
+        reverse("review:decide", args=[case.pk]),
+        {"action": "reject", "reason": "unsafe_advice", "comment": "Dose too high.", **seen_post(case)},
+        **HTMX,
+    )
     decision = ReviewDecision.objects.get()
     assert (decision.action, decision.reason, decision.comment) == ("reject", "unsafe_advice", "Dose too high.")
 
@@ -92,10 +99,14 @@ def test_editing_a_section_swaps_the_section_then_the_panel(clinician_client):
 
 def test_a_conflicting_edit_keeps_the_text_and_says_so(clinician_client):
     case = case_in_review()
-    services.note_section_edit(case=case, author=ClinicianFactory(username="dr_other"), section="plan",
-                               text="Their plan.", base_number=1)
-    response = clinician_client.post(reverse("review:note-section-edit", args=[case.pk, "plan"]),
-                                     {"base_number": 1, "text": "My careful plan."}, **HTMX)
+    services.note_section_edit(
+        case=case, author=ClinicianFactory(username="dr_other"), section="plan", text="Their plan.", base_number=1
+    )
+    response = clinician_client.post(
+        reverse("review:note-section-edit", args=[case.pk, "plan"]),
+        {"base_number": 1, "text": "My careful plan."},
+        **HTMX,
+    )
     body = response.content.decode()
     assert "dr_other saved version 2" in body
     assert "My careful plan.</textarea>" in body
@@ -109,8 +120,9 @@ def test_adding_a_dialogue_turn_through_the_view(clinician_client):
     case = case_in_review()
     url = reverse("review:turn-edit", args=[case.pk, 0, "insert"])
     assert b"Add turn" in clinician_client.get(url, **HTMX).content
-    response = clinician_client.post(url, {"base_number": 1, "speaker": "patient", "text": "It started in May."},
-                                     **HTMX)
+    response = clinician_client.post(
+        url, {"base_number": 1, "speaker": "patient", "text": "It started in May."}, **HTMX
+    )
     assert response.content.decode().lstrip().startswith('<section id="dialogue-panel"')
     turns = case.versions.get(kind="dialogue", number=2).content["turns"]
     assert turns[1] == {"speaker": "patient", "text": "It started in May."}
@@ -125,8 +137,10 @@ def test_moving_a_turn_through_the_view(clinician_client):
 
 def test_llm_markup_is_shown_as_text(clinician_client):
     hostile = "<script>alert('x')</script><img src=x onerror=alert(1)>"
-    case = case_in_review(note={"subjective": hostile, "objective": "o", "assessment": "a", "plan": "p"},
-                          dialogue={"turns": [{"speaker": "patient", "text": hostile}]})
+    case = case_in_review(
+        note={"subjective": hostile, "objective": "o", "assessment": "a", "plan": "p"},
+        dialogue={"turns": [{"speaker": "patient", "text": hostile}]},
+    )
     body = clinician_client.get(item_url(case)).content.decode()
     assert "<script>alert" not in body
     assert "<img src=x" not in body
@@ -136,8 +150,15 @@ def test_llm_markup_is_shown_as_text(clinician_client):
 
 def test_reviews_are_blind_until_you_decide(clinician_client, clinician, admin_member_client):
     case = case_in_review(reviews_required=2)
-    services.review_decision_record(case=case, reviewer=ClinicianFactory(), action=ReviewAction.REJECT,
-                                    seen=seen(case), opened_at=None, reason="other", comment="SECRET-OPINION")
+    services.review_decision_record(
+        case=case,
+        reviewer=ClinicianFactory(),
+        action=ReviewAction.REJECT,
+        seen=seen(case),
+        opened_at=None,
+        reason="other",
+        comment="SECRET-OPINION",
+    )
     assert "SECRET-OPINION" not in clinician_client.get(item_url(case)).content.decode()
     assert "SECRET-OPINION" in admin_member_client.get(item_url(case)).content.decode()
 
@@ -147,7 +168,9 @@ def test_regenerate_polls_until_the_new_version_appears(clinician_client, django
     with django_capture_on_commit_callbacks(execute=False):
         response = clinician_client.post(
             f"{reverse('review:regenerate', args=[case.pk])}?queue=note",
-            {"target": "note", "comment": "Mention the eye exam.", **seen_post(case)}, **HTMX)
+            {"target": "note", "comment": "Mention the eye exam.", **seen_post(case)},
+            **HTMX,
+        )
     body = response.content.decode()
     assert 'hx-trigger="every 2s"' in body
     assert "Regenerating" in body
@@ -158,8 +181,9 @@ def test_regenerate_polls_until_the_new_version_appears(clinician_client, django
     assert 'hx-trigger="every 2s"' in still.content.decode()
     # The agent finishes: a regenerated version, back in review.
     case.refresh_from_db()
-    artefact_version_create(case=case, kind=ArtefactKind.NOTE, content={"plan": "Eye exam yearly."},
-                            source=VersionSource.REGENERATED)
+    artefact_version_create(
+        case=case, kind=ArtefactKind.NOTE, content={"plan": "Eye exam yearly."}, source=VersionSource.REGENERATED
+    )
     case_transition(case=case, to=CaseStatus.NOTE_REVIEW)
     done = clinician_client.get(status_url, **HTMX)
     assert done.status_code == 286  # htmx stops polling
@@ -169,8 +193,9 @@ def test_regenerate_polls_until_the_new_version_appears(clinician_client, django
 
 def test_regenerate_without_comment_is_refused(clinician_client):
     case = case_in_review(CaseStatus.NOTE_REVIEW)
-    response = clinician_client.post(reverse("review:regenerate", args=[case.pk]),
-                                     {"target": "note", "comment": "", **seen_post(case)}, **HTMX)
+    response = clinician_client.post(
+        reverse("review:regenerate", args=[case.pk]), {"target": "note", "comment": "", **seen_post(case)}, **HTMX
+    )
     assert "a regeneration needs a comment" in response.content.decode()
     case.refresh_from_db()
     assert case.status == CaseStatus.NOTE_REVIEW
@@ -181,17 +206,20 @@ def test_admin_adjudicates_from_the_item_screen(admin_member_client):
     page = admin_member_client.get(item_url(case, "adjudication")).content.decode()
     assert "Adjudication" in page
     assert reverse("review:adjudicate", args=[case.pk]) in page
-    admin_member_client.post(reverse("review:adjudicate", args=[case.pk]),
-                             {"action": "reject", "reason": "coding_mismatch", "comment": "Wrong code.",
-                              **seen_post(case)}, **HTMX)
+    admin_member_client.post(
+        reverse("review:adjudicate", args=[case.pk]),
+        {"action": "reject", "reason": "coding_mismatch", "comment": "Wrong code.", **seen_post(case)},
+        **HTMX,
+    )
     case.refresh_from_db()
     assert case.status == CaseStatus.REJECTED
 
 
 def test_admin_assigns_a_reviewer_who_then_sees_it_in_their_queue(admin_member_client, clinician, clinician_client):
     case = case_in_review()
-    admin_member_client.post(reverse("review:assign", args=[case.pk]),
-                             {"stage": "pair", "reviewers": [clinician.pk]}, **HTMX)
+    admin_member_client.post(
+        reverse("review:assign", args=[case.pk]), {"stage": "pair", "reviewers": [clinician.pk]}, **HTMX
+    )
     mine = clinician_client.get(reverse("review:queue", args=["mine"])).content.decode()
     assert item_url(case, "mine") in mine
 
@@ -206,10 +234,12 @@ def test_item_page_queries_do_not_grow_with_versions_decisions_or_guidelines(adm
     small = case_in_review()
     large = case_in_review(reviews_required=9)
     for n in range(6):
-        services.note_section_edit(case=large, author=ClinicianFactory(), section="plan", text=f"Plan {n}",
-                                   base_number=n + 1)
-        services.review_decision_record(case=large, reviewer=ClinicianFactory(), action=ReviewAction.SKIP,
-                                        seen={}, opened_at=None)
+        services.note_section_edit(
+            case=large, author=ClinicianFactory(), section="plan", text=f"Plan {n}", base_number=n + 1
+        )
+        services.review_decision_record(
+            case=large, reviewer=ClinicianFactory(), action=ReviewAction.SKIP, seen={}, opened_at=None
+        )
         Guideline.objects.create(title=f"G{n}", body_markdown="text")
     _item_queries(admin_member_client, small)  # warm the permission cache
     assert _item_queries(admin_member_client, large) == _item_queries(admin_member_client, small)

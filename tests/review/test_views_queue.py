@@ -43,8 +43,7 @@ def test_each_stage_queue_holds_its_status(clinician_client):
 def test_filters_and_search(clinician_client):
     diabetes = case_in_review(code=IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus"))
     other_batch = GenerationBatchFactory(name="Winter batch")
-    asthma = case_in_review(code=IcdCodeFactory(code="J45.909", description="Asthma", chapter="10"),
-                            batch=other_batch)
+    asthma = case_in_review(code=IcdCodeFactory(code="J45.909", description="Asthma", chapter="10"), batch=other_batch)
     # Set the flags by hand: the automatic checks judge the sample texts on their own.
     Case.objects.filter(pk=diabetes.pk).update(has_check_flags=False)
     Case.objects.filter(pk=asthma.pk).update(has_check_flags=True)
@@ -62,8 +61,9 @@ def test_filters_and_search(clinician_client):
 
 def test_decided_items_leave_your_queue_but_not_your_colleagues(clinician, clinician_client):
     case = case_in_review(reviews_required=2)
-    services.review_decision_record(case=case, reviewer=clinician, action=ReviewAction.APPROVE, seen=seen(case),
-                                    opened_at=None)
+    services.review_decision_record(
+        case=case, reviewer=clinician, action=ReviewAction.APPROVE, seen=seen(case), opened_at=None
+    )
     assert not listed(clinician_client.get(queue_url()), case)
     colleague = ClinicianFactory()
     clinician_client.force_login(colleague)
@@ -72,10 +72,18 @@ def test_decided_items_leave_your_queue_but_not_your_colleagues(clinician, clini
 
 def test_disputed_gated_stage_reaches_the_adjudication_queue(admin_member_client):
     case = case_in_review(CaseStatus.NOTE_REVIEW, reviews_required=2)
-    services.review_decision_record(case=case, reviewer=ClinicianFactory(), action=ReviewAction.APPROVE,
-                                    seen=seen(case), opened_at=None)
-    services.review_decision_record(case=case, reviewer=ClinicianFactory(), action=ReviewAction.REJECT,
-                                    seen=seen(case), opened_at=None, reason="other", comment="No.")
+    services.review_decision_record(
+        case=case, reviewer=ClinicianFactory(), action=ReviewAction.APPROVE, seen=seen(case), opened_at=None
+    )
+    services.review_decision_record(
+        case=case,
+        reviewer=ClinicianFactory(),
+        action=ReviewAction.REJECT,
+        seen=seen(case),
+        opened_at=None,
+        reason="other",
+        comment="No.",
+    )
     assert listed(admin_member_client.get(queue_url("adjudication")), case)
 
 
@@ -83,7 +91,7 @@ def test_home_shows_counts_per_queue(clinician_client):
     case_in_review(CaseStatus.NOTE_REVIEW)
     case_in_review(CaseStatus.NOTE_REVIEW)
     body = clinician_client.get(reverse("review:home")).content.decode()
-    assert "Notes</h2><p class=\"count\">2</p>" in body
+    assert 'Notes</h2><p class="count">2</p>' in body
     assert "Adjudication" not in body  # clinicians have no adjudication queue
 
 
