@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import email.utils
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 from pydantic import BaseModel
 
 from generation.llm import LlmCallError, RetryPolicy, structured_completion
+from generation.llm.client import retry_after_seconds
 from generation.models import AgentCall, CallErrorKind
+from generation.ratelimit import EndpointLimits, shared_limiter
 from tests.factories import LlmEndpointFactory
 from tests.llm_replay import chat_response, error_response, fixture_response, llm_replay
 
@@ -293,3 +298,27 @@ def test_a_web_page_instead_of_a_completion_points_at_the_base_url():
     assert "text/html instead of a chat completion" in str(raised.value)
     assert "base URL" in str(raised.value)
     assert raised.value.call.raw_response == "<html>Welcome to nginx</html>"
+
+
+def test_a_call_waits_for_a_free_slot_and_gives_up_without_sending_when_none_frees():
+    endpoint = LlmEndpointFactory(max_concurrency=1)
+    limiter, limits = shared_limiter(), EndpointLimits.of(endpoint)
+    assert limiter.try_acquire_slot(limits, "another-worker")
+    try:
+        with llm_replay([chat_response(VALID)]) as replay, pytest.raises(LlmCallError) as raised:
+            complete(endpoint, retry_policy=RetryPolicy(capacity_wait_seconds=10))
+    finally:
+        limiter.release_slot(limits, "another-worker")
+
+    assert raised.value.kind == CallErrorKind.RATE_LIMITED
+    assert raised.value.retryable is True
+    assert "max 1 in flight" in str(raised.value)
+    assert replay.requests == []
+    assert 10 <= sum(replay.sleeps) < 11
+
+
+def test_retry_after_can_be_an_http_date():
+    in_thirty_seconds = email.utils.format_datetime(datetime.now(tz=UTC) + timedelta(seconds=30), usegmt=True)
+
+    assert 28 <= retry_after_seconds(httpx.Headers({"retry-after": in_thirty_seconds})) <= 30
+    assert retry_after_seconds(httpx.Headers({"retry-after": "soon"})) is None
