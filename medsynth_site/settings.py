@@ -226,6 +226,11 @@ LOCAL_LLM_HOST = env_str("LOCAL_LLM_HOST", "127.0.0.1")
 LOCAL_LLM_PORT = env_int("LOCAL_LLM_PORT", 8081)
 LOCAL_LLM_MODEL = "gemma-3-270m"
 LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 120)
+# One structured_completion retries transient errors at most this often and this long,
+# and waits at most LLM_CAPACITY_MAX_WAIT_SECONDS for a free slot under the shared limits.
+LLM_RETRY_MAX_ATTEMPTS = env_int("LLM_RETRY_MAX_ATTEMPTS", 5)
+LLM_RETRY_MAX_WAIT_SECONDS = env_int("LLM_RETRY_MAX_WAIT_SECONDS", 120)
+LLM_CAPACITY_MAX_WAIT_SECONDS = env_int("LLM_CAPACITY_MAX_WAIT_SECONDS", 900)
 
 # --- Logging --------------------------------------------------------------------
 LOGGING = {
