@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -51,9 +52,21 @@ def _scenario_rows(content: dict[str, Any]) -> list[tuple[str, str]]:
     return [(names.get(key, key.replace("_", " ").capitalize()), str(value)) for key, value in variables.items()]
 
 
-def _seen_initial(versions: dict[str, Any]) -> dict[str, Any]:
+def opened_at(request: ReviewRequest) -> float:
+    """When the reviewer opened the item: carried by every form and edit link of the item,
+    so an inline edit (which re-renders the decision panel) does not restart the clock."""
+    raw = request.POST.get("opened_at") or request.GET.get("opened_at") or ""
+    try:
+        stamp = float(raw)
+    except ValueError:
+        return timezone.now().timestamp()
+    now = timezone.now().timestamp()
+    return stamp if now - services.MAX_SECONDS_SPENT <= stamp <= now else now
+
+
+def _seen_initial(versions: dict[str, Any], opened: float) -> dict[str, Any]:
     initial: dict[str, Any] = {f"seen_{kind}": version.number for kind, version in versions.items()}
-    initial["opened_at"] = timezone.now().timestamp()
+    initial["opened_at"] = opened
     return initial
 
 
@@ -73,6 +86,7 @@ def item_context(request: ReviewRequest, case: Case, **overrides: Any) -> dict[s
     queue = queue_for(request, case)
     stage = selectors.stage_for_case(case=case)
     versions = selectors.current_versions(case=case)
+    opened = opened_at(request)
     can_adjudicate = request.user.has_perm(ADJUDICATE)
     decisions = selectors.decisions_visible_to(case=case, viewer=request.user, can_adjudicate=can_adjudicate)
     queue_cases = selectors.case_queue_for_reviewer(
@@ -106,8 +120,11 @@ def item_context(request: ReviewRequest, case: Case, **overrides: Any) -> dict[s
         "guidelines": selectors.guidelines(),
         "previous_url": item_url(previous_id, queue) if previous_id else "",
         "next_url": item_url(next_id, queue) if next_id else "",
-        "decision_form": DecisionForm(initial=_seen_initial(versions)),
-        "regenerate_form": RegenerateForm(initial={**_seen_initial(versions), "target": _default_target(stage)}),
+        "opened_at": opened,
+        "decision_form": DecisionForm(initial=_seen_initial(versions, opened)),
+        "regenerate_form": RegenerateForm(
+            initial={**_seen_initial(versions, opened), "target": _default_target(stage)}
+        ),
         "regenerate_targets": _regenerate_targets(stage),
     }
     if request.user.has_perm(ASSIGN):
@@ -241,13 +258,14 @@ def regenerate(request: ReviewRequest, case_id: int) -> HttpResponse:
 @requires(REVIEW)
 @require_GET
 def regeneration_status(request: ReviewRequest, case_id: int) -> HttpResponse:
-    """Polled while a case regenerates; answers 286 (stop polling) once it is back."""
+    """Polled while a case regenerates. Once it is back, the whole item is swapped in with
+    the new version, and the answer is 286 so htmx stops polling."""
     case = _case(case_id)
-    response = page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case, just_regenerated=True))
-    if case.status in GENERATING_STATUSES:
-        return response
-    stopped = HttpResponseStopPolling(response.content)
-    return stopped
+    if case.status in GENERATING_STATUSES or not request.htmx:
+        return page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case))
+    context = item_context(request, case, just_regenerated=True)
+    item_html = render_to_string(f"{TEMPLATE}#review-item", context, request=request)
+    return HttpResponseStopPolling(item_html, headers={"HX-Retarget": "#review-item", "HX-Reswap": "outerHTML"})
 
 
 @requires(ASSIGN)

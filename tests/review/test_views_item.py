@@ -187,8 +187,12 @@ def test_regenerate_polls_until_the_new_version_appears(clinician_client, django
     case_transition(case=case, to=CaseStatus.NOTE_REVIEW)
     done = clinician_client.get(status_url, **HTMX)
     assert done.status_code == 286  # htmx stops polling
-    assert "The new version is ready" in done.content.decode()
-    assert 'hx-trigger="every 2s"' not in done.content.decode()
+    assert done["HX-Retarget"] == "#review-item"
+    body = done.content.decode()
+    assert body.lstrip().startswith('<div id="review-item"')
+    assert "The new version is ready" in body
+    assert "Eye exam yearly." in body  # the regenerated note is on screen
+    assert 'hx-trigger="every 2s"' not in body
 
 
 def test_regenerate_without_comment_is_refused(clinician_client):
@@ -243,3 +247,20 @@ def test_item_page_queries_do_not_grow_with_versions_decisions_or_guidelines(adm
         Guideline.objects.create(title=f"G{n}", body_markdown="text")
     _item_queries(admin_member_client, small)  # warm the permission cache
     assert _item_queries(admin_member_client, large) == _item_queries(admin_member_client, small)
+
+
+def test_an_inline_edit_does_not_restart_the_decision_clock(clinician_client):
+    case = case_in_review()
+    opened = time.time() - 90
+    saved = clinician_client.post(
+        reverse("review:note-section-edit", args=[case.pk, "plan"]),
+        {"base_number": 1, "text": "New plan.", "opened_at": opened},
+        **HTMX,
+    ).content.decode()
+    assert f'name="opened_at" value="{opened}"' in saved
+    clinician_client.post(
+        reverse("review:decide", args=[case.pk]), {"action": "approve", "opened_at": opened, **seen_post(case)}, **HTMX
+    )
+    decision = ReviewDecision.objects.get(case=case)
+    assert decision.action == ReviewAction.EDIT
+    assert decision.seconds_spent >= 90
