@@ -46,6 +46,9 @@ def local_model_command() -> list[str]:
         os.environ.get("LOCAL_LLM_PORT", "8081"),
         "--n_ctx",
         os.environ.get("LOCAL_LLM_CONTEXT", "8192"),
+        # The GGUF carries no chat template; without this the server falls back to llama-2's.
+        "--chat_format",
+        "gemma",
         "--verbose",
         "False",
     ]
