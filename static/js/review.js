@@ -63,6 +63,14 @@
   document.addEventListener("click", function (event) {
     var toggle = event.target.closest ? event.target.closest("[data-help-toggle]") : null;
     if (toggle) { toggleHelp(); }
+    var close = event.target.closest ? event.target.closest("[data-close-panel]") : null;
+    if (close) {
+      // Leave an empty placeholder with the same id, so the panel can be opened again.
+      var panel = close.closest(".panel");
+      var placeholder = document.createElement("div");
+      placeholder.id = panel.id;
+      panel.replaceWith(placeholder);
+    }
   });
 
   // An inline edit form that htmx just swapped in gets the focus, so typing starts at once.
