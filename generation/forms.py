@@ -6,7 +6,7 @@ from django import forms
 
 from generation.models import LlmEndpoint, PhysicianRole
 from generation.services.batches import MAX_PAIRS_PER_CODE, BatchRequest
-from generation.services.pipeline import GATE_STAGES
+from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
 
 class BatchLaunchForm(forms.Form):
@@ -25,6 +25,15 @@ class BatchLaunchForm(forms.Form):
         help_text="The case waits for a clinician's approval at each gate; without gates it goes to final review.",
     )
     reviews_required = forms.IntegerField(min_value=1, max_value=10, initial=1, label="Reviews per item")
+    judge_mode = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Default: the LLM judge (the similarity check only on the local demo model)"),
+            (JUDGE_LLM, "LLM judge plus the near-duplicate check"),
+            (JUDGE_SIMILARITY_ONLY, "Near-duplicate check only"),
+        ],
+        label="Scenario judge",
+    )
     role = forms.ModelChoiceField(
         queryset=PhysicianRole.objects.none(), required=False, to_field_name="name",
         empty_label="Chosen by the scenario provider", label="Physician role",
@@ -56,4 +65,5 @@ class BatchLaunchForm(forms.Form):
             gates=list(data.get("gates") or []),
             reviews_required=data["reviews_required"],
             role=role.name if role else "",
+            config={"judge_mode": data["judge_mode"]} if data.get("judge_mode") else {},
         )

@@ -11,6 +11,7 @@ from generation import selectors
 from generation.forms import BatchLaunchForm
 from generation.models import GenerationBatch
 from generation.services.batches import BatchPlanError, batch_cancel, batch_create
+from generation.services.pipeline import pipeline_config
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -44,7 +45,8 @@ def batch_launch(request: HttpRequest) -> HttpResponse:
 def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
     get_object_or_404(GenerationBatch, pk=batch_id)
     progress = selectors.batch_progress(batch_id=batch_id)
-    context = {"batch": selectors.batch_for_detail(batch_id=batch_id), "progress": progress}
+    batch = selectors.batch_for_detail(batch_id=batch_id)
+    context = {"batch": batch, "progress": progress, "judge_mode": pipeline_config(batch=batch).judge_mode}
     if request.htmx:  # type: ignore[attr-defined]
         response = render(request, "generation/batch_detail.html#batch-progress", context)
         if progress.finished:

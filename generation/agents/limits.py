@@ -17,6 +17,9 @@ from pydantic import BaseModel, Field, create_model
 class OutputLimits:
     max_chars: int
     max_items: int
+    # Lists of objects (dialogue turns) need at least this many: a small model under a
+    # grammar happily returns an empty list.
+    min_object_items: int = 2
 
 
 def _is_model(annotation: Any) -> bool:
@@ -30,7 +33,11 @@ def _bounded_annotation(annotation: Any, limits: OutputLimits) -> Any:
         return bounded_schema(annotation, limits)
     if get_origin(annotation) is list:
         (item,) = get_args(annotation)
-        return Annotated[list[_bounded_annotation(item, limits)], Field(max_length=limits.max_items)]  # type: ignore[misc]
+        minimum = limits.min_object_items if _is_model(item) else 0
+        return Annotated[
+            list[_bounded_annotation(item, limits)],  # type: ignore[misc]
+            Field(min_length=minimum, max_length=limits.max_items),
+        ]
     return annotation
 
 

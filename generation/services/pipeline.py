@@ -99,6 +99,10 @@ AGENT_GENERATING_STATUS: dict[str, str] = {
 }
 
 
+JUDGE_LLM = "llm"
+JUDGE_SIMILARITY_ONLY = "similarity"
+
+
 class PipelineError(ValueError):
     """A pipeline request that the case's state does not allow."""
 
@@ -127,6 +131,9 @@ class PipelineConfig:
     examples_per_prompt: int
     fixed_role: str = ""
     limits: OutputLimits | None = None
+    # "llm": the judge model decides; "similarity": only the near-duplicate check runs
+    # (the default on the local demo model, which cannot judge medical content).
+    judge_mode: str = JUDGE_LLM
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -149,6 +156,7 @@ def pipeline_config(*, batch: GenerationBatch) -> PipelineConfig:
         ),
         fixed_role=str(raw.get("role") or ""),
         limits=OutputLimits(**limits) if limits else (LOCAL_DEMO_LIMITS if demo else None),
+        judge_mode=str(raw.get("judge_mode") or (JUDGE_SIMILARITY_ONLY if demo else JUDGE_LLM)),
     )
 
 
@@ -358,6 +366,9 @@ def _run_scenario_judge(context: StepContext) -> None:
                 "setting, history and outcome."
             ),
         }
+    elif config.judge_mode == JUDGE_SIMILARITY_ONLY:
+        verdict = {"approved": True, "near_duplicate": False, "judge_mode": JUDGE_SIMILARITY_ONLY, "feedback": "",
+                   "similarity": round(similar[0].similarity, 4) if similar else 0.0}
     else:
         names = _variable_names()
         messages = scenario_judge.build_messages(

@@ -65,14 +65,15 @@ def test_the_batch_page_polls_while_cases_run_and_stops_when_done(admin_member_c
     assert 'hx-trigger="every 2s"' in page.text
     assert "0 of 1 cases settled" in page.text.replace("<strong>", "").replace("</strong>", "")
 
-    with llm_replay(answers(6)):
+    with llm_replay(answers(5)):  # the demo model's judge makes no call
         run_pending_steps()
     update = admin_member_client.get(url, headers={"HX-Request": "true"})
     assert update.status_code == 286
     text = update.text.replace("<strong>", "").replace("</strong>", "")
     assert "1 of 1 cases settled" in text
     assert "1 produced" in text
-    assert "1200 / 480" in text
+    assert "1000 / 400" in text
+    assert "near-duplicate check only" in page.text
     assert "hx-trigger" not in text
     assert "<html" not in text
 

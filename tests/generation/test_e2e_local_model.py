@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MODEL_ALIAS = "gemma-3-270m"
 CASE_DEADLINE_SECONDS = 420
+AGENTS = ("scenario_provider", "scenario_judge", "note_writer", "note_polisher", "dialogue_generator",
+          "dialogue_polisher")
 
 pytestmark = [
     pytest.mark.slow,
@@ -92,6 +94,8 @@ def local_model_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             str(port),
             "--n_ctx",
             "4096",
+            "--chat_format",
+            "gemma",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -190,18 +194,9 @@ def test_whole_cases_reach_final_review_on_the_local_model(local_model_url, cele
             endpoint_name=endpoint.name,
             # Tiny outputs keep the run within minutes on two cores.
             config={
-                "output_limits": {"max_chars": 60, "max_items": 4},
-                "max_tokens": dict.fromkeys(
-                    [
-                        "scenario_provider",
-                        "scenario_judge",
-                        "note_writer",
-                        "note_polisher",
-                        "dialogue_generator",
-                        "dialogue_polisher",
-                    ],
-                    700,
-                ),
+                "output_limits": {"max_chars": 30, "max_items": 4},
+                "examples_per_prompt": 0,
+                "max_tokens": dict.fromkeys(AGENTS, 600),
             },
         )
     )

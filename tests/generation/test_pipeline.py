@@ -276,3 +276,21 @@ def test_a_human_edited_note_at_the_note_gate_is_what_the_dialogue_is_written_fr
         run_pending_steps()
     assert "Insulin glargine 10 units." in _requests_of(replay, "dialogue_generator")[0].prompt_text
     assert PipelineStep.objects.filter(case=case, status=StepStatus.SUCCEEDED).count() == 6
+
+
+def test_on_the_local_demo_model_the_judge_only_runs_the_near_duplicate_check():
+    case = make_case()
+    case.batch.endpoint.is_local_demo = True
+    case.batch.endpoint.save()
+    case_start(case=case)
+    with llm_replay(answers(5)) as replay:
+        run_pending_steps()
+
+    assert "scenario_judge" not in [agent_of(request) for request in replay.chat_requests]
+    assert case.steps.get(agent=AgentName.SCENARIO_JUDGE).result["judge_mode"] == "similarity"
+    # The demo model gets bounded outputs and one worked example.
+    provider_request = _requests_of(replay, "scenario_provider")[0]
+    assert provider_request.json["max_tokens"] == 1024
+    assert provider_request.prompt_text.count("Worked example") == 1
+    case.refresh_from_db()
+    assert case.status == CaseStatus.PAIR_REVIEW

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation import selectors
 from generation.services.batches import BatchPlanError, BatchRequest, batch_create
-from generation.services.pipeline import GATE_STAGES
+from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
 BAR_WIDTH = 30
 
@@ -26,6 +26,10 @@ class Command(BaseCommand):
         parser.add_argument("--gates", default="", help=f"Human review gates: any of {','.join(GATE_STAGES)}")
         parser.add_argument("--reviews", type=int, default=1, help="Independent reviews per item (default 1)")
         parser.add_argument("--name", default="", help="Batch name")
+        parser.add_argument(
+            "--judge", choices=[JUDGE_LLM, JUDGE_SIMILARITY_ONLY], default="",
+            help="Scenario judge: the LLM (default) or the near-duplicate check only (default on the demo model)",
+        )
         parser.add_argument("--wait", action="store_true", help="Show progress until the batch finishes")
         parser.add_argument("--poll-seconds", type=float, default=2.0, help="Seconds between updates with --wait")
         parser.add_argument("--timeout", type=float, default=0, help="Stop waiting after this many seconds")
@@ -41,6 +45,7 @@ class Command(BaseCommand):
             gates=[gate.strip() for gate in options["gates"].split(",") if gate.strip()],
             reviews_required=options["reviews"],
             name=options["name"],
+            config={"judge_mode": options["judge"]} if options["judge"] else {},
         )
         try:
             batch = batch_create(request=request)
