@@ -166,6 +166,13 @@ def _record(
     return decision
 
 
+def _refuse_incomplete(action: str, *, allowed: tuple[str, ...], reason: str, comment: str) -> None:
+    if action not in allowed:
+        raise ReviewError(f"{action!r} is not possible here; choose one of: {', '.join(allowed)}.")
+    if action == ReviewAction.REJECT and not (reason and comment.strip()):
+        raise ReviewError("A rejection needs a reason and a comment.")
+
+
 def _lock(case: Case) -> Case:
     return Case.objects.select_for_update().select_related("batch").get(pk=case.pk)
 
@@ -181,10 +188,9 @@ def review_decision_record(
     comment: str = "",
 ) -> ReviewDecision:
     """Record one reviewer's approve / reject / skip and apply what it implies."""
-    if action not in (ReviewAction.APPROVE, ReviewAction.REJECT, ReviewAction.SKIP):
-        raise ReviewError(f"Unknown action {action!r}.")
-    if action == ReviewAction.REJECT and not (reason and comment.strip()):
-        raise ReviewError("A rejection needs a reason and a comment.")
+    _refuse_incomplete(
+        action, allowed=(ReviewAction.APPROVE, ReviewAction.REJECT, ReviewAction.SKIP), reason=reason, comment=comment
+    )
     with transaction.atomic():
         case = _lock(case)
         if case.status == CaseStatus.ADJUDICATION:
@@ -221,10 +227,7 @@ def adjudication_record(
     comment: str = "",
 ) -> ReviewDecision:
     """An admin's final word on a disputed case: approve advances it, reject rejects it."""
-    if action not in (ReviewAction.APPROVE, ReviewAction.REJECT):
-        raise ReviewError("An adjudication approves or rejects.")
-    if action == ReviewAction.REJECT and not (reason and comment.strip()):
-        raise ReviewError("A rejection needs a reason and a comment.")
+    _refuse_incomplete(action, allowed=(ReviewAction.APPROVE, ReviewAction.REJECT), reason=reason, comment=comment)
     with transaction.atomic():
         case = _lock(case)
         stage = _review_stage(case)

@@ -3,13 +3,14 @@ version; a stale save is refused, its text kept in the form and stored as a draf
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from generation.models import ArtefactKind, Case
+from generation.models import ArtefactKind, ArtefactVersion, Case
 from review import services
 from review.forms import NoteSectionForm, TurnForm, TurnOperationForm, note_section_is_known
 from review.views._common import REVIEW, ReviewRequest, page_or_partial, queue_for, requires
@@ -33,6 +34,26 @@ def _rebased_on_conflict(form: Any, conflict: services.EditConflict) -> Any:
     return rebased
 
 
+def _apply_edit(
+    form: Any,
+    context: dict[str, Any],
+    *,
+    save: Callable[[], object],
+    newer: Callable[[ArtefactVersion], dict[str, Any]],
+) -> Any:
+    """Run `save`. None when it worked; otherwise the form to show again: with the refusal,
+    or, on a conflict, rebased on the newer version whose text goes into the context."""
+    try:
+        save()
+    except services.EditConflict as conflict:
+        context.update(newer(conflict.current))
+        return _rebased_on_conflict(form, conflict)
+    except services.ReviewError as error:
+        form.add_error(None, str(error))
+        return form
+    return None
+
+
 def _section(case: Case, key: str, context: dict[str, Any]) -> dict[str, str]:
     note = context["note"]
     text = str((note.content if note else {}).get(key) or "")
@@ -51,21 +72,18 @@ def note_section_edit(request: ReviewRequest, case_id: int, section: str) -> Htt
     if request.method == "POST":
         form = NoteSectionForm(request.POST)
         if form.is_valid():
-            try:
-                services.note_section_edit(
-                    case=case,
-                    author=request.user,
-                    section=section,
-                    text=form.cleaned_data["text"],
-                    base_number=form.cleaned_data["base_number"],
-                )
-            except services.EditConflict as conflict:
-                form = _rebased_on_conflict(form, conflict)
-                context["conflict_text"] = str(conflict.current.content.get(section) or "")
-            except services.ReviewError as error:
-                form.add_error(None, str(error))
-            else:
+            data = form.cleaned_data
+            refused = _apply_edit(
+                form,
+                context,
+                save=lambda: services.note_section_edit(
+                    case=case, author=request.user, section=section, text=data["text"], base_number=data["base_number"]
+                ),
+                newer=lambda current: {"conflict_text": str(current.content.get(section) or "")},
+            )
+            if refused is None:
                 return _after_save(request, case, "note-panel")
+            form = refused
     else:
         form = NoteSectionForm(
             initial={"base_number": context["note"].number, "text": _section(case, section, context)["text"]}
@@ -95,23 +113,24 @@ def dialogue_turn_edit(request: ReviewRequest, case_id: int, index: int, operati
     if request.method == "POST":
         form = TurnForm(request.POST)
         if form.is_valid():
-            try:
-                services.dialogue_turn_change(
+            data = form.cleaned_data
+            refused = _apply_edit(
+                form,
+                context,
+                save=lambda: services.dialogue_turn_change(
                     case=case,
                     author=request.user,
                     operation=operation,
                     index=index,
-                    base_number=form.cleaned_data["base_number"],
-                    speaker=form.cleaned_data["speaker"],
-                    text=form.cleaned_data["text"],
-                )
-            except services.EditConflict as conflict:
-                form = _rebased_on_conflict(form, conflict)
-                context["conflict_turns"] = conflict.current.content.get("turns", [])
-            except services.ReviewError as error:
-                form.add_error(None, str(error))
-            else:
+                    base_number=data["base_number"],
+                    speaker=data["speaker"],
+                    text=data["text"],
+                ),
+                newer=lambda current: {"conflict_turns": current.content.get("turns", [])},
+            )
+            if refused is None:
                 return _after_save(request, case, "dialogue-panel")
+            form = refused
     else:
         turn = turns[index] if operation == services.TurnOperation.EDIT else {"speaker": "patient", "text": ""}
         form = TurnForm(initial={"base_number": context["dialogue"].number, **turn})

@@ -3,6 +3,7 @@ assign reviewers, and the polling that shows a regenerated version when it is re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -182,51 +183,47 @@ def _decision_panel_with_errors(request: ReviewRequest, case: Case, **forms: Any
     return page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case, **forms))
 
 
+def _decision_post(
+    request: ReviewRequest, case_id: int, record: Callable[..., object], queue: str | None = None
+) -> HttpResponse:
+    """Validate the decision form, let `record` apply it, then open the next item; or show
+    the decision panel again with what was refused."""
+    case = _case(case_id)
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            record(
+                case=case,
+                action=form.cleaned_data["action"],
+                seen=form.seen(),
+                opened_at=form.opened(),
+                reason=form.cleaned_data["reason"],
+                comment=form.cleaned_data["comment"],
+            )
+        except services.ReviewError as error:
+            form.add_error(None, str(error))
+        else:
+            return _next_item_response(request, case, queue or queue_for(request, case))
+    return _decision_panel_with_errors(request, case, decision_form=form)
+
+
 @requires(REVIEW)
 @require_POST
 def decide(request: ReviewRequest, case_id: int) -> HttpResponse:
-    case = _case(case_id)
-    queue = queue_for(request, case)
-    form = DecisionForm(request.POST)
-    if not form.is_valid():
-        return _decision_panel_with_errors(request, case, decision_form=form)
-    try:
-        services.review_decision_record(
-            case=case,
-            reviewer=request.user,
-            action=form.cleaned_data["action"],
-            seen=form.seen(),
-            opened_at=form.opened(),
-            reason=form.cleaned_data["reason"],
-            comment=form.cleaned_data["comment"],
-        )
-    except services.ReviewError as error:
-        form.add_error(None, str(error))
-        return _decision_panel_with_errors(request, case, decision_form=form)
-    return _next_item_response(request, case, queue)
+    return _decision_post(
+        request, case_id, lambda **decision: services.review_decision_record(reviewer=request.user, **decision)
+    )
 
 
 @requires(ADJUDICATE)
 @require_POST
 def adjudicate(request: ReviewRequest, case_id: int) -> HttpResponse:
-    case = _case(case_id)
-    form = DecisionForm(request.POST)
-    if not form.is_valid():
-        return _decision_panel_with_errors(request, case, decision_form=form)
-    try:
-        services.adjudication_record(
-            case=case,
-            adjudicator=request.user,
-            action=form.cleaned_data["action"],
-            seen=form.seen(),
-            opened_at=form.opened(),
-            reason=form.cleaned_data["reason"],
-            comment=form.cleaned_data["comment"],
-        )
-    except services.ReviewError as error:
-        form.add_error(None, str(error))
-        return _decision_panel_with_errors(request, case, decision_form=form)
-    return _next_item_response(request, case, selectors.ADJUDICATION_QUEUE)
+    return _decision_post(
+        request,
+        case_id,
+        lambda **decision: services.adjudication_record(adjudicator=request.user, **decision),
+        queue=selectors.ADJUDICATION_QUEUE,
+    )
 
 
 @requires(REVIEW)
