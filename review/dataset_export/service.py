@@ -101,6 +101,8 @@ def _write_rows(
     writers: dict[str, RowWriter] = {}
     stats = CardStats()
     done, position, current_code = 0, 0, ""
+    if progress:
+        progress(0, total)
     try:
         for split, relative in data_files.items():
             writers[split] = row_writer(
