@@ -25,19 +25,8 @@ class IcdCodeResource(resources.ModelResource):
         model = IcdCode
         name = "ICD-10 catalogue"
         import_id_fields = ("code",)
-        fields = (
-            "code",
-            "code_compact",
-            "description",
-            "chapter",
-            "chapter_title",
-            "block",
-            "block_title",
-            "parent",
-            "depth",
-            "is_billable",
-            "frequency",
-        )
+        # Every column of the catalogue but the database id, in model order.
+        fields = tuple(field.name for field in IcdCode._meta.concrete_fields if field.name != "id")
         export_order = fields
         skip_unchanged = True
 

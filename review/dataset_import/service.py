@@ -64,26 +64,20 @@ def _row_case_create(*, batch: GenerationBatch, row: ImportRow, slot: int, roles
             source=VersionSource.IMPORTED,
             text=rendering.scenario_text(row.scenario),
         )
-    note_flags = version_check_flags(kind=ArtefactKind.NOTE, content=row.note.content, text=row.note_text)
-    artefact_version_create(
-        case=case,
-        kind=ArtefactKind.NOTE,
-        content=row.note.content,
-        source=VersionSource.IMPORTED,
-        text=row.note_text,
-        check_flags=row.note.flags + note_flags,
-    )
-    dialogue_flags = version_check_flags(
-        kind=ArtefactKind.DIALOGUE, content=row.dialogue.content, text=row.dialogue_text, note_content=row.note.content
-    )
-    artefact_version_create(
-        case=case,
-        kind=ArtefactKind.DIALOGUE,
-        content=row.dialogue.content,
-        source=VersionSource.IMPORTED,
-        text=row.dialogue_text,
-        check_flags=row.dialogue.flags + dialogue_flags,
-    )
+    note_content = row.note.content
+    for kind, parsed, text in (
+        (ArtefactKind.NOTE, row.note, row.note_text),
+        (ArtefactKind.DIALOGUE, row.dialogue, row.dialogue_text),
+    ):
+        checks = version_check_flags(kind=kind, content=parsed.content, text=text, note_content=note_content)
+        artefact_version_create(
+            case=case,
+            kind=kind,
+            content=parsed.content,
+            source=VersionSource.IMPORTED,
+            text=text,
+            check_flags=parsed.flags + checks,
+        )
     return case
 
 
@@ -177,15 +171,23 @@ def dataset_import_job_run(*, import_id: int) -> DatasetImport:
             user=job.created_by,
         )
     except ImportRefused as refused:
-        job.status, job.error, job.report = JobStatus.FAILED, refused.message, refused.report
-        job.save(update_fields=["status", "error", "report", "updated_at"])
-        return job
+        return _job_finish(job, status=JobStatus.FAILED, error=refused.message, report=refused.report)
     except Exception as error:
         logger.exception("dataset import %s failed", job.pk)
-        job.status, job.error, job.report = JobStatus.FAILED, str(error) or type(error).__name__, []
-        job.save(update_fields=["status", "error", "report", "updated_at"])
-        return job
-    job.status, job.error, job.batch = JobStatus.SUCCEEDED, "", result.batch
-    job.rows_total, job.rows_imported, job.report = result.rows_total, result.rows_imported, result.report
-    job.save(update_fields=["status", "error", "batch", "rows_total", "rows_imported", "report", "updated_at"])
+        return _job_finish(job, status=JobStatus.FAILED, error=str(error) or type(error).__name__, report=[])
+    return _job_finish(
+        job,
+        status=JobStatus.SUCCEEDED,
+        error="",
+        batch=result.batch,
+        rows_total=result.rows_total,
+        rows_imported=result.rows_imported,
+        report=result.report,
+    )
+
+
+def _job_finish(job: DatasetImport, **values: Any) -> DatasetImport:
+    for name, value in values.items():
+        setattr(job, name, value)
+    job.save(update_fields=[*values, "updated_at"])
     return job

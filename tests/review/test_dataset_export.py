@@ -54,6 +54,22 @@ def _export(tmp_path: Path, name: str = "out", **options) -> Path:
     return out
 
 
+def _approve_new_note(case, content: dict, **decision) -> None:
+    """A reviewer edits the note and approves the pair with that edit."""
+    edited = artefact_version_create(
+        case=case, kind=ArtefactKind.NOTE, content=content, source=VersionSource.HUMAN_EDIT, author=ClinicianFactory()
+    )
+    ReviewDecision.objects.create(
+        case=case,
+        stage="pair",
+        reviewer=ClinicianFactory(),
+        action="edit",
+        note_version=edited,
+        dialogue_version=case.versions.get(kind="dialogue"),
+        **decision,
+    )
+
+
 def test_only_the_approved_versions_are_exported(tmp_path):
     case = approved_pair_create()
     reviewer = ClinicianFactory()
@@ -76,22 +92,7 @@ def test_only_the_approved_versions_are_exported(tmp_path):
 
 def test_the_latest_approving_decision_names_the_exported_versions(tmp_path):
     case = approved_pair_create()
-    edited = artefact_version_create(
-        case=case,
-        kind=ArtefactKind.NOTE,
-        content={**SAMPLE_NOTE, "plan": "Edited plan."},
-        source=VersionSource.HUMAN_EDIT,
-        author=ClinicianFactory(),
-    )
-    ReviewDecision.objects.create(
-        case=case,
-        stage="pair",
-        reviewer=ClinicianFactory(),
-        action="edit",
-        note_version=edited,
-        dialogue_version=case.versions.get(kind="dialogue"),
-        is_adjudication=True,
-    )
+    _approve_new_note(case, {**SAMPLE_NOTE, "plan": "Edited plan."}, is_adjudication=True)
 
     rows = _jsonl(_export(tmp_path, profile="full") / "data" / "train.jsonl")
 
@@ -141,21 +142,7 @@ def test_same_options_on_same_data_give_identical_bytes(tmp_path, fmt):
 
 def test_full_profile_parquet_has_sections_turns_and_provenance(tmp_path):
     case = approved_pair_create(reviewers=2, dissenters=1)
-    flagged = artefact_version_create(
-        case=case,
-        kind=ArtefactKind.NOTE,
-        source=VersionSource.HUMAN_EDIT,
-        content={**SAMPLE_NOTE, "subjective": "[Patient Name] reports thirst."},
-        author=ClinicianFactory(),
-    )
-    ReviewDecision.objects.create(
-        case=case,
-        stage="pair",
-        reviewer=ClinicianFactory(),
-        action="edit",
-        note_version=flagged,
-        dialogue_version=case.versions.get(kind="dialogue"),
-    )
+    _approve_new_note(case, {**SAMPLE_NOTE, "subjective": "[Patient Name] reports thirst."})
 
     table = pq.read_table(_export(tmp_path, fmt="parquet", profile="full") / "data" / "train.parquet")
     row = table.to_pylist()[0]
