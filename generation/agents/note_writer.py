@@ -30,7 +30,7 @@ def note_schema(name: str, *, lead_field: str) -> type[BaseModel]:
     model thinks before it writes; then every section of rendering.NOTE_FIELDS."""
     fields: dict[str, Any] = {lead_field: (str, ...)}
     fields.update(dict.fromkeys(rendering.NOTE_FIELDS, (str, ...)))
-    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload,no-any-return]
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
 
 NoteWriterOutput = note_schema("NoteWriterOutput", lead_field="planning")

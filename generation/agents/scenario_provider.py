@@ -35,7 +35,7 @@ def output_schema(variable_keys: tuple[str, ...]) -> type[BaseModel]:
     variables = create_model(  # type: ignore[call-overload]
         "ScenarioVariables", __config__=strict, **dict.fromkeys(variable_keys, (str, ...))
     )
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         "ScenarioProviderOutput", __config__=strict, planning=(str, ...), role=(str, ...), variables=(variables, ...)
     )
 

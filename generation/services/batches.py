@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -117,7 +117,7 @@ def _request_check(request: BatchRequest) -> None:
         raise BatchPlanError(f"Unknown physician role {request.role!r}.")
 
 
-def batch_create(*, request: BatchRequest, created_by: AbstractBaseUser | None = None) -> GenerationBatch:
+def batch_create(*, request: BatchRequest, created_by: User | None = None) -> GenerationBatch:
     """Check the request, plan its cases and start it once committed.
 
     Raises BatchPlanError (unknown code, endpoint without its key, model not served, ...)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -141,7 +141,7 @@ def pipeline_config(*, batch: GenerationBatch) -> PipelineConfig:
     raw = batch.config or {}
     demo = bool(batch.endpoint and batch.endpoint.is_local_demo)
     limits = raw.get("output_limits")
-    default_tokens = dict.fromkeys(AGENT_MODULES, LOCAL_DEMO_MAX_TOKENS) if demo else {}
+    default_tokens: dict[str, int] = dict.fromkeys(AGENT_MODULES, LOCAL_DEMO_MAX_TOKENS) if demo else {}
     return PipelineConfig(
         temperatures={**DEFAULT_TEMPERATURES, **{k: float(v) for k, v in (raw.get("temperatures") or {}).items()}},
         max_tokens={**default_tokens, **{k: int(v) for k, v in (raw.get("max_tokens") or {}).items()}},
@@ -174,7 +174,7 @@ def _enqueue(step_id: int) -> None:
 
 
 def step_create(
-    *, case: Case, agent: str, feedback: str = "", requested_by: AbstractBaseUser | None = None
+    *, case: Case, agent: str, feedback: str = "", requested_by: User | None = None
 ) -> PipelineStep:
     """The next attempt of `agent` for `case`, enqueued once the transaction commits."""
     with transaction.atomic():
@@ -265,7 +265,7 @@ def pipeline_step_run(*, step_id: int, task_id: str = "") -> None:
         _step_fail(step=step, message=f"internal error: {type(error).__name__}: {error}")
 
 
-def _call(context: StepContext, *, messages: list[Message], schema: type[BaseModel]) -> LlmResult:
+def _call(context: StepContext, *, messages: list[Message], schema: type[BaseModel]) -> LlmResult[BaseModel]:
     step, case, config = context.step, context.case, context.config
     module = AGENT_MODULES[AgentName(step.agent)]
     bounded = bounded_schema(schema, config.limits) if config.limits else schema
@@ -559,10 +559,10 @@ REGENERATE_FROM: dict[str, frozenset[str]] = {
     ),
 }
 # What must exist before a stage can be regenerated.
-STAGE_INPUT_KIND = {ReviewStage.NOTE: ArtefactKind.SCENARIO, ReviewStage.DIALOGUE: ArtefactKind.NOTE}
+STAGE_INPUT_KIND: dict[str, str] = {ReviewStage.NOTE: ArtefactKind.SCENARIO, ReviewStage.DIALOGUE: ArtefactKind.NOTE}
 
 
-def case_regenerate(*, case: Case, stage: str, comment: str, requested_by: AbstractBaseUser | None) -> PipelineStep:
+def case_regenerate(*, case: Case, stage: str, comment: str, requested_by: User | None) -> PipelineStep:
     """Re-run the first agent of `stage` with the reviewer's comment in its prompt.
 
     The result is stored as a new version with source "regenerated"; the stages after it
