@@ -179,9 +179,11 @@ def card_markdown(*, stats: CardStats, options: dict[str, Any], data_files: dict
     )
     lines += ["", "Agreement of a pair is the share of its final-pair reviewers (skips aside) who approved it.", ""]
     lines += ["## Models and prompt versions", ""]
-    lines += _table(
-        ("Agent", "Model", "Prompt version", "Pairs"), [(*key, count) for key, count in sorted(stats.models.items())]
-    )
+    if stats.models:
+        model_rows = [(*key, count) for key, count in sorted(stats.models.items())]
+        lines += _table(("Agent", "Model", "Prompt version", "Pairs"), model_rows)
+    else:
+        lines.append("No LLM call is recorded for these pairs (imported or hand-made).")
     lines += [
         "",
         "Survey weights versions: "

@@ -55,16 +55,6 @@ def ratios_parse(raw: str) -> tuple[float, float, float]:
     return (train, validation, test)
 
 
-def _split_at(position: float, ratios: tuple[float, float, float]) -> str:
-    """The split whose share of [0, 1) holds `position`."""
-    boundary = 0.0
-    for name, ratio in zip(SPLITS, ratios, strict=True):
-        boundary += ratio
-        if position < boundary:
-            return name
-    return next(name for name, ratio in reversed(list(zip(SPLITS, ratios, strict=True))) if ratio > 0)
-
-
 class SplitAssigner:
     """Answers `split_for(code, position)` for the position-th case (0-based) of a code."""
 
@@ -75,17 +65,25 @@ class SplitAssigner:
         self._ranks: tuple[str, list[int]] | None = None
 
     def _grouped_assignment(self) -> dict[str, str]:
-        # Codes in a seeded random order fill the splits in turn; each code goes where the
-        # middle of its run of cases falls, so the ratios hold by case count, not code count.
+        # Codes in a seeded random order: first one code for each split that should have
+        # any (smallest split first), then each code to the split furthest below its
+        # target pair count, so the ratios hold by pairs, not by codes.
         codes = sorted(self.code_counts)
         random.Random(f"grouped:{self.plan.seed}").shuffle(codes)  # noqa: S311 - a reproducible split, not a secret
-        total = sum(self.code_counts.values()) or 1
+        total = sum(self.code_counts.values())
+        wanted = [
+            name for name, ratio in sorted(zip(SPLITS, self.plan.ratios, strict=True), key=lambda s: s[1]) if ratio > 0
+        ]
+        targets = {name: ratio * total for name, ratio in zip(SPLITS, self.plan.ratios, strict=True)}
+        filled = dict.fromkeys(SPLITS, 0)
         assignment: dict[str, str] = {}
-        done = 0
-        for code in codes:
-            count = self.code_counts[code]
-            assignment[code] = _split_at((done + count / 2) / total, self.plan.ratios)
-            done += count
+        for index, code in enumerate(codes):
+            if index < len(wanted):
+                split = wanted[index]
+            else:
+                split = max(SPLITS, key=lambda name: (targets[name] - filled[name], -SPLITS.index(name)))
+            assignment[code] = split
+            filled[split] += self.code_counts[code]
         return assignment
 
     def _rank_in_code(self, code: str, position: int) -> int:
