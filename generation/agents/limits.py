@@ -26,9 +26,15 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+# llama.cpp's JSON grammar lets raw control characters (a newline) into strings, which
+# strict JSON parsers refuse. Printable ASCII without quote or backslash is always valid
+# JSON text; the grammar follows the pattern (not maxLength), so it carries the bound.
+PLAIN_TEXT = "^[ -!#-\\[\\]-~]{0,%d}$"
+
+
 def _bounded_annotation(annotation: Any, limits: OutputLimits) -> Any:
     if annotation is str:
-        return Annotated[str, Field(max_length=limits.max_chars)]
+        return Annotated[str, Field(max_length=limits.max_chars, pattern=PLAIN_TEXT % limits.max_chars)]
     if _is_model(annotation):
         return bounded_schema(annotation, limits)
     if get_origin(annotation) is list:
