@@ -19,6 +19,7 @@ from generation.services.pipeline import (
     case_advance_after_review,
     case_regenerate,
     case_start,
+    pipeline_step_run,
 )
 from generation.tasks import run_pipeline_step
 from tests.factories import ClinicianFactory
@@ -294,3 +295,19 @@ def test_on_the_local_demo_model_the_judge_only_runs_the_near_duplicate_check():
     assert provider_request.prompt_text.count("Worked example") == 1
     case.refresh_from_db()
     assert case.status == CaseStatus.PAIR_REVIEW
+
+
+def test_a_step_left_running_by_a_dead_worker_is_taken_over_only_by_the_same_task_message():
+    case = make_case()
+    case_start(case=case)
+    step = case.steps.get()
+    PipelineStep.objects.filter(pk=step.pk).update(status=StepStatus.RUNNING, task_id="task-1")
+
+    with llm_replay(answers(1)) as replay:
+        pipeline_step_run(step_id=step.pk, task_id="a-duplicate-message")
+        assert replay.chat_requests == []
+        pipeline_step_run(step_id=step.pk, task_id="task-1")  # acks_late redelivery of the same message
+
+    step.refresh_from_db()
+    assert step.status == StepStatus.SUCCEEDED
+    assert len(replay.chat_requests) == 1
