@@ -1,4 +1,4 @@
-"""Which pairs an export holds, read in keyset-paginated chunks: approved cases only,
+"""Which pairs an export holds, read a page of cases at a time: approved cases only,
 each with the exact note and dialogue versions that the approving decision named."""
 
 from __future__ import annotations
