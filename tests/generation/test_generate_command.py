@@ -27,8 +27,21 @@ def test_generate_waits_for_the_batch_and_prints_a_summary(eager_celery):
     IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4")
     out = StringIO()
     with llm_replay(answers(1 + 6)):
-        call_command("generate", "--codes", "E11.9", "--per-code", "1", "--endpoint", endpoint.name, "--wait",
-                     "--poll-seconds", "0", stdout=out)
+        call_command(
+            "generate",
+            "--codes",
+            "E11.9",
+            "--per-code",
+            "1",
+            "--endpoint",
+            endpoint.name,
+            "--wait",
+            "--poll-seconds",
+            "0",
+            "--temperature",
+            "note_writer=0.3",
+            stdout=out,
+        )
 
     text = out.getvalue()
     batch = GenerationBatch.objects.get()
@@ -38,6 +51,8 @@ def test_generate_waits_for_the_batch_and_prints_a_summary(eager_celery):
     assert "LLM calls:    6 (0 failed)" in text
     assert "tokens:       1200 in, 480 out" in text
     assert AgentCall.objects.filter(case__batch=batch).count() == 6
+    writer_call = AgentCall.objects.get(case__batch=batch, agent="note_writer")
+    assert writer_call.request_params["temperature"] == 0.3
 
 
 @pytest.mark.django_db

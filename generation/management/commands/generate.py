@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation import selectors
+from generation.models import AgentName
 from generation.services.batches import BatchPlanError, BatchRequest, batch_create
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
@@ -30,6 +31,10 @@ class Command(BaseCommand):
             "--judge", choices=[JUDGE_LLM, JUDGE_SIMILARITY_ONLY], default="",
             help="Scenario judge: the LLM (default) or the near-duplicate check only (default on the demo model)",
         )
+        parser.add_argument(
+            "--temperature", action="append", default=[], metavar="AGENT=VALUE",
+            help="Override an agent's temperature, e.g. note_writer=0.7 (repeatable)",
+        )
         parser.add_argument("--wait", action="store_true", help="Show progress until the batch finishes")
         parser.add_argument("--poll-seconds", type=float, default=2.0, help="Seconds between updates with --wait")
         parser.add_argument("--timeout", type=float, default=0, help="Stop waiting after this many seconds")
@@ -45,7 +50,7 @@ class Command(BaseCommand):
             gates=[gate.strip() for gate in options["gates"].split(",") if gate.strip()],
             reviews_required=options["reviews"],
             name=options["name"],
-            config={"judge_mode": options["judge"]} if options["judge"] else {},
+            config=self._config(options),
         )
         try:
             batch = batch_create(request=request)
@@ -64,6 +69,22 @@ class Command(BaseCommand):
             self._wait(batch.pk, poll=options["poll_seconds"], timeout=options["timeout"])
         else:
             self.stdout.write("Queued; a worker runs it (`make run` starts one). Add --wait to follow it here.")
+
+    @staticmethod
+    def _config(options: dict[str, Any]) -> dict[str, Any]:
+        config: dict[str, Any] = {"judge_mode": options["judge"]} if options["judge"] else {}
+        temperatures: dict[str, float] = {}
+        for item in options["temperature"]:
+            agent, _, value = item.partition("=")
+            if agent.strip() not in AgentName.values:
+                raise CommandError(f"--temperature: unknown agent {agent!r}; agents: {', '.join(AgentName.values)}.")
+            try:
+                temperatures[agent.strip()] = float(value)
+            except ValueError as error:
+                raise CommandError(f"--temperature {item!r}: the value must be a number.") from error
+        if temperatures:
+            config["temperatures"] = temperatures
+        return config
 
     def _wait(self, batch_id: int, *, poll: float, timeout: float) -> None:
         started = time.monotonic()
