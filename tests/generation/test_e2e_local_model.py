@@ -193,9 +193,10 @@ def test_whole_cases_reach_final_review_on_the_local_model(local_model_url, cele
         key__in=["symptom_description", "demographics", "medical_outcome", "investigations"]
     ).update(is_active=False)
     IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4")
+    IcdCodeFactory(code="J02.9", description="Acute pharyngitis, unspecified", chapter="10")
     batch = batch_create(
         request=BatchRequest(
-            codes=["E11.9"],
+            codes=["E11.9", "J02.9"],
             pairs_per_code=1,
             endpoint_name=endpoint.name,
             # Tiny outputs keep the run within minutes on two cores.
@@ -213,6 +214,7 @@ def test_whole_cases_reach_final_review_on_the_local_model(local_model_url, cele
             pytest.fail("cases still generating:\n" + celery_worker_process.read_text()[-3000:])
         time.sleep(2)
 
+    assert Case.objects.filter(batch=batch).count() == 2
     for case in Case.objects.filter(batch=batch):
         assert case.status == CaseStatus.PAIR_REVIEW, (
             case.status,
@@ -227,5 +229,7 @@ def test_whole_cases_reach_final_review_on_the_local_model(local_model_url, cele
         } <= kinds
         assert case.versions.get(kind=ArtefactKind.DIALOGUE, source=VersionSource.LLM_POLISHED).text.startswith("[")
         calls = AgentCall.objects.filter(case=case, error_kind="")
-        assert calls.count() >= 6
+        # Five agents called the model; on the demo model the judge runs the near-duplicate check only.
+        assert set(calls.values_list("agent", flat=True)) == set(AGENTS) - {"scenario_judge"}
         assert all(call.model == MODEL_ALIAS and call.output_tokens > 0 for call in calls)
+        assert case.steps.get(agent="scenario_judge").result["judge_mode"] == "similarity"
