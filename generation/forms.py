@@ -9,6 +9,13 @@ from generation.services.batches import MAX_PAIRS_PER_CODE, BatchRequest
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
 
+def _endpoint_label(endpoint: LlmEndpoint) -> str:
+    label = f"{endpoint.name} ({endpoint.default_model})"
+    if endpoint.is_local_demo:
+        label += " - local demo model: for trying the product, not clinical content"
+    return label + (" - default" if endpoint.is_default else "")
+
+
 class BatchLaunchForm(forms.Form):
     codes = forms.CharField(
         required=False, help_text="Comma-separated ICD-10-CM codes, with or without the dot (I10, E11.9)"
@@ -43,6 +50,7 @@ class BatchLaunchForm(forms.Form):
         super().__init__(*args, **kwargs)
         endpoints = LlmEndpoint.objects.filter(is_active=True).order_by("-is_default", "name")
         self.fields["endpoint"].queryset = endpoints  # type: ignore[attr-defined]
+        self.fields["endpoint"].label_from_instance = _endpoint_label  # type: ignore[attr-defined]
         self.fields["role"].queryset = PhysicianRole.objects.filter(is_active=True)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:

@@ -20,9 +20,11 @@ def test_a_clinician_cannot_launch_batches(clinician_client):
 
 def test_the_launch_form_lists_the_endpoints(admin_member_client):
     make_endpoint(name="lab-endpoint")
+    make_endpoint(name="tiny", is_local_demo=True)
     response = admin_member_client.get(LAUNCH)
     assert response.status_code == 200
-    assert "lab-endpoint" in response.text
+    assert "lab-endpoint (test-model)" in response.text
+    assert "tiny (test-model) - local demo model: for trying the product, not clinical content" in response.text
     assert "after the note" in response.text
 
 
