@@ -42,8 +42,11 @@ class BatchLaunchForm(forms.Form):
         label="Scenario judge",
     )
     role = forms.ModelChoiceField(
-        queryset=PhysicianRole.objects.none(), required=False, to_field_name="name",
-        empty_label="Chosen by the scenario provider", label="Physician role",
+        queryset=PhysicianRole.objects.none(),
+        required=False,
+        to_field_name="name",
+        empty_label="Chosen by the scenario provider",
+        label="Physician role",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

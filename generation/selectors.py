@@ -55,8 +55,12 @@ def default_endpoint() -> LlmEndpoint | None:
 
 # --- Batch progress -------------------------------------------------------------------
 
-IN_FLIGHT_STATUSES = (CaseStatus.PLANNED, CaseStatus.SCENARIO_GENERATING, CaseStatus.NOTE_GENERATING,
-                      CaseStatus.DIALOGUE_GENERATING)
+IN_FLIGHT_STATUSES = (
+    CaseStatus.PLANNED,
+    CaseStatus.SCENARIO_GENERATING,
+    CaseStatus.NOTE_GENERATING,
+    CaseStatus.DIALOGUE_GENERATING,
+)
 FAILED_STATUSES = (CaseStatus.FAILED, CaseStatus.NEEDS_ATTENTION)
 
 

@@ -75,7 +75,8 @@ def most_similar(*, content: dict[str, Any], candidates: list[ArtefactVersion], 
     scores = cosine_similarity(matrix[0], matrix[1:])[0]
     ranked = sorted(zip(candidates, scores, strict=True), key=lambda pair: -pair[1])[:k]
     return [
-        SimilarScenario(case_id=version.case_id, version_id=version.pk, similarity=float(score),
-                        content=version.content)
+        SimilarScenario(
+            case_id=version.case_id, version_id=version.pk, similarity=float(score), content=version.content
+        )
         for version, score in ranked
     ]

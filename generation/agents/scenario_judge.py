@@ -59,8 +59,11 @@ def verdict_approved(output: ScenarioJudgeOutput) -> bool:
 
 
 def rejection_feedback(output: ScenarioJudgeOutput) -> str:
-    failed = [f"- {name.replace('_', ' ')}: {getattr(output, name).reason.strip()}" for name in CRITERIA
-              if not getattr(output, name).passed]
+    failed = [
+        f"- {name.replace('_', ' ')}: {getattr(output, name).reason.strip()}"
+        for name in CRITERIA
+        if not getattr(output, name).passed
+    ]
     if not failed:
         failed = [f"- {name.replace('_', ' ')}: {getattr(output, name).reason.strip()}" for name in CRITERIA]
     return "The judge rejected the scenario.\n" + "\n".join(failed)

@@ -205,11 +205,10 @@ def batch_cancel(*, batch: GenerationBatch) -> int:
     """Stop a batch: cases not yet finished are cancelled; their queued steps see it and stop."""
     cancelled = 0
     with transaction.atomic():
-        GenerationBatch.objects.filter(pk=batch.pk).update(
-            status=BatchStatus.CANCELLED, finished_at=timezone.now()
+        GenerationBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.CANCELLED, finished_at=timezone.now())
+        open_cases = batch.cases.exclude(
+            status__in=[*TERMINAL_STATUSES, CaseStatus.PAIR_REVIEW, CaseStatus.ADJUDICATION]
         )
-        open_cases = batch.cases.exclude(status__in=[*TERMINAL_STATUSES, CaseStatus.PAIR_REVIEW,
-                                                     CaseStatus.ADJUDICATION])
         for case in open_cases.select_for_update():
             if case.can_transition_to(CaseStatus.CANCELLED):
                 case_transition(case=case, to=CaseStatus.CANCELLED, error="The batch was cancelled.")

@@ -173,9 +173,7 @@ def _enqueue(step_id: int) -> None:
     run_pipeline_step.delay(step_id)
 
 
-def step_create(
-    *, case: Case, agent: str, feedback: str = "", requested_by: User | None = None
-) -> PipelineStep:
+def step_create(*, case: Case, agent: str, feedback: str = "", requested_by: User | None = None) -> PipelineStep:
     """The next attempt of `agent` for `case`, enqueued once the transaction commits."""
     with transaction.atomic():
         Case.objects.select_for_update().filter(pk=case.pk).first()
@@ -335,8 +333,12 @@ def _run_scenario_provider(context: StepContext) -> None:
     content = scenario_provider.scenario_content(output=output, role=role, variable_keys=keys)
     with transaction.atomic():
         version = artefact_version_create(
-            case=case, kind=ArtefactKind.SCENARIO, content=content, source=_raw_source(context),
-            parent=previous, agent_call=result.call,
+            case=case,
+            kind=ArtefactKind.SCENARIO,
+            content=content,
+            source=_raw_source(context),
+            parent=previous,
+            agent_call=result.call,
         )
         if role is not None:
             Case.objects.filter(pk=case.pk).update(role=role)
@@ -367,8 +369,13 @@ def _run_scenario_judge(context: StepContext) -> None:
             ),
         }
     elif config.judge_mode == JUDGE_SIMILARITY_ONLY:
-        verdict = {"approved": True, "near_duplicate": False, "judge_mode": JUDGE_SIMILARITY_ONLY, "feedback": "",
-                   "similarity": round(similar[0].similarity, 4) if similar else 0.0}
+        verdict = {
+            "approved": True,
+            "near_duplicate": False,
+            "judge_mode": JUDGE_SIMILARITY_ONLY,
+            "feedback": "",
+            "similarity": round(similar[0].similarity, 4) if similar else 0.0,
+        }
     else:
         names = _variable_names()
         messages = scenario_judge.build_messages(
@@ -420,9 +427,7 @@ def _scenario_rejected(context: StepContext, *, feedback: str) -> None:
         )
         batch_progress_refresh(batch_id=case.batch_id)
         return
-    step_create(
-        case=case, agent=AgentName.SCENARIO_PROVIDER, feedback=feedback, requested_by=context.step.requested_by
-    )
+    step_create(case=case, agent=AgentName.SCENARIO_PROVIDER, feedback=feedback, requested_by=context.step.requested_by)
 
 
 def _run_note_writer(context: StepContext) -> None:
@@ -444,27 +449,36 @@ def _run_note_writer(context: StepContext) -> None:
     output: Any = result.output
     with transaction.atomic():
         version = artefact_version_create(
-            case=case, kind=ArtefactKind.NOTE, content=note_writer.note_content(output),
-            source=_raw_source(context), parent=previous, agent_call=result.call,
+            case=case,
+            kind=ArtefactKind.NOTE,
+            content=note_writer.note_content(output),
+            source=_raw_source(context),
+            parent=previous,
+            agent_call=result.call,
         )
-        _step_succeed(step=step, result={"planning": output.planning, "scenario_version_id": scenario.pk},
-                      version=version)
+        _step_succeed(
+            step=step, result={"planning": output.planning, "scenario_version_id": scenario.pk}, version=version
+        )
         step_create(case=case, agent=AgentName.NOTE_POLISHER, requested_by=step.requested_by)
 
 
 def _run_note_polisher(context: StepContext) -> None:
     step, case = context.step, context.case
     raw_note = _require(case, ArtefactKind.NOTE)
-    result = _call(context, messages=note_polisher.build_messages(note=raw_note.content),
-                   schema=note_polisher.NotePolisherOutput)
+    result = _call(
+        context, messages=note_polisher.build_messages(note=raw_note.content), schema=note_polisher.NotePolisherOutput
+    )
     output: Any = result.output
     with transaction.atomic():
         version = artefact_version_create(
-            case=case, kind=ArtefactKind.NOTE, content=note_writer.note_content(output),
-            source=VersionSource.LLM_POLISHED, parent=raw_note, agent_call=result.call,
+            case=case,
+            kind=ArtefactKind.NOTE,
+            content=note_writer.note_content(output),
+            source=VersionSource.LLM_POLISHED,
+            parent=raw_note,
+            agent_call=result.call,
         )
-        _step_succeed(step=step, result={"changes": output.changes, "input_version_id": raw_note.pk},
-                      version=version)
+        _step_succeed(step=step, result={"changes": output.changes, "input_version_id": raw_note.pk}, version=version)
         if ReviewStage.NOTE in context.config.gates:
             case_transition(case=case, to=CaseStatus.NOTE_REVIEW, expected=CaseStatus.NOTE_GENERATING)
             return
@@ -490,8 +504,12 @@ def _run_dialogue_generator(context: StepContext) -> None:
     content = dialogue_generator.dialogue_content(output.turns)
     with transaction.atomic():
         version = artefact_version_create(
-            case=case, kind=ArtefactKind.DIALOGUE, content=content, source=_raw_source(context),
-            parent=previous, agent_call=result.call,
+            case=case,
+            kind=ArtefactKind.DIALOGUE,
+            content=content,
+            source=_raw_source(context),
+            parent=previous,
+            agent_call=result.call,
         )
         _step_succeed(step=step, result={"planning": output.planning, "note_version_id": note.pk}, version=version)
         step_create(case=case, agent=AgentName.DIALOGUE_POLISHER, requested_by=step.requested_by)
@@ -507,13 +525,20 @@ def _run_dialogue_polisher(context: StepContext) -> None:
     content = dialogue_generator.dialogue_content(output.turns)
     with transaction.atomic():
         version = artefact_version_create(
-            case=case, kind=ArtefactKind.DIALOGUE, content=content, source=VersionSource.LLM_POLISHED,
-            parent=raw_dialogue, agent_call=result.call,
+            case=case,
+            kind=ArtefactKind.DIALOGUE,
+            content=content,
+            source=VersionSource.LLM_POLISHED,
+            parent=raw_dialogue,
+            agent_call=result.call,
         )
         _step_succeed(
             step=step,
-            result={"missing_facts": output.missing_facts, "note_version_id": note.pk,
-                    "input_version_id": raw_dialogue.pk},
+            result={
+                "missing_facts": output.missing_facts,
+                "note_version_id": note.pk,
+                "input_version_id": raw_dialogue.pk,
+            },
             version=version,
         )
         to = CaseStatus.DIALOGUE_REVIEW if ReviewStage.DIALOGUE in context.config.gates else CaseStatus.PAIR_REVIEW
@@ -547,12 +572,22 @@ def case_start(*, case: Case) -> PipelineStep:
 # The statuses from which a reviewer may send each stage back for regeneration.
 REGENERATE_FROM: dict[str, frozenset[str]] = {
     ReviewStage.SCENARIO: frozenset(
-        {CaseStatus.SCENARIO_REVIEW, CaseStatus.PAIR_REVIEW, CaseStatus.REJECTED, CaseStatus.NEEDS_ATTENTION,
-         CaseStatus.FAILED}
+        {
+            CaseStatus.SCENARIO_REVIEW,
+            CaseStatus.PAIR_REVIEW,
+            CaseStatus.REJECTED,
+            CaseStatus.NEEDS_ATTENTION,
+            CaseStatus.FAILED,
+        }
     ),
     ReviewStage.NOTE: frozenset(
-        {CaseStatus.NOTE_REVIEW, CaseStatus.DIALOGUE_REVIEW, CaseStatus.PAIR_REVIEW, CaseStatus.ADJUDICATION,
-         CaseStatus.FAILED}
+        {
+            CaseStatus.NOTE_REVIEW,
+            CaseStatus.DIALOGUE_REVIEW,
+            CaseStatus.PAIR_REVIEW,
+            CaseStatus.ADJUDICATION,
+            CaseStatus.FAILED,
+        }
     ),
     ReviewStage.DIALOGUE: frozenset(
         {CaseStatus.DIALOGUE_REVIEW, CaseStatus.PAIR_REVIEW, CaseStatus.ADJUDICATION, CaseStatus.FAILED}
@@ -642,8 +677,9 @@ def batch_progress_refresh(*, batch_id: int) -> None:
     }
     GenerationBatch.objects.filter(pk=batch_id).update(**updates)
     in_flight = cases.filter(status__in=IN_FLIGHT_STATUSES).exists()
-    active = GenerationBatch.objects.filter(pk=batch_id, status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING,
-                                                                      BatchStatus.COMPLETED])
+    active = GenerationBatch.objects.filter(
+        pk=batch_id, status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.COMPLETED]
+    )
     if in_flight:
         active.exclude(status=BatchStatus.RUNNING).update(status=BatchStatus.RUNNING, finished_at=None)
     else:

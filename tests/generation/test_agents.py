@@ -40,8 +40,11 @@ def test_shipped_examples_are_used_until_the_chapter_has_approved_cases():
     assert len(shipped_examples()) >= 3
 
     approved = CaseFactory(code=IcdCodeFactory(code="E10.9", chapter="4"), status=CaseStatus.APPROVED)
-    for kind, content in ((ArtefactKind.SCENARIO, SAMPLE_SCENARIO), (ArtefactKind.NOTE, SAMPLE_NOTE),
-                          (ArtefactKind.DIALOGUE, SAMPLE_DIALOGUE)):
+    for kind, content in (
+        (ArtefactKind.SCENARIO, SAMPLE_SCENARIO),
+        (ArtefactKind.NOTE, SAMPLE_NOTE),
+        (ArtefactKind.DIALOGUE, SAMPLE_DIALOGUE),
+    ):
         artefact_version_create(case=approved, kind=kind, content=content, source=VersionSource.LLM_POLISHED)
 
     (example,) = examples_for_code(code=diabetes, limit=2)

@@ -45,8 +45,13 @@ def test_launching_plans_the_batch_and_opens_its_page(admin_member_client, admin
     with llm_replay([models_response(["test-model"])]):
         response = admin_member_client.post(
             LAUNCH,
-            {"codes": "I10", "pairs_per_code": 3, "endpoint": endpoint.pk, "reviews_required": 2,
-             "gates": ["scenario", "dialogue"]},
+            {
+                "codes": "I10",
+                "pairs_per_code": 3,
+                "endpoint": endpoint.pk,
+                "reviews_required": 2,
+                "gates": ["scenario", "dialogue"],
+            },
         )
     batch = GenerationBatch.objects.get()
     assert response.status_code == 302

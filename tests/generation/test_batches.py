@@ -27,8 +27,9 @@ def endpoint():
 @pytest.fixture
 def codes():
     return [
-        IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4",
-                       frequency=900),
+        IcdCodeFactory(
+            code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4", frequency=900
+        ),
         IcdCodeFactory(code="I10", description="Essential (primary) hypertension", chapter="9", frequency=1200),
         IcdCodeFactory(code="J02.9", description="Acute pharyngitis, unspecified", chapter="10", frequency=50),
     ]

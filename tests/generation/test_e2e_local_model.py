@@ -43,8 +43,14 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MODEL_ALIAS = "gemma-3-270m"
 CASE_DEADLINE_SECONDS = 420
-AGENTS = ("scenario_provider", "scenario_judge", "note_writer", "note_polisher", "dialogue_generator",
-          "dialogue_polisher")
+AGENTS = (
+    "scenario_provider",
+    "scenario_judge",
+    "note_writer",
+    "note_polisher",
+    "dialogue_generator",
+    "dialogue_polisher",
+)
 
 pytestmark = [
     pytest.mark.slow,

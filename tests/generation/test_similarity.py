@@ -20,8 +20,9 @@ def _approved_case(code, text, *, status=CaseStatus.PAIR_REVIEW):
     artefact_version_create(
         case=case, kind=ArtefactKind.SCENARIO, content=_scenario(text), source=VersionSource.LLM_RAW
     )
-    PipelineStep.objects.create(case=case, agent=AgentName.SCENARIO_JUDGE, status=StepStatus.SUCCEEDED,
-                                result={"approved": True})
+    PipelineStep.objects.create(
+        case=case, agent=AgentName.SCENARIO_JUDGE, status=StepStatus.SUCCEEDED, result={"approved": True}
+    )
     return case
 
 
@@ -31,13 +32,15 @@ def test_the_most_similar_approved_scenarios_come_first():
     teacher = _approved_case(code, "35-year-old teacher in Boston|lisinopril 10 mg daily|runs marathons")
     candidates = approved_scenarios(code=code)
 
-    found = most_similar(content=_scenario("70-year-old farmer in Iowa|amlodipine 10 mg daily|salty food"),
-                         candidates=candidates, k=5)
+    found = most_similar(
+        content=_scenario("70-year-old farmer in Iowa|amlodipine 10 mg daily|salty food"), candidates=candidates, k=5
+    )
 
     assert [item.case_id for item in found] == [farmer.pk, teacher.pk]
     assert found[0].similarity > 0.5 > found[1].similarity
-    assert most_similar(content=_scenario("68-year-old farmer in Iowa|amlodipine 5 mg daily|salty diet"),
-                        candidates=candidates, k=1)[0].similarity == pytest.approx(1.0)
+    assert most_similar(
+        content=_scenario("68-year-old farmer in Iowa|amlodipine 5 mg daily|salty diet"), candidates=candidates, k=1
+    )[0].similarity == pytest.approx(1.0)
 
 
 def test_only_judge_approved_live_scenarios_of_the_same_code_count():
@@ -46,8 +49,9 @@ def test_only_judge_approved_live_scenarios_of_the_same_code_count():
     _approved_case(code, "c|d", status=CaseStatus.REJECTED)
     _approved_case(other_code, "a|b")
     unjudged = CaseFactory(code=code, status=CaseStatus.SCENARIO_GENERATING)
-    artefact_version_create(case=unjudged, kind=ArtefactKind.SCENARIO, content=_scenario("a|b"),
-                            source=VersionSource.LLM_RAW)
+    artefact_version_create(
+        case=unjudged, kind=ArtefactKind.SCENARIO, content=_scenario("a|b"), source=VersionSource.LLM_RAW
+    )
 
     assert [version.case_id for version in approved_scenarios(code=code)] == [kept.pk]
     assert approved_scenarios(code=code, exclude_case=kept) == []

@@ -28,11 +28,16 @@ class Command(BaseCommand):
         parser.add_argument("--reviews", type=int, default=1, help="Independent reviews per item (default 1)")
         parser.add_argument("--name", default="", help="Batch name")
         parser.add_argument(
-            "--judge", choices=[JUDGE_LLM, JUDGE_SIMILARITY_ONLY], default="",
+            "--judge",
+            choices=[JUDGE_LLM, JUDGE_SIMILARITY_ONLY],
+            default="",
             help="Scenario judge: the LLM (default) or the near-duplicate check only (default on the demo model)",
         )
         parser.add_argument(
-            "--temperature", action="append", default=[], metavar="AGENT=VALUE",
+            "--temperature",
+            action="append",
+            default=[],
+            metavar="AGENT=VALUE",
             help="Override an agent's temperature, e.g. note_writer=0.7 (repeatable)",
         )
         parser.add_argument("--wait", action="store_true", help="Show progress until the batch finishes")
@@ -62,9 +67,9 @@ class Command(BaseCommand):
             f"{endpoint.name if endpoint else '?'} ({batch.model})."
         )
         if endpoint is not None and endpoint.is_local_demo:
-            self.stdout.write(self.style.WARNING(
-                "Local demo model: its text is for trying the product, not clinical content."
-            ))
+            self.stdout.write(
+                self.style.WARNING("Local demo model: its text is for trying the product, not clinical content.")
+            )
         if options["wait"]:
             self._wait(batch.pk, poll=options["poll_seconds"], timeout=options["timeout"])
         else:
