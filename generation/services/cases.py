@@ -36,7 +36,9 @@ def case_transition(*, case: Case, to: str, error: str = "", expected: str | Non
 
 
 def latest_version(*, case: Case, kind: str) -> ArtefactVersion | None:
-    return case.versions.filter(kind=kind).order_by("-number").first()
+    """The current version of an artefact. A draft (a refused, conflicting edit kept so no
+    text is lost) is history, never the current version."""
+    return case.versions.filter(kind=kind).exclude(source=VersionSource.HUMAN_DRAFT).order_by("-number").first()
 
 
 def artefact_version_create(

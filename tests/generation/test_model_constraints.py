@@ -34,6 +34,22 @@ class TestArtefactVersions:
         assert latest_version(case=case, kind=ArtefactKind.NOTE) == second
         assert second.text.startswith("SUBJECTIVE:\nChief complaint: Increased thirst.")
 
+    def test_a_conflicting_draft_is_kept_but_never_the_current_version(self):
+        case = CaseFactory()
+        current = artefact_version_create(
+            case=case, kind=ArtefactKind.NOTE, content=SAMPLE_NOTE, source=VersionSource.LLM_POLISHED
+        )
+        draft = artefact_version_create(
+            case=case,
+            kind=ArtefactKind.NOTE,
+            content={**SAMPLE_NOTE, "plan": "reviewer's unsaved text"},
+            source=VersionSource.HUMAN_DRAFT,
+            author=ClinicianFactory(),
+            parent=current,
+        )
+        assert draft.number == 2
+        assert latest_version(case=case, kind=ArtefactKind.NOTE) == current
+
     def test_a_version_cannot_be_changed_or_deleted(self):
         version = ArtefactVersionFactory()
         version.text = "overwritten"
