@@ -10,7 +10,7 @@ from django_htmx.http import HttpResponseStopPolling
 from generation import selectors
 from generation.forms import BatchLaunchForm
 from generation.models import GenerationBatch
-from generation.services.batches import BatchPlanError, batch_cancel, batch_create
+from generation.services.batches import BatchPlanError, batch_cancel, batch_create, batch_retry_failed
 from generation.services.pipeline import pipeline_config
 
 
@@ -62,4 +62,17 @@ def batch_cancel_view(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = get_object_or_404(GenerationBatch, pk=batch_id)
     cancelled = batch_cancel(batch=batch)
     messages.info(request, f"Batch cancelled; {cancelled} unfinished case(s) stopped.")
+    return redirect("generation:batch-detail", batch_id=batch.pk)
+
+
+@permission_required("generation.launch_batch", raise_exception=True)
+@require_POST
+def batch_retry_failed_view(request: HttpRequest, batch_id: int) -> HttpResponse:
+    batch = get_object_or_404(GenerationBatch, pk=batch_id)
+    try:
+        retried = batch_retry_failed(batch=batch)
+    except BatchPlanError as error:
+        messages.error(request, str(error))
+    else:
+        messages.info(request, f"{retried} failed case(s) sent back to the queue.")
     return redirect("generation:batch-detail", batch_id=batch.pk)

@@ -27,7 +27,7 @@ from generation.models import (
 )
 from generation.services.cases import case_transition
 from generation.services.catalogue import code_compact, codes_by_compact, looks_like_icd9
-from generation.services.pipeline import GATE_STAGES, batch_progress_refresh, case_start
+from generation.services.pipeline import GATE_STAGES, batch_progress_refresh, case_retry, case_start
 
 MAX_PAIRS_PER_CODE = 100
 MAX_CASES_PER_BATCH = 50_000
@@ -215,3 +215,14 @@ def batch_cancel(*, batch: GenerationBatch) -> int:
                 cancelled += 1
     batch.refresh_from_db()
     return cancelled
+
+
+def batch_retry_failed(*, batch: GenerationBatch) -> int:
+    """Run the failed step of every failed case of the batch again."""
+    if batch.status == BatchStatus.CANCELLED:
+        raise BatchPlanError("The batch was cancelled; plan a new one instead.")
+    retried = 0
+    for case in batch.cases.filter(status=CaseStatus.FAILED).order_by("id"):
+        case_retry(case=case)
+        retried += 1
+    return retried

@@ -627,6 +627,26 @@ def case_regenerate(*, case: Case, stage: str, comment: str, requested_by: User 
     return step
 
 
+class RetryNotAllowed(PipelineError):
+    pass
+
+
+def case_retry(*, case: Case) -> PipelineStep:
+    """Run a failed case's failed step again (a new attempt of the same agent, with the
+    same feedback), e.g. after a provider outage outlasted the retry budget."""
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        if case.status != CaseStatus.FAILED:
+            raise RetryNotAllowed(f"Case {case.pk} is {case.get_status_display().lower()}, not failed.")
+        failed = case.steps.filter(status=StepStatus.FAILED).order_by("-created_at", "-id").first()
+        if failed is None:
+            raise RetryNotAllowed(f"Case {case.pk} has no failed step to run again.")
+        case_transition(case=case, to=AGENT_GENERATING_STATUS[failed.agent])
+        step = step_create(case=case, agent=failed.agent, feedback=failed.feedback, requested_by=failed.requested_by)
+        batch_progress_refresh(batch_id=case.batch_id)
+    return step
+
+
 # A gated stage, once approved, continues with this stage.
 NEXT_STAGE_AFTER_REVIEW: dict[str, str] = {
     CaseStatus.SCENARIO_REVIEW: ReviewStage.NOTE,

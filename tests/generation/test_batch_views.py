@@ -7,7 +7,7 @@ from generation.models import CaseStatus, GenerationBatch
 from generation.services.pipeline import case_start
 from tests.factories import IcdCodeFactory
 from tests.generation.pipeline_fakes import answers, make_case, make_endpoint, run_pending_steps
-from tests.llm_replay import llm_replay, models_response
+from tests.llm_replay import error_response, llm_replay, models_response
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +92,17 @@ def test_cancelling_from_the_page_stops_open_cases(admin_member_client):
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.status == CaseStatus.CANCELLED
+
+
+def test_failed_cases_can_be_sent_back_to_the_queue_from_the_page(admin_member_client):
+    case = make_case()
+    case_start(case=case)
+    with llm_replay([error_response(404, "The model `test-model` does not exist")]):
+        run_pending_steps()
+    url = reverse("generation:batch-detail", args=[case.batch_id])
+    assert "Run the failed steps again" in admin_member_client.get(url).text
+
+    response = admin_member_client.post(reverse("generation:batch-retry-failed", args=[case.batch_id]), follow=True)
+    assert "1 failed case(s) sent back to the queue." in response.text
+    case.refresh_from_db()
+    assert case.status == CaseStatus.SCENARIO_GENERATING

@@ -12,12 +12,15 @@ from generation.models import (
     SurveySnapshot,
     VersionSource,
 )
+from generation.services.batches import batch_retry_failed
 from generation.services.cases import artefact_version_create, case_transition
 from generation.services.pipeline import (
     AdvanceNotAllowed,
     RegenerationNotAllowed,
+    RetryNotAllowed,
     case_advance_after_review,
     case_regenerate,
+    case_retry,
     case_start,
     pipeline_step_run,
 )
@@ -311,3 +314,27 @@ def test_a_step_left_running_by_a_dead_worker_is_taken_over_only_by_the_same_tas
     step.refresh_from_db()
     assert step.status == StepStatus.SUCCEEDED
     assert len(replay.chat_requests) == 1
+
+
+def test_a_failed_case_is_retried_from_its_failed_step():
+    case = make_case()
+    case_start(case=case)
+    provider_then_outage = [answers(1)[0], error_response(404, "The model `test-model` does not exist")]
+    with llm_replay(provider_then_outage):
+        run_pending_steps()
+    case.refresh_from_db()
+    assert case.status == CaseStatus.FAILED
+
+    assert batch_retry_failed(batch=case.batch) == 1
+    case.refresh_from_db()
+    assert case.status == CaseStatus.SCENARIO_GENERATING
+    retry = case.steps.get(status=StepStatus.PENDING)
+    assert (retry.agent, retry.attempt) == (AgentName.SCENARIO_JUDGE, 2)
+    with llm_replay(answers(5)) as replay:
+        run_pending_steps()
+    assert agent_of(replay.chat_requests[0]) == "scenario_judge"
+    case.refresh_from_db()
+    assert case.status == CaseStatus.PAIR_REVIEW
+    assert case.versions.filter(kind=ArtefactKind.SCENARIO).count() == 1
+    with pytest.raises(RetryNotAllowed, match="not failed"):
+        case_retry(case=case)
