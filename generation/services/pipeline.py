@@ -73,7 +73,7 @@ DEFAULT_TEMPERATURES: dict[str, float] = {agent: module.DEFAULT_TEMPERATURE for 
 DEFAULT_MAX_SCENARIO_REVISIONS = 5
 DEFAULT_EXAMPLES_PER_PROMPT = 2
 # The local demo model: one example, bounded strings, and max_tokens above the bound.
-LOCAL_DEMO_LIMITS = OutputLimits(max_chars=160, max_items=10)
+LOCAL_DEMO_LIMITS = OutputLimits(max_chars=100, max_items=8)
 LOCAL_DEMO_MAX_TOKENS = 1024
 LOCAL_DEMO_EXAMPLES_PER_PROMPT = 1
 
