@@ -111,3 +111,12 @@ def role_resolve(*, name: str, roles: list[PhysicianRole]) -> PhysicianRole | No
             return role
     close = difflib.get_close_matches(wanted, list(by_name), n=1, cutoff=0.75)
     return by_name[close[0]] if close else None
+
+
+# When the model names no role we know, the encounter goes to primary care, as most do.
+FALLBACK_ROLES = ("Family medicine physician", "General physician")
+
+
+def fallback_role(*, roles: list[PhysicianRole]) -> PhysicianRole | None:
+    by_name = {role.name: role for role in roles}
+    return next((by_name[name] for name in FALLBACK_ROLES if name in by_name), roles[0] if roles else None)

@@ -329,7 +329,9 @@ def _run_scenario_provider(context: StepContext) -> None:
     )
     result = _call(context, messages=messages, schema=scenario_provider.output_schema(tuple(keys)))
     output: Any = result.output
-    role = scenario_provider.role_resolve(name=context.config.fixed_role or output.role, roles=roles)
+    role = scenario_provider.role_resolve(
+        name=context.config.fixed_role or output.role, roles=roles
+    ) or scenario_provider.fallback_role(roles=roles)
     content = scenario_provider.scenario_content(output=output, role=role, variable_keys=keys)
     with transaction.atomic():
         version = artefact_version_create(

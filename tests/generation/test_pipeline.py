@@ -338,3 +338,15 @@ def test_a_failed_case_is_retried_from_its_failed_step():
     assert case.versions.filter(kind=ArtefactKind.SCENARIO).count() == 1
     with pytest.raises(RetryNotAllowed, match="not failed"):
         case_retry(case=case)
+
+
+def test_a_role_the_model_invents_falls_back_to_primary_care_and_is_recorded():
+    case = make_case()
+    case_start(case=case)
+    with llm_replay(answers(1, scenario_provider=scenario_output(role="astronaut"))):
+        pipeline_step_run(step_id=case.steps.get().pk)
+
+    case.refresh_from_db()
+    assert case.role.name == "Family medicine physician"
+    assert case.versions.get(kind=ArtefactKind.SCENARIO).content["role"] == "Family medicine physician"
+    assert case.steps.get(agent=AgentName.SCENARIO_PROVIDER).result["role_returned"] == "astronaut"
