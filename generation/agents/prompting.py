@@ -85,3 +85,16 @@ def system_with_examples(*, instructions: str, examples: list[tuple[str, str]]) 
 
 def messages_build(*, system: str, user: str) -> list[Message]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def messages_without_system(messages: list[Message]) -> list[Message]:
+    """The system text folded into the first user turn, for chat templates without a
+    system role (llama.cpp's Gemma format silently drops it). The folded text still comes
+    first, so the server's prefix cache keeps matching."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    elif system:
+        rest.insert(0, {"role": "user", "content": system})
+    return rest

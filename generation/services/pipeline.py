@@ -35,7 +35,7 @@ from generation.agents import (
     scenario_provider,
 )
 from generation.agents.limits import OutputLimits, bounded_schema
-from generation.agents.prompting import Message, ranked_variables
+from generation.agents.prompting import Message, messages_without_system, ranked_variables
 from generation.examples import WorkedExample, examples_for_code
 from generation.llm import LlmCallError, LlmResult, structured_completion
 from generation.models import (
@@ -267,9 +267,10 @@ def _call(context: StepContext, *, messages: list[Message], schema: type[BaseMod
     step, case, config = context.step, context.case, context.config
     module = AGENT_MODULES[AgentName(step.agent)]
     bounded = bounded_schema(schema, config.limits) if config.limits else schema
+    endpoint = _endpoint(case.batch)
     return structured_completion(
-        endpoint=_endpoint(case.batch),
-        messages=messages,
+        endpoint=endpoint,
+        messages=messages_without_system(messages) if endpoint.is_local_demo else messages,
         schema=bounded,
         agent=AgentName(step.agent),
         prompt_version=module.PROMPT_VERSION,

@@ -33,7 +33,8 @@ SYSTEM_MARKERS = {
 
 
 def agent_of(request: RecordedRequest) -> str:
-    system = next((m["content"] for m in request.messages if m.get("role") == "system"), "")
+    # The local demo model gets its instructions in the first user turn.
+    system = "\n".join(str(m.get("content") or "")[:200] for m in request.messages[:2])
     for agent, marker in SYSTEM_MARKERS.items():
         if marker in system:
             return agent

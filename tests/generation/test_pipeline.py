@@ -296,6 +296,9 @@ def test_on_the_local_demo_model_the_judge_only_runs_the_near_duplicate_check():
     provider_request = _requests_of(replay, "scenario_provider")[0]
     assert provider_request.json["max_tokens"] == 1024
     assert provider_request.prompt_text.count("Worked example") == 1
+    # Gemma's chat template has no system role: the instructions lead the user turn.
+    assert [m["role"] for m in provider_request.messages] == ["user"]
+    assert provider_request.messages[0]["content"].startswith("You are the Scenario Provider")
     case.refresh_from_db()
     assert case.status == CaseStatus.PAIR_REVIEW
 
