@@ -156,7 +156,8 @@ def parse_output(text: str | None, schema: type[T]) -> T:
     if not text or not text.strip():
         raise OutputRejected("The reply was empty.", kind=CallErrorKind.MALFORMED_JSON)
     try:
-        data = json.loads(_without_fence(text))
+        # strict=False accepts raw newlines/tabs inside strings, which llama.cpp's JSON grammar lets through.
+        data = json.loads(_without_fence(text), strict=False)
     except json.JSONDecodeError as error:
         raise OutputRejected(f"The reply is not valid JSON: {error}.", kind=CallErrorKind.MALFORMED_JSON) from error
     try:

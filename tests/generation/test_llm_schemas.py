@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from generation.llm.schemas import grammar_schema, response_format_for, strict_schema
+from generation.llm.schemas import grammar_schema, parse_output, response_format_for, strict_schema
 from generation.models import StructuredOutputMode
 
 
@@ -49,3 +49,14 @@ def test_the_json_schema_name_only_uses_characters_openai_accepts():
     response_format = response_format_for(mode=StructuredOutputMode.JSON_SCHEMA, schema=odd)
 
     assert response_format["json_schema"]["name"] == "Scenario_bounded_"
+
+
+def test_a_raw_newline_inside_a_string_is_accepted():
+    """llama.cpp's JSON grammar lets control characters into strings; the text is still usable."""
+
+    class Note(BaseModel):
+        plan: str
+
+    assert parse_output('{"plan": "Start metformin.\nRecheck in 3 months."}', Note).plan == (
+        "Start metformin.\nRecheck in 3 months."
+    )
