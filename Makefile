@@ -6,7 +6,6 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export HOST PORT
 
 ifneq (,$(wildcard .env))
 include .env
@@ -23,7 +22,7 @@ endif
 .PHONY: run test lint typecheck benchmark clean
 
 run: $(RUN_DEPS)
-	$(PY) scripts/run.py
+	HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run.py
 
 test: $(VENV)/.installed-dev $(VENV)/.installed-llm chromium
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from generation.local_model import MODEL_ALIAS as LOCAL_MODEL_ALIAS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -224,7 +226,7 @@ LLM_API_KEY_ENV = env_str("LLM_API_KEY_ENV", "OPENAI_API_KEY")
 LLM_PROVIDER_CONFIGURED = bool(env_str("OPENAI_API_KEY") or LLM_BASE_URL)
 LOCAL_LLM_HOST = env_str("LOCAL_LLM_HOST", "127.0.0.1")
 LOCAL_LLM_PORT = env_int("LOCAL_LLM_PORT", 8081)
-LOCAL_LLM_MODEL = "gemma-3-270m"
+LOCAL_LLM_MODEL = LOCAL_MODEL_ALIAS
 LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 120)
 # One structured_completion retries transient errors at most this often and this long,
 # and waits at most LLM_CAPACITY_MAX_WAIT_SECONDS for a free slot under the shared limits.

