@@ -137,8 +137,7 @@ class GenerationBatchAdmin(admin.ModelAdmin):
 
 class PipelineStepInline(admin.TabularInline):
     model = PipelineStep
-    fields = ["agent", "attempt", "status", "error", "started_at", "finished_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("agent", "attempt", "status", "error", "started_at", "finished_at")
     extra = 0
     can_delete = False
     show_change_link = True
