@@ -33,7 +33,7 @@ def _engine() -> Engine:
 
 def prompt_render(*, agent: str, version: int, part: str, context: dict[str, Any]) -> str:
     template = _engine().get_template(f"{agent}.v{version}.{part}.txt")
-    return template.render(Context(context)).strip()
+    return template.render(Context(context, autoescape=False)).strip()
 
 
 def prompt_version_id(*, agent: str, version: int) -> str:

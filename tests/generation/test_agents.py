@@ -66,3 +66,15 @@ def test_dialogue_turns_get_clean_speaker_tags_and_an_empty_dialogue_is_an_error
     assert content == {"turns": [{"speaker": "doctor", "text": "Hello."}]}
     with pytest.raises(EmptyDialogue):
         dialogue_content([])
+
+
+def test_prompts_carry_text_verbatim_not_html_escaped():
+    """A model shown `don&#x27;t` copies it into the note; prompts are plain text."""
+    from generation.agents import dialogue_generator
+
+    note = {**SAMPLE_NOTE, "subjective": "Patient says she can't sleep; glucose < 4 at night & sweats."}
+    messages = dialogue_generator.build_messages(role="General physician", polished_note=note, examples=[])
+    prompt = "\n".join(message["content"] for message in messages)
+    assert "can't sleep; glucose < 4 at night & sweats." in prompt
+    assert "&#x27;" not in prompt
+    assert "&lt;" not in prompt
