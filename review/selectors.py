@@ -189,7 +189,7 @@ def neighbours_in_queue(*, queue: QuerySet[Case], case_id: int) -> tuple[int | N
 
 
 def case_for_review(*, case_id: int) -> Case:
-    return Case.objects.select_related("code", "role", "batch", "survey_snapshot").get(pk=case_id)
+    return Case.objects.select_related("code", "role", "batch__endpoint", "survey_snapshot").get(pk=case_id)
 
 
 def current_versions(*, case: Case) -> dict[str, ArtefactVersion]:

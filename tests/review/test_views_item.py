@@ -9,7 +9,7 @@ from generation.models import ArtefactKind, CaseStatus, PipelineStep, VersionSou
 from generation.services.cases import artefact_version_create, case_transition
 from review import services
 from review.models import Guideline, ReviewAction, ReviewDecision
-from tests.factories import ClinicianFactory
+from tests.factories import ClinicianFactory, LlmEndpointFactory
 from tests.review.review_fixtures import case_in_review, seen, seen_post
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +30,13 @@ def test_full_page_versus_htmx_partial(clinician_client):
     assert partial.content.lstrip().startswith(b'<div id="review-item"')
     for text in ("Subjective", "Plan", "metformin 500 mg", "I&#x27;m thirsty all the time", case.code.code):
         assert text in full.content.decode()
+
+
+def test_demo_model_text_is_labelled_as_not_clinical_content(clinician_client):
+    demo = case_in_review(batch__endpoint=LlmEndpointFactory(is_local_demo=True, default_model="gemma-3-270m"))
+    provider = case_in_review(batch__endpoint=LlmEndpointFactory(is_local_demo=False))
+    assert "not clinical content" in clinician_client.get(item_url(demo)).content.decode()
+    assert "not clinical content" not in clinician_client.get(item_url(provider)).content.decode()
 
 
 def test_approve_by_htmx_opens_the_next_item(clinician_client):
