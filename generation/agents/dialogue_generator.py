@@ -40,13 +40,16 @@ class EmptyDialogue(ValueError):
     """The model returned no usable turn."""
 
 
+def speaker_tag(raw: str) -> str:
+    """'**Doctor:**' -> 'doctor'; a speaker that runs into its line ('doctor: hello') keeps
+    only the name before the colon."""
+    name = raw.strip(" []*").split(":", 1)[0]
+    return " ".join(name.strip(" []*").lower().split()) or "unknown"
+
+
 def dialogue_content(turns: list[DialogueTurn]) -> dict[str, Any]:
     """Turns with a lower-case speaker tag; empty turns dropped. Planning never goes in."""
-    cleaned = [
-        {"speaker": " ".join(turn.speaker.strip(" []*:").lower().split()) or "unknown", "text": turn.text.strip()}
-        for turn in turns
-        if turn.text.strip()
-    ]
+    cleaned = [{"speaker": speaker_tag(turn.speaker), "text": turn.text.strip()} for turn in turns if turn.text.strip()]
     if not cleaned:
         raise EmptyDialogue("the model returned a dialogue without any spoken turn")
     return {"turns": cleaned}

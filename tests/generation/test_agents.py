@@ -68,6 +68,14 @@ def test_dialogue_turns_get_clean_speaker_tags_and_an_empty_dialogue_is_an_error
         dialogue_content([])
 
 
+@pytest.mark.parametrize(
+    ("raw", "tag"),
+    [("[Patient]", "patient"), ("doctor: hello", "doctor"), ("Mother:", "mother"), ("  ", "unknown")],
+)
+def test_a_speaker_that_runs_into_its_line_keeps_only_its_name(raw, tag):
+    assert dialogue_content([DialogueTurn(speaker=raw, text="Hi.")])["turns"][0]["speaker"] == tag
+
+
 def test_prompts_carry_text_verbatim_not_html_escaped():
     """A model shown `don&#x27;t` copies it into the note; prompts are plain text."""
     from generation.agents import dialogue_generator
