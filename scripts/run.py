@@ -109,7 +109,10 @@ def main() -> int:
     manage("configure_llm")
 
     procs: list[subprocess.Popen[bytes]] = []
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    # Ctrl-C and SIGTERM both stop everything, even when started from a shell that ignores
+    # SIGINT for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if not provider_configured():
             print("Starting the local demo model (Gemma 3 270M, llama.cpp)...", flush=True)
