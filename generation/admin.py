@@ -45,18 +45,7 @@ class IcdCodeAdmin(ImportExportModelAdmin):
     list_display = ["code", "description", "chapter", "block", "is_billable", "frequency"]
     list_filter = ["is_billable", "chapter"]
     search_fields = ["code", "code_compact", "description"]
-    readonly_fields = [
-        "code",
-        "code_compact",
-        "description",
-        "chapter",
-        "chapter_title",
-        "block",
-        "block_title",
-        "parent",
-        "depth",
-        "is_billable",
-    ]
+    readonly_fields = IcdCode.CATALOGUE_FIELDS
     list_per_page = 100
     show_full_result_count = False
 

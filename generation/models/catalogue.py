@@ -26,6 +26,20 @@ class IcdCode(models.Model):
         null=True, blank=True, help_text="Imported count from the site's own claims data"
     )
 
+    # The fields that come from the official tabular list (the rest is the site's own data).
+    CATALOGUE_FIELDS = (
+        "code",
+        "code_compact",
+        "description",
+        "chapter",
+        "chapter_title",
+        "block",
+        "block_title",
+        "parent",
+        "depth",
+        "is_billable",
+    )
+
     class Meta:
         ordering = ["code"]
         verbose_name = "ICD-10 code"

@@ -70,17 +70,7 @@ def icd10_catalogue_load() -> CatalogueLoadResult:
                 batch_size=_BULK,
                 update_conflicts=True,
                 unique_fields=["code"],
-                update_fields=[
-                    "code_compact",
-                    "description",
-                    "chapter",
-                    "chapter_title",
-                    "block",
-                    "block_title",
-                    "parent",
-                    "depth",
-                    "is_billable",
-                ],
+                update_fields=[name for name in IcdCode.CATALOGUE_FIELDS if name != "code"],
             )
             ids.update(IcdCode.objects.filter(depth=depth).values_list("code", "id"))
     total = IcdCode.objects.count()
