@@ -9,11 +9,9 @@ from pydantic import BaseModel, ConfigDict
 from generation import rendering
 from generation.agents.prompting import (
     Message,
+    agent_messages,
     as_json,
-    messages_build,
-    prompt_render,
     prompt_version_id,
-    system_with_examples,
 )
 from generation.examples import WorkedExample
 from generation.models import AgentName
@@ -67,14 +65,10 @@ def build_messages(
     previous: dict[str, Any] | None = None,
     feedback: str = "",
 ) -> list[Message]:
-    system = system_with_examples(
-        instructions=prompt_render(agent=AGENT, version=VERSION, part="system", context={}),
-        examples=[_example_pair(example) for example in examples],
-    )
-    user = prompt_render(
+    return agent_messages(
         agent=AGENT,
         version=VERSION,
-        part="user",
+        examples=[_example_pair(example) for example in examples],
         context={
             "role": role,
             "note": rendering.note_text(polished_note),
@@ -82,4 +76,3 @@ def build_messages(
             "feedback": feedback,
         },
     )
-    return messages_build(system=system, user=user)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from generation import rendering
 from generation.agents.dialogue_generator import DialogueTurn
-from generation.agents.prompting import Message, messages_build, prompt_render, prompt_version_id
+from generation.agents.prompting import Message, agent_messages, prompt_version_id
 from generation.models import AgentName
 
 AGENT = AgentName.DIALOGUE_POLISHER
@@ -24,11 +24,8 @@ class DialoguePolisherOutput(BaseModel):
 
 
 def build_messages(*, polished_note: dict[str, Any], dialogue: dict[str, Any]) -> list[Message]:
-    system = prompt_render(agent=AGENT, version=VERSION, part="system", context={})
-    user = prompt_render(
+    return agent_messages(
         agent=AGENT,
         version=VERSION,
-        part="user",
         context={"note": rendering.note_text(polished_note), "dialogue": rendering.dialogue_text(dialogue)},
     )
-    return messages_build(system=system, user=user)

@@ -6,7 +6,7 @@ from typing import Any
 
 from generation import rendering
 from generation.agents.note_writer import note_schema
-from generation.agents.prompting import Message, messages_build, prompt_render, prompt_version_id
+from generation.agents.prompting import Message, agent_messages, prompt_version_id
 from generation.models import AgentName
 
 AGENT = AgentName.NOTE_POLISHER
@@ -18,6 +18,4 @@ NotePolisherOutput = note_schema("NotePolisherOutput", lead_field="changes")
 
 
 def build_messages(*, note: dict[str, Any]) -> list[Message]:
-    system = prompt_render(agent=AGENT, version=VERSION, part="system", context={})
-    user = prompt_render(agent=AGENT, version=VERSION, part="user", context={"note": rendering.note_text(note)})
-    return messages_build(system=system, user=user)
+    return agent_messages(agent=AGENT, version=VERSION, context={"note": rendering.note_text(note)})

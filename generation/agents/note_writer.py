@@ -10,11 +10,9 @@ from generation import rendering
 from generation.agents.prompting import (
     Message,
     RankedVariable,
+    agent_messages,
     as_json,
-    messages_build,
-    prompt_render,
     prompt_version_id,
-    system_with_examples,
 )
 from generation.examples import WorkedExample
 from generation.models import AgentName, IcdCode, SurveySnapshot
@@ -61,14 +59,10 @@ def build_messages(
     previous: dict[str, Any] | None = None,
     feedback: str = "",
 ) -> list[Message]:
-    system = system_with_examples(
-        instructions=prompt_render(agent=AGENT, version=VERSION, part="system", context={}),
-        examples=[_example_pair(example) for example in examples],
-    )
-    user = prompt_render(
+    return agent_messages(
         agent=AGENT,
         version=VERSION,
-        part="user",
+        examples=[_example_pair(example) for example in examples],
         context={
             "code": code,
             "role": role,
@@ -79,4 +73,3 @@ def build_messages(
             "feedback": feedback,
         },
     )
-    return messages_build(system=system, user=user)

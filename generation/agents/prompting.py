@@ -9,6 +9,7 @@ everything case-specific goes into the last user message.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -85,6 +86,18 @@ def system_with_examples(*, instructions: str, examples: list[tuple[str, str]]) 
 
 def messages_build(*, system: str, user: str) -> list[Message]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def agent_messages(
+    *, agent: str, version: int, context: dict[str, Any], examples: Sequence[tuple[str, str]] = ()
+) -> list[Message]:
+    """An agent's system prompt (instructions, then worked examples: the stable prefix) and
+    its user prompt rendered with `context`."""
+    system = system_with_examples(
+        instructions=prompt_render(agent=agent, version=version, part="system", context={}), examples=list(examples)
+    )
+    user = prompt_render(agent=agent, version=version, part="user", context=context)
+    return messages_build(system=system, user=user)
 
 
 def messages_without_system(messages: list[Message]) -> list[Message]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from generation import rendering
-from generation.agents.prompting import Message, messages_build, prompt_render, prompt_version_id
+from generation.agents.prompting import Message, agent_messages, prompt_version_id
 from generation.models import AgentName, IcdCode
 
 AGENT = AgentName.SCENARIO_JUDGE
@@ -38,18 +38,15 @@ def build_messages(
     similar: list[dict[str, object]],
     variable_names: dict[str, str],
 ) -> list[Message]:
-    system = prompt_render(agent=AGENT, version=VERSION, part="system", context={})
-    user = prompt_render(
+    return agent_messages(
         agent=AGENT,
         version=VERSION,
-        part="user",
         context={
             "code": code,
             "scenario": rendering.scenario_text(scenario, variable_names=variable_names),
             "similar": similar,
         },
     )
-    return messages_build(system=system, user=user)
 
 
 def verdict_approved(output: ScenarioJudgeOutput) -> bool:

@@ -13,11 +13,9 @@ from generation import rendering
 from generation.agents.prompting import (
     Message,
     RankedVariable,
+    agent_messages,
     as_json,
-    messages_build,
-    prompt_render,
     prompt_version_id,
-    system_with_examples,
 )
 from generation.examples import WorkedExample
 from generation.models import AgentName, IcdCode, PhysicianRole, SurveySnapshot
@@ -56,14 +54,10 @@ def build_messages(
     previous: dict[str, Any] | None = None,
     feedback: str = "",
 ) -> list[Message]:
-    system = system_with_examples(
-        instructions=prompt_render(agent=AGENT, version=VERSION, part="system", context={}),
-        examples=[_example_pair(example) for example in examples],
-    )
-    user = prompt_render(
+    return agent_messages(
         agent=AGENT,
         version=VERSION,
-        part="user",
+        examples=[_example_pair(example) for example in examples],
         context={
             "code": code,
             "role_names": [role.name for role in roles],
@@ -74,7 +68,6 @@ def build_messages(
             "feedback": feedback,
         },
     )
-    return messages_build(system=system, user=user)
 
 
 def scenario_content(*, output: BaseModel, role: PhysicianRole | None, variable_keys: list[str]) -> dict[str, Any]:
