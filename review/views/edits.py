@@ -54,6 +54,14 @@ def _apply_edit(
     return None
 
 
+def _edit_context(request: ReviewRequest, case: Case, kind: str) -> dict[str, Any]:
+    """The item context, or 404 when the case's `kind` artefact cannot be edited now."""
+    context = item_context(request, case)
+    if context[kind] is None or kind not in context["editable"]:
+        raise Http404(f"This {kind} cannot be edited now.")
+    return context
+
+
 def _section(case: Case, key: str, context: dict[str, Any]) -> dict[str, str]:
     note = context["note"]
     text = str((note.content if note else {}).get(key) or "")
@@ -66,9 +74,7 @@ def note_section_edit(request: ReviewRequest, case_id: int, section: str) -> Htt
     if not note_section_is_known(section):
         raise Http404("No such note section.")
     case = _case(case_id)
-    context = item_context(request, case)
-    if context["note"] is None or ArtefactKind.NOTE not in context["editable"]:
-        raise Http404("This note cannot be edited now.")
+    context = _edit_context(request, case, ArtefactKind.NOTE)
     if request.method == "POST":
         form = NoteSectionForm(request.POST)
         if form.is_valid():
@@ -92,13 +98,6 @@ def note_section_edit(request: ReviewRequest, case_id: int, section: str) -> Htt
     return page_or_partial(request, TEMPLATE, "note-section", context)
 
 
-def _turn_context(request: ReviewRequest, case: Case) -> dict[str, Any]:
-    context = item_context(request, case)
-    if context["dialogue"] is None or ArtefactKind.DIALOGUE not in context["editable"]:
-        raise Http404("This dialogue cannot be edited now.")
-    return context
-
-
 @requires(REVIEW)
 @require_http_methods(["GET", "POST"])
 def dialogue_turn_edit(request: ReviewRequest, case_id: int, index: int, operation: str) -> HttpResponse:
@@ -106,7 +105,7 @@ def dialogue_turn_edit(request: ReviewRequest, case_id: int, index: int, operati
     if operation not in (services.TurnOperation.EDIT, services.TurnOperation.INSERT_AFTER):
         raise Http404("No such turn operation.")
     case = _case(case_id)
-    context = _turn_context(request, case)
+    context = _edit_context(request, case, ArtefactKind.DIALOGUE)
     turns = context["turns"]
     if operation == services.TurnOperation.EDIT and not 0 <= index < len(turns):
         raise Http404("No such turn.")
@@ -149,7 +148,7 @@ def dialogue_turn_move(request: ReviewRequest, case_id: int, index: int, operati
     ):
         raise Http404("No such turn operation.")
     case = _case(case_id)
-    _turn_context(request, case)
+    _edit_context(request, case, ArtefactKind.DIALOGUE)
     form = TurnOperationForm(request.POST)
     error = "The form was incomplete; reload the item."
     if form.is_valid():
@@ -165,6 +164,6 @@ def dialogue_turn_move(request: ReviewRequest, case_id: int, index: int, operati
             error = str(refused)
         else:
             return _after_save(request, case, "dialogue-panel")
-    context = _turn_context(request, case)
+    context = _edit_context(request, case, ArtefactKind.DIALOGUE)
     context["dialogue_error"] = error
     return page_or_partial(request, TEMPLATE, "dialogue-panel", context)
