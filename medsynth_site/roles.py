@@ -6,9 +6,11 @@ grant a single permission to a user without inventing a role.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
+from django.db import transaction
 
 CLINICIAN = "clinician"
 ADMIN = "admin"
@@ -76,3 +78,19 @@ def user_is_admin(user: User | AnonymousUser) -> bool:
 
 def user_is_clinician(user: User | AnonymousUser) -> bool:
     return bool(user.is_authenticated and user.has_perm("review.review_case"))
+
+
+class UserExists(ValueError):
+    """The username is taken."""
+
+
+def user_create(*, username: str, role: str, password: str | None = None) -> tuple[User, str]:
+    """Create a user in a role; returns (user, password), generating one when none is given.
+    Admins are also staff, for the Django admin site."""
+    if User.objects.filter(username=username).exists():
+        raise UserExists(f"User {username!r} already exists.")
+    password = password or secrets.token_urlsafe(12)
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, password=password, is_staff=role == ADMIN)
+        user.groups.add(Group.objects.get(name=role))
+    return user, password

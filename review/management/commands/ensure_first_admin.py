@@ -6,8 +6,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from medsynth_site.roles import ADMIN
-from review.management.commands.create_user import user_create
+from medsynth_site.roles import ADMIN, user_create
 
 
 class Command(BaseCommand):
