@@ -9,6 +9,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from generation.models import (
+    FAILED_STATUSES,
+    IN_FLIGHT_STATUSES,
     AgentCall,
     ArtefactKind,
     BatchStatus,
@@ -41,7 +43,7 @@ def catalogue_summary() -> CatalogueSummary:
 
 def case_counts_by_status() -> list[tuple[str, str, int]]:
     """(status, label, count) for every status that has cases, in state-machine order."""
-    counts = dict(Case.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    counts = case_status_counts(Case.objects.all())
     return [(status.value, status.label, counts[status.value]) for status in CaseStatus if status.value in counts]
 
 
@@ -55,13 +57,19 @@ def default_endpoint() -> LlmEndpoint | None:
 
 # --- Batch progress -------------------------------------------------------------------
 
-IN_FLIGHT_STATUSES = (
-    CaseStatus.PLANNED,
-    CaseStatus.SCENARIO_GENERATING,
-    CaseStatus.NOTE_GENERATING,
-    CaseStatus.DIALOGUE_GENERATING,
-)
-FAILED_STATUSES = (CaseStatus.FAILED, CaseStatus.NEEDS_ATTENTION)
+
+def case_status_counts(cases: QuerySet[Case]) -> dict[str, int]:
+    """{status: number of cases} in one query."""
+    return dict(cases.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+
+
+def produced_case_count(cases: QuerySet[Case]) -> int:
+    """Cases whose pipeline has produced a polished dialogue at least once."""
+    return (
+        cases.filter(versions__kind=ArtefactKind.DIALOGUE, versions__source=VersionSource.LLM_POLISHED)
+        .distinct()
+        .count()
+    )
 
 
 @dataclass(frozen=True)
@@ -111,12 +119,8 @@ class BatchProgress:
 def batch_progress(*, batch_id: int) -> BatchProgress:
     """Live counts of a batch: cases by status, LLM calls, tokens and cost."""
     batch = GenerationBatch.objects.select_related("endpoint").get(pk=batch_id)
-    by_status = dict(batch.cases.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    produced = (
-        batch.cases.filter(versions__kind=ArtefactKind.DIALOGUE, versions__source=VersionSource.LLM_POLISHED)
-        .distinct()
-        .count()
-    )
+    by_status = case_status_counts(batch.cases.all())
+    produced = produced_case_count(batch.cases.all())
     calls = AgentCall.objects.filter(case__batch=batch).aggregate(
         calls=Count("id"),
         failed=Count("id", filter=~Q(error_kind="")),

@@ -3,7 +3,9 @@ from generation.models.catalogue import IcdCode, PhysicianRole, QualityVariable,
 from generation.models.endpoints import LlmEndpoint, LlmModel, StructuredOutputMode
 from generation.models.pipeline import (
     CASE_TRANSITIONS,
+    FAILED_STATUSES,
     GENERATING_STATUSES,
+    IN_FLIGHT_STATUSES,
     REVIEW_STATUS_BY_STAGE,
     TERMINAL_STATUSES,
     AgentCall,
@@ -26,7 +28,9 @@ from generation.models.ratelimit import LeaseKind, LlmRateLease
 
 __all__ = [
     "CASE_TRANSITIONS",
+    "FAILED_STATUSES",
     "GENERATING_STATUSES",
+    "IN_FLIGHT_STATUSES",
     "REVIEW_STATUS_BY_STAGE",
     "TERMINAL_STATUSES",
     "AgentCall",

@@ -112,6 +112,9 @@ CASE_TRANSITIONS: dict[str, frozenset[str]] = {
     S.CANCELLED: frozenset(),
 }
 GENERATING_STATUSES = frozenset({S.SCENARIO_GENERATING, S.NOTE_GENERATING, S.DIALOGUE_GENERATING})
+# A batch is finished when none of its cases is in flight.
+IN_FLIGHT_STATUSES = frozenset({S.PLANNED, *GENERATING_STATUSES})
+FAILED_STATUSES = frozenset({S.FAILED, S.NEEDS_ATTENTION})
 # The review queue of each stage holds the cases in this status.
 REVIEW_STATUS_BY_STAGE: dict[str, str] = {
     ReviewStage.SCENARIO: S.SCENARIO_REVIEW,

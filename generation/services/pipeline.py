@@ -25,7 +25,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 from pydantic import BaseModel
 
-from generation import rendering, similarity
+from generation import rendering, selectors, similarity
 from generation.agents import (
     dialogue_generator,
     dialogue_polisher,
@@ -39,7 +39,8 @@ from generation.agents.prompting import Message, messages_without_system, ranked
 from generation.examples import WorkedExample, examples_for_code
 from generation.llm import LlmCallError, LlmResult, structured_completion
 from generation.models import (
-    GENERATING_STATUSES,
+    FAILED_STATUSES,
+    IN_FLIGHT_STATUSES,
     AgentName,
     ArtefactKind,
     ArtefactVersion,
@@ -678,28 +679,21 @@ def case_advance_after_review(*, case: Case) -> None:
 
 # --- Batch progress -----------------------------------------------------------------------
 
-IN_FLIGHT_STATUSES = frozenset({CaseStatus.PLANNED, *GENERATING_STATUSES})
-FAILED_STATUSES = (CaseStatus.FAILED, CaseStatus.NEEDS_ATTENTION)
-
 
 def batch_progress_refresh(*, batch_id: int) -> None:
     """Recount a batch's produced / failed / approved cases and finish it when no case is
     still planned or generating."""
     cases = Case.objects.filter(batch_id=batch_id)
-    produced = (
-        cases.filter(versions__kind=ArtefactKind.DIALOGUE, versions__source=VersionSource.LLM_POLISHED)
-        .distinct()
-        .count()
-    )
+    by_status = selectors.case_status_counts(cases)
     updates: dict[str, Any] = {
-        "planned_count": cases.count(),
-        "produced_count": produced,
-        "failed_count": cases.filter(status__in=FAILED_STATUSES).count(),
-        "approved_count": cases.filter(status=CaseStatus.APPROVED).count(),
+        "planned_count": sum(by_status.values()),
+        "produced_count": selectors.produced_case_count(cases),
+        "failed_count": sum(by_status.get(status, 0) for status in FAILED_STATUSES),
+        "approved_count": by_status.get(CaseStatus.APPROVED, 0),
         "updated_at": timezone.now(),
     }
     GenerationBatch.objects.filter(pk=batch_id).update(**updates)
-    in_flight = cases.filter(status__in=IN_FLIGHT_STATUSES).exists()
+    in_flight = any(by_status.get(status, 0) for status in IN_FLIGHT_STATUSES)
     active = GenerationBatch.objects.filter(
         pk=batch_id, status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.COMPLETED]
     )

@@ -25,6 +25,7 @@ from django.db import connection
 
 from generation.local_model import MODEL_ALIAS, local_model_command, local_model_env
 from generation.models import (
+    IN_FLIGHT_STATUSES,
     AgentCall,
     ArtefactKind,
     Case,
@@ -35,7 +36,6 @@ from generation.models import (
     StructuredOutputMode,
     VersionSource,
 )
-from generation.selectors import IN_FLIGHT_STATUSES
 from generation.services.batches import BatchRequest, batch_create
 from medsynth_site.celery import app as celery_app
 from tests.factories import IcdCodeFactory
