@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -13,12 +14,14 @@ from generation.models import (
     IN_FLIGHT_STATUSES,
     AgentCall,
     ArtefactKind,
+    ArtefactVersion,
     BatchStatus,
     Case,
     CaseStatus,
     GenerationBatch,
     IcdCode,
     LlmEndpoint,
+    SurveySnapshot,
     VersionSource,
 )
 
@@ -49,6 +52,25 @@ def case_counts_by_status() -> list[tuple[str, str, int]]:
 
 def recent_batches(*, limit: int = 10) -> QuerySet[GenerationBatch]:
     return GenerationBatch.objects.select_related("endpoint", "created_by")[:limit]
+
+
+def current_versions_of_cases(
+    *, case_ids: Iterable[int], kind: str | None = None
+) -> dict[tuple[int, str], ArtefactVersion]:
+    """{(case id, kind): its current version} for many cases in one query. A conflicting
+    draft is history, never current (as in services.cases.latest_version)."""
+    versions = ArtefactVersion.objects.filter(case_id__in=list(case_ids)).exclude(source=VersionSource.HUMAN_DRAFT)
+    if kind is not None:
+        versions = versions.filter(kind=kind)
+    current: dict[tuple[int, str], ArtefactVersion] = {}
+    for version in versions.order_by("case_id", "kind", "-number"):
+        current.setdefault((version.case_id, version.kind), version)
+    return current
+
+
+def latest_survey_snapshot() -> SurveySnapshot | None:
+    """The published survey weights that new generations use."""
+    return SurveySnapshot.objects.select_related("published_by").order_by("-version").first()
 
 
 def default_endpoint() -> LlmEndpoint | None:

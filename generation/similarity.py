@@ -23,6 +23,7 @@ from generation.models import (
     PipelineStep,
     StepStatus,
 )
+from generation.selectors import current_versions_of_cases
 
 DEFAULT_K = 5
 DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.9
@@ -53,12 +54,11 @@ def approved_scenarios(*, code: IcdCode, exclude_case: Case | None = None) -> li
     ) | Case.objects.filter(code=code, status=CaseStatus.APPROVED)
     if exclude_case is not None:
         cases = cases.exclude(pk=exclude_case.pk)
-    versions = []
-    for case in cases.distinct().order_by("id"):
-        latest = case.versions.filter(kind=ArtefactKind.SCENARIO).order_by("-number").first()
-        if latest is not None:
-            versions.append(latest)
-    return versions
+    case_ids = list(cases.distinct().order_by("id").values_list("id", flat=True))
+    current = current_versions_of_cases(case_ids=case_ids, kind=ArtefactKind.SCENARIO)
+    return [
+        current[(case_id, ArtefactKind.SCENARIO)] for case_id in case_ids if (case_id, ArtefactKind.SCENARIO) in current
+    ]
 
 
 def most_similar(*, content: dict[str, Any], candidates: list[ArtefactVersion], k: int) -> list[SimilarScenario]:

@@ -201,10 +201,6 @@ def current_versions(*, case: Case) -> dict[str, ArtefactVersion]:
     return current
 
 
-def current_version(*, case: Case, kind: str) -> ArtefactVersion | None:
-    return case.versions.exclude(source=VersionSource.HUMAN_DRAFT).filter(kind=kind).order_by("-number").first()
-
-
 def round_decisions(*, case: Case) -> QuerySet[ReviewDecision]:
     return ReviewDecision.objects.filter(case=case, created_at__gte=case.status_changed_at).select_related("reviewer")
 
@@ -281,10 +277,6 @@ def survey_round_current() -> int:
     """The open survey round: one past the latest published snapshot (snapshot version = its round)."""
     latest = SurveySnapshot.objects.order_by("-version").values_list("version", flat=True).first()
     return (latest or 0) + 1
-
-
-def latest_survey_snapshot() -> SurveySnapshot | None:
-    return SurveySnapshot.objects.select_related("published_by").order_by("-version").first()
 
 
 def survey_answers(*, clinician: User, round_number: int) -> dict[int, SurveyResponse]:

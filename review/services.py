@@ -22,7 +22,7 @@ from generation.models import (
     SurveySnapshot,
 )
 from generation.models import VersionSource as Source
-from generation.services.cases import artefact_version_create, case_transition
+from generation.services.cases import artefact_version_create, case_transition, latest_version
 from review import selectors
 from review.models import (
     Guideline,
@@ -303,7 +303,7 @@ def _edit_version(
         if kind not in selectors.EDITABLE_KINDS[stage]:
             raise ReviewError(f"The {kind} cannot be edited at the {stage} stage.")
         base = case.versions.filter(kind=kind, number=base_number).first()
-        current = selectors.current_version(case=case, kind=kind)
+        current = latest_version(case=case, kind=kind)
         if base is None or current is None:
             raise ReviewError(f"There is no {kind} version {base_number} to edit.")
         content = change(copy.deepcopy(base.content))

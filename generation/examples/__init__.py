@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.models import ArtefactKind, Case, CaseStatus, IcdCode
+from generation.selectors import current_versions_of_cases
 
 SHIPPED_FILE = Path(__file__).resolve().parent / "shipped.json"
 
@@ -34,10 +35,15 @@ def shipped_examples() -> tuple[WorkedExample, ...]:
 def _approved_examples(*, chapter: str, limit: int) -> list[WorkedExample]:
     # Oldest approvals first: the examples (and so the cached prompt prefix) stay the
     # same as more cases get approved.
-    cases = Case.objects.filter(status=CaseStatus.APPROVED, code__chapter=chapter).select_related("code")
+    cases = list(
+        Case.objects.filter(status=CaseStatus.APPROVED, code__chapter=chapter)
+        .select_related("code")
+        .order_by("id")[: limit * 3]
+    )
+    current = current_versions_of_cases(case_ids=[case.pk for case in cases])
     found: list[WorkedExample] = []
-    for case in cases.order_by("id")[: limit * 3]:
-        latest = {kind: case.versions.filter(kind=kind).order_by("-number").first() for kind in ArtefactKind.values}
+    for case in cases:
+        latest = {kind: current.get((case.pk, kind)) for kind in ArtefactKind.values}
         if any(version is None for version in latest.values()):
             continue
         found.append(

@@ -55,7 +55,6 @@ from generation.models import (
     QualityVariable,
     ReviewStage,
     StepStatus,
-    SurveySnapshot,
     VersionSource,
 )
 from generation.services.cases import artefact_version_create, case_transition, latest_version
@@ -159,10 +158,6 @@ def pipeline_config(*, batch: GenerationBatch) -> PipelineConfig:
         limits=OutputLimits(**limits) if limits else (LOCAL_DEMO_LIMITS if demo else None),
         judge_mode=str(raw.get("judge_mode") or (JUDGE_SIMILARITY_ONLY if demo else JUDGE_LLM)),
     )
-
-
-def latest_survey_snapshot() -> SurveySnapshot | None:
-    return SurveySnapshot.objects.order_by("-version").first()
 
 
 # --- Steps: create, enqueue, claim, finish --------------------------------------------
@@ -567,7 +562,7 @@ def case_start(*, case: Case) -> PipelineStep:
     """PLANNED -> generating the scenario, with the survey snapshot the case will use."""
     with transaction.atomic():
         case_transition(case=case, to=CaseStatus.SCENARIO_GENERATING, expected=CaseStatus.PLANNED)
-        snapshot = latest_survey_snapshot()
+        snapshot = selectors.latest_survey_snapshot()
         Case.objects.filter(pk=case.pk).update(survey_snapshot=snapshot)
         case.survey_snapshot = snapshot
         return step_create(case=case, agent=AgentName.SCENARIO_PROVIDER)

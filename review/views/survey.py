@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from generation import selectors as generation_selectors
 from generation.models import QualityVariable
 from review import agreement, selectors, services
 from review.forms import PublishSnapshotForm, SurveyForm
@@ -51,7 +52,7 @@ def prompt_preview_lines(snapshot: Any) -> list[dict[str, Any]]:
 @requires(VIEW_SURVEY)
 def survey_results(request: ReviewRequest) -> HttpResponse:
     round_number = selectors.survey_round_current()
-    snapshot = selectors.latest_survey_snapshot()
+    snapshot = generation_selectors.latest_survey_snapshot()
     context = {
         "round_number": round_number,
         "aggregates": selectors.survey_aggregate(round_number=round_number),

@@ -4,9 +4,9 @@ import pytest
 from django.utils import timezone
 
 from generation.models import ArtefactKind, CaseStatus, PipelineStep, VersionSource
+from generation.services.cases import latest_version
 from review import services
 from review.models import ReviewAction, ReviewerAssignment
-from review.selectors import current_version
 from tests.factories import ClinicianFactory, GenerationBatchFactory
 from tests.review.review_fixtures import case_in_review, seen
 
@@ -126,7 +126,7 @@ def test_a_stale_edit_is_refused_and_kept_as_a_draft(clinician):
     assert str(other) in str(conflict.value)
     assert "draft" in str(conflict.value)
     # The draft is history, not the current note.
-    assert current_version(case=case, kind=ArtefactKind.NOTE).content["plan"] == "Their plan."
+    assert latest_version(case=case, kind=ArtefactKind.NOTE).content["plan"] == "Their plan."
 
 
 @pytest.mark.parametrize(
