@@ -40,8 +40,11 @@ def test_a_model_the_endpoint_does_not_serve_is_refused(monkeypatch):
 def test_a_served_model_passes():
     endpoint = LlmEndpointFactory(default_model="gemma-3-270m")
 
-    with llm_replay([models_response(["gemma-3-270m"])]):
-        endpoint_preflight(endpoint=endpoint)
+    with llm_replay([models_response(["gemma-3-270m"])]) as replay:
+        endpoint_preflight(endpoint=endpoint)  # no LlmConfigError
+
+    assert len(replay.requests) == 1
+    assert replay.requests[0].path.endswith("/models")
 
 
 def test_an_unreachable_endpoint_is_refused():
