@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django import forms
 
-from generation.models import LlmEndpoint, PhysicianRole
+from generation import selectors
+from generation.models import BATCH_ASSIGNMENT_REQUIRED, LlmEndpoint, PhysicianRole
+from generation.models.text_limits import CODE_LIST_MAX_CHARS, COMMENT_MAX_CHARS, DISCARD_REASON_MAX_CHARS
 from generation.services.batches import MAX_PAIRS_PER_CODE, BatchRequest
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
@@ -18,7 +21,9 @@ def _endpoint_label(endpoint: LlmEndpoint) -> str:
 
 class BatchLaunchForm(forms.Form):
     codes = forms.CharField(
-        required=False, help_text="Comma-separated ICD-10-CM codes, with or without the dot (I10, E11.9)"
+        required=False,
+        max_length=CODE_LIST_MAX_CHARS,
+        help_text="Comma-separated ICD-10-CM codes, with or without the dot (I10, E11.9)",
     )
     top = forms.IntegerField(required=False, min_value=1, label="Or the top N codes by frequency")
     chapter = forms.CharField(required=False, max_length=4, label="Chapter (1-22), optional filter for top N")
@@ -32,6 +37,11 @@ class BatchLaunchForm(forms.Form):
         help_text="The case waits for a clinician's approval at each gate; without gates it goes to final review.",
     )
     reviews_required = forms.IntegerField(min_value=1, max_value=10, initial=1, label="Reviews per item")
+    assignment_required = forms.BooleanField(
+        required=False,
+        label="Only assigned reviewers",
+        help_text="A case waits in no clinician's queue until an admin assigns it to reviewers.",
+    )
     judge_mode = forms.ChoiceField(
         required=False,
         choices=[
@@ -51,8 +61,7 @@ class BatchLaunchForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        endpoints = LlmEndpoint.objects.filter(is_active=True).order_by("-is_default", "name")
-        self.fields["endpoint"].queryset = endpoints  # type: ignore[attr-defined]
+        self.fields["endpoint"].queryset = selectors.active_endpoints()  # type: ignore[attr-defined]
         self.fields["endpoint"].label_from_instance = _endpoint_label  # type: ignore[attr-defined]
         self.fields["role"].queryset = PhysicianRole.objects.filter(is_active=True)  # type: ignore[attr-defined]
 
@@ -63,6 +72,13 @@ class BatchLaunchForm(forms.Form):
         if (cleaned.get("codes") or "").strip() and (cleaned.get("top") or cleaned.get("chapter")):
             raise forms.ValidationError("Give either a list of codes or a top N / chapter, not both.")
         return cleaned
+
+    @staticmethod
+    def _config(data: dict[str, Any]) -> dict[str, Any]:
+        config: dict[str, Any] = {"judge_mode": data["judge_mode"]} if data.get("judge_mode") else {}
+        if data.get("assignment_required"):
+            config[BATCH_ASSIGNMENT_REQUIRED] = True
+        return config
 
     def batch_request(self) -> BatchRequest:
         data = self.cleaned_data
@@ -76,5 +92,73 @@ class BatchLaunchForm(forms.Form):
             gates=list(data.get("gates") or []),
             reviews_required=data["reviews_required"],
             role=role.name if role else "",
-            config={"judge_mode": data["judge_mode"]} if data.get("judge_mode") else {},
+            config=self._config(data),
         )
+
+
+# --- Batch operations and the needs-attention queue ------------------------------------------
+
+
+class RetryFailedForm(forms.Form):
+    # The newest failed step the page showed: a second submit of the same form retries nothing.
+    seen_up_to = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+
+class CaseActionForm(forms.Form):
+    """A form of one case's row in the needs-attention queue: its ids name the case, and the
+    page's role names come in once for all its rows, not one query per form."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *, case_id: int, roles: Sequence[str] = ()) -> None:
+        super().__init__(data, auto_id=f"case{case_id}-%s")
+
+
+class ScenarioRerunForm(CaseActionForm):
+    comment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=COMMENT_MAX_CHARS,
+        label="Comment for the scenario provider",
+        error_messages={"required": "Say what the scenario provider should change: a rerun needs a comment."},
+    )
+
+
+class CaseReassignForm(CaseActionForm):
+    code = forms.CharField(required=False, max_length=10, label="New ICD-10-CM code")
+    role = forms.ChoiceField(required=False, label="Physician role")
+    comment = forms.CharField(
+        required=False,
+        max_length=COMMENT_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Comment (optional: without one, a new scenario is written)",
+    )
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *, case_id: int, roles: Sequence[str] = ()) -> None:
+        super().__init__(data, case_id=case_id)
+        self.fields["role"].choices = [("", "Keep the role"), *((name, name) for name in roles)]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not (cleaned.get("code") or "").strip() and not cleaned.get("role"):
+            raise forms.ValidationError("Choose a new code, a role, or both.")
+        return cleaned
+
+
+class CaseDiscardForm(CaseActionForm):
+    reason = forms.CharField(required=False, max_length=DISCARD_REASON_MAX_CHARS, label="Why (optional)")
+
+
+# The actions of a needs-attention case, by the name its view and its row use.
+CASE_ACTION_FORMS: dict[str, type[CaseActionForm]] = {
+    "rerun": ScenarioRerunForm,
+    "reassign": CaseReassignForm,
+    "discard": CaseDiscardForm,
+}
+
+
+def case_action_forms(
+    *, case_id: int, roles: Sequence[str], bound: str = "", data: Mapping[str, Any] | None = None
+) -> dict[str, CaseActionForm]:
+    """A case's three action forms; the one named `bound` holds what was posted."""
+    return {
+        name: form_class(data if name == bound else None, case_id=case_id, roles=roles)
+        for name, form_class in CASE_ACTION_FORMS.items()
+    }

@@ -13,20 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# (key, heading) in the order a SOAP note reads.
-SOAP_SECTIONS: tuple[tuple[str, str], ...] = (
-    ("subjective", "SUBJECTIVE"),
-    ("objective", "OBJECTIVE"),
-    ("assessment", "ASSESSMENT"),
-    ("plan", "PLAN"),
-)
-# Optional parts of Subjective, rendered as labelled paragraphs under its heading.
-SUBJECTIVE_PARTS: tuple[tuple[str, str], ...] = (
-    ("chief_complaint", "Chief complaint"),
-    ("history_of_present_illness", "History of present illness"),
-    ("review_of_systems", "Review of systems"),
-)
-NOTE_FIELDS: tuple[str, ...] = tuple(key for key, _ in SUBJECTIVE_PARTS) + tuple(key for key, _ in SOAP_SECTIONS)
+from generation.models.content import SOAP_SECTIONS, SUBJECTIVE_PARTS
 
 
 def _clean(value: Any) -> str:

@@ -14,6 +14,7 @@ from kombu import Exchange, Queue
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medsynth_site.settings")
 
 app = Celery("medsynth")
+# CELERY_* settings (the broker, the task time limits, ...) become the app's configuration.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # Each queue its own exchange and key, so a message is delivered to one queue only.
@@ -27,10 +28,6 @@ app.conf.task_routes = {"generation.tasks.run_pipeline_step": {"queue": "generat
 app.conf.task_acks_late = True
 app.conf.task_reject_on_worker_lost = True
 app.conf.worker_prefetch_multiplier = 1
-# Above the worst case of one LLM step: attempts x client timeout + retry waits + the wait
-# for a free slot under the shared concurrency limit (see LLM_* settings).
-app.conf.task_soft_time_limit = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "3600"))
-app.conf.task_time_limit = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "3660"))
 app.conf.broker_connection_retry_on_startup = True
 app.conf.worker_hijack_root_logger = False
 

@@ -11,5 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("generation/", include("generation.urls")),
     path("review/", include("review.urls")),
-    path("datasets/", include("review.urls_datasets")),
+    path("datasets/", include("review.datasets.urls")),
 ]

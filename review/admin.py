@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from import_export.admin import ExportMixin
 
-from generation.admin import ReadOnlyAdmin
+from medsynth_site.admin import ReadOnlyAdmin
 from review.models import (
     DatasetExport,
     DatasetImport,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from review.dataset_export import dataset_export_job_run
-from review.dataset_import import dataset_import_job_run
+from review.datasets.export import dataset_export_job_run
+from review.datasets.imports import dataset_import_job_run
 
 
 @shared_task(queue="default", acks_late=True)

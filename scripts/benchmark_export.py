@@ -37,10 +37,10 @@ from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from generation import rendering  # noqa: E402
-from generation.models import ArtefactVersion, Case, CaseStatus, GenerationBatch, IcdCode  # noqa: E402
-from review.dataset_export import ExportOptions, dataset_export_write  # noqa: E402
+from generation.models import ArtefactVersion, Case, CaseStatus, GenerationBatch, IcdCode, code_compact  # noqa: E402
+from review.datasets.export import ExportOptions, dataset_export_write  # noqa: E402
+from review.datasets.splits import SplitPlan  # noqa: E402
 from review.models import ReviewDecision  # noqa: E402
-from review.splits import SplitPlan  # noqa: E402
 
 CODES = 500
 BULK = 1000
@@ -71,10 +71,11 @@ def _dialogue(index: int) -> dict[str, list[dict[str, str]]]:
 
 
 def _codes() -> list[IcdCode]:
+    codes = [f"Y{i // 10:02d}.{i % 10}" for i in range(CODES)]
     rows = [
         IcdCode(
-            code=f"Y{i // 10:02d}.{i % 10}",
-            code_compact=f"Y{i // 10:02d}{i % 10}",
+            code=code,
+            code_compact=code_compact(code),
             description=f"Bench {i}",
             chapter=str(i % 22 + 1),
             chapter_title=f"Chapter {i % 22 + 1}",
@@ -83,7 +84,7 @@ def _codes() -> list[IcdCode]:
             depth=2,
             is_billable=True,
         )
-        for i in range(CODES)
+        for i, code in enumerate(codes)
     ]
     IcdCode.objects.bulk_create(rows, batch_size=BULK)
     return list(IcdCode.objects.filter(code__startswith="Y", block_title="Bench").order_by("code"))

@@ -19,6 +19,7 @@ from generation.models import (
     LlmModel,
     PhysicianRole,
     VersionSource,
+    code_compact,
 )
 from medsynth_site.roles import ADMIN, CLINICIAN
 
@@ -58,7 +59,7 @@ class IcdCodeFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("code",)
 
     code = factory.Sequence(lambda n: f"Z{n // 10:02d}.{n % 10}")
-    code_compact = factory.LazyAttribute(lambda o: o.code.replace(".", ""))
+    code_compact = factory.LazyAttribute(lambda o: code_compact(o.code))
     description = factory.Sequence(lambda n: f"Test condition {n}")
     chapter = "21"
     chapter_title = "Factors influencing health status and contact with health services (Z00-Z99)"

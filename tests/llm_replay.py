@@ -1,4 +1,4 @@
-"""Replay recorded OpenAI-format HTTP responses to generation.llm, so the real openai client runs
+"""Replay hand-written OpenAI-format HTTP responses to generation.llm, so the real openai client runs
 (request building, response parsing, error mapping) without a network.
 
 Typical use in a test:
@@ -19,11 +19,13 @@ Each item of the list answers one HTTP request, in order:
 - an httpx.Response (see chat_response / error_response / fixture_response / models_response);
 - a dict: sent as a 200 JSON body (e.g. chat_completion_body(...));
 - an exception instance or class: raised by the transport (httpx.ReadTimeout, httpx.ConnectError, ...);
-- a callable taking a RecordedRequest and returning any of the above (to answer by content).
+- a callable taking a SentRequest and returning any of the above (to answer by content).
 A request beyond the list fails the test with a message naming it. `ReplayTransport` can also be
 used on its own: `httpx.Client(transport=ReplayTransport([...]))`.
 
-Recorded bodies live in tests/fixtures/llm/*.json in the exact chat.completions wire format.
+The bodies in tests/fixtures/llm/*.json are hand-written, not captured from a provider: they follow
+OpenAI's documented chat.completions and error wire format (ids, usage with cached tokens, error
+objects) closely enough for the openai SDK to parse them as it parses real replies.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "llm"
 
 
 @dataclass(frozen=True)
-class RecordedRequest:
+class SentRequest:
     method: str
     path: str
     headers: httpx.Headers
@@ -62,32 +64,30 @@ class RecordedRequest:
         return "\n".join(str(message.get("content") or "") for message in self.messages)
 
 
-Answer = httpx.Response | dict | BaseException | type | Callable[[RecordedRequest], Any]
+Answer = httpx.Response | dict | BaseException | type | Callable[[SentRequest], Any]
 
 
 class ReplayTransport(httpx.BaseTransport):
     def __init__(self, answers: Sequence[Answer]) -> None:
         self.answers = list(answers)
-        self.requests: list[RecordedRequest] = []
+        self.requests: list[SentRequest] = []
 
     @property
     def remaining(self) -> int:
         return len(self.answers) - len(self.requests)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, headers=request.headers, body=request.read()
-        )
-        self.requests.append(recorded)
+        sent = SentRequest(method=request.method, path=request.url.path, headers=request.headers, body=request.read())
+        self.requests.append(sent)
         index = len(self.requests) - 1
         if index >= len(self.answers):
             raise AssertionError(
                 f"Unexpected request #{index + 1} {request.method} {request.url.path}: "
                 f"the replay has only {len(self.answers)} answer(s)."
             )
-        return self._respond(self.answers[index], recorded, request)
+        return self._respond(self.answers[index], sent, request)
 
-    def _respond(self, answer: Answer, recorded: RecordedRequest, request: httpx.Request) -> httpx.Response:
+    def _respond(self, answer: Answer, sent: SentRequest, request: httpx.Request) -> httpx.Response:
         if isinstance(answer, type) and issubclass(answer, BaseException):
             answer = answer("replayed failure", request=request) if issubclass(answer, httpx.RequestError) else answer()
         if isinstance(answer, BaseException):
@@ -97,7 +97,7 @@ class ReplayTransport(httpx.BaseTransport):
         if isinstance(answer, dict):
             return httpx.Response(200, json=answer, request=request)
         if callable(answer):
-            return self._respond(answer(recorded), recorded, request)
+            return self._respond(answer(sent), sent, request)
         raise TypeError(f"Cannot replay {answer!r}")
 
 
@@ -107,11 +107,11 @@ class Replay:
     sleeps: list[float] = field(default_factory=list)
 
     @property
-    def requests(self) -> list[RecordedRequest]:
+    def requests(self) -> list[SentRequest]:
         return self.transport.requests
 
     @property
-    def chat_requests(self) -> list[RecordedRequest]:
+    def chat_requests(self) -> list[SentRequest]:
         return [request for request in self.requests if request.path.endswith("/chat/completions")]
 
 
@@ -184,5 +184,5 @@ def fixture_body(name: str) -> dict[str, Any]:
 
 
 def fixture_response(name: str, *, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
-    """A recorded body from tests/fixtures/llm/, e.g. fixture_response("chat_completion_ok.json")."""
+    """A hand-written body from tests/fixtures/llm/, e.g. fixture_response("chat_completion_ok.json")."""
     return httpx.Response(status, json=fixture_body(name), headers=headers or {})

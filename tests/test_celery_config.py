@@ -1,4 +1,13 @@
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 from medsynth_site.celery import app
+
+ROOT = Path(__file__).resolve().parent.parent
+TIME_LIMIT_VARIABLES = ("CELERY_TASK_SOFT_TIME_LIMIT", "CELERY_TASK_TIME_LIMIT")
 
 
 def route(task_name: str) -> tuple[str, str]:
@@ -18,3 +27,72 @@ def test_workers_ack_late_one_task_at_a_time():
     assert app.conf.task_acks_late is True
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_soft_time_limit < app.conf.task_time_limit
+
+
+def _time_limits(tmp_path: Path, **env: str) -> str:
+    """The settings' and the Celery app's time limits, read in a fresh process."""
+    clean = {key: value for key, value in os.environ.items() if key not in TIME_LIMIT_VARIABLES}
+    clean |= {"MEDSYNTH_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "medsynth_site.settings", **env}
+    code = """
+        import django; django.setup()
+        from django.conf import settings
+        from medsynth_site.celery import app
+        print(settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT,
+              app.conf.task_soft_time_limit, app.conf.task_time_limit)
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_time_limits_are_settings_read_from_the_environment(tmp_path):
+    assert _time_limits(tmp_path) == "3600 3660 3600 3660"
+    assert _time_limits(tmp_path, CELERY_TASK_SOFT_TIME_LIMIT="90", CELERY_TASK_TIME_LIMIT="120") == "90 120 90 120"
+
+
+def _settings_read_in_a_fresh_process(tmp_path: Path, code: str, **env: str) -> str:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith(("CELERY_", "LLM_", "PIPELINE_"))}
+    clean |= {"MEDSYNTH_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "medsynth_site.settings", **env}
+    prelude = "import django; django.setup()\nfrom django.conf import settings\nfrom medsynth_site.celery import app\n"
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_redis_visibility_timeout_outlasts_the_longest_step(tmp_path):
+    code = """
+        print(settings.PIPELINE_STEP_TIME_LIMIT, app.conf.broker_transport_options["visibility_timeout"])
+    """
+    redis = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/9"}
+    # 6 attempts x 120 s + 120 s of retry waits + 900 s of waiting for a slot; twice that plus the lease.
+    assert _settings_read_in_a_fresh_process(tmp_path, code, **redis) == "1740 3600"
+    assert _settings_read_in_a_fresh_process(tmp_path, code, **redis, LLM_TIMEOUT_SECONDS="600") == "4620 9360"
+    assert _settings_read_in_a_fresh_process(tmp_path, code, **redis, CELERY_VISIBILITY_TIMEOUT="7200") == "1740 7200"
+
+
+def test_beat_runs_the_recovery_pass_on_its_interval(tmp_path):
+    code = """
+        entry = app.conf.beat_schedule["recover-pipeline-steps"]
+        print(entry["task"], entry["schedule"], entry["options"]["expires"])
+    """
+    assert _settings_read_in_a_fresh_process(tmp_path, code) == "generation.tasks.recover_steps 60.0 60.0"
+    assert (
+        _settings_read_in_a_fresh_process(tmp_path, code, PIPELINE_RECOVERY_INTERVAL_SECONDS="15")
+        == "generation.tasks.recover_steps 15.0 15.0"
+    )

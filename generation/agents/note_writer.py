@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict, create_model
 from generation import rendering
 from generation.agents.prompting import (
     Message,
-    RankedVariable,
     agent_messages,
     as_json,
     prompt_version_id,
 )
 from generation.examples import WorkedExample
-from generation.models import AgentName, IcdCode, SurveySnapshot
+from generation.models import NOTE_FIELDS, SUBJECTIVE_PARTS, AgentName, IcdCode, SurveySnapshot
+from generation.selectors import RankedVariable
 
 AGENT = AgentName.NOTE_WRITER
 VERSION = 1
@@ -25,9 +25,9 @@ DEFAULT_TEMPERATURE = 0.9
 
 def note_schema(name: str, *, lead_field: str) -> type[BaseModel]:
     """A note schema whose first field is the agent's reasoning (`lead_field`), so the
-    model thinks before it writes; then every section of rendering.NOTE_FIELDS."""
+    model thinks before it writes; then every section of NOTE_FIELDS."""
     fields: dict[str, Any] = {lead_field: (str, ...)}
-    fields.update(dict.fromkeys(rendering.NOTE_FIELDS, (str, ...)))
+    fields.update(dict.fromkeys(NOTE_FIELDS, (str, ...)))
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
 
@@ -36,8 +36,8 @@ NoteWriterOutput = note_schema("NoteWriterOutput", lead_field="planning")
 
 def note_content(output: BaseModel) -> dict[str, str]:
     """Only the note sections (never the planning); empty optional parts are left out."""
-    values = {key: str(getattr(output, key, "") or "").strip() for key in rendering.NOTE_FIELDS}
-    optional = {key for key, _ in rendering.SUBJECTIVE_PARTS}
+    values = {key: str(getattr(output, key, "") or "").strip() for key in NOTE_FIELDS}
+    optional = {key for key, _ in SUBJECTIVE_PARTS}
     return {key: value for key, value in values.items() if value or key not in optional}
 
 

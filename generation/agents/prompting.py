@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from django.template import Context, Engine
 
-from generation.models import QualityVariable, SurveySnapshot
+# TEMP re-export until the pipeline imports it from generation.selectors
+from generation.selectors import ranked_variables as ranked_variables
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
-# The paper kept the variables clinicians rated at least this high (1-10 scale).
-PRIORITY_WEIGHT = 7.5
 
 Message = dict[str, str]
 
@@ -39,34 +37,6 @@ def prompt_render(*, agent: str, version: int, part: str, context: dict[str, Any
 
 def prompt_version_id(*, agent: str, version: int) -> str:
     return f"{agent}@{version}"
-
-
-@dataclass(frozen=True)
-class RankedVariable:
-    key: str
-    name: str
-    description: str
-    sub_items: list[str]
-    weight: float | None
-    priority: bool
-
-
-def ranked_variables(*, snapshot: SurveySnapshot | None) -> list[RankedVariable]:
-    """The active variables, most important first by the survey's weights (if any)."""
-    variables = list(QualityVariable.objects.filter(is_active=True))
-    weights = {key: float(value) for key, value in (snapshot.weights if snapshot else {}).items()}
-    ranked = sorted(variables, key=lambda v: (-weights.get(v.key, 0.0), v.position)) if weights else variables
-    return [
-        RankedVariable(
-            key=variable.key,
-            name=variable.name,
-            description=variable.description,
-            sub_items=list(variable.sub_items or []),
-            weight=round(weights[variable.key], 1) if variable.key in weights else None,
-            priority=weights.get(variable.key, 0.0) >= PRIORITY_WEIGHT,
-        )
-        for variable in ranked
-    ]
 
 
 def as_json(value: Any) -> str:

@@ -12,13 +12,13 @@ from pydantic import BaseModel, ConfigDict, create_model
 from generation import rendering
 from generation.agents.prompting import (
     Message,
-    RankedVariable,
     agent_messages,
     as_json,
     prompt_version_id,
 )
 from generation.examples import WorkedExample
 from generation.models import AgentName, IcdCode, PhysicianRole, SurveySnapshot
+from generation.selectors import RankedVariable
 
 AGENT = AgentName.SCENARIO_PROVIDER
 VERSION = 1

@@ -3,10 +3,29 @@ variables and the clinicians' published survey weights."""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
 
 from generation.models.base import TimeStampedModel
+from generation.models.text_limits import COMMENT_MAX_CHARS, ROLE_DESCRIPTION_MAX_CHARS, length_at_most
+
+# What people wrap a typed or pasted code in (spaces, tabs, quotes from a spreadsheet).
+CODE_WRAPPING = " \t\"'`"
+_ICD9_NUMERIC = re.compile(r"^\d{3}(\.?\d{1,2})?$")  # 250.00, 4019
+_ICD9_E_OR_V = re.compile(r"^(E\d{3}(\.?\d)?|V\d{2}(\.?\d{1,2})?)$")  # E849.0, V7231
+
+
+def code_compact(raw: str) -> str:
+    """'  "e11.9" ' -> 'E119': a code without its dot, the key every code lookup uses
+    (IcdCode.code_compact holds it for each code of the catalogue)."""
+    return raw.strip(CODE_WRAPPING).replace(".", "").replace(" ", "").upper()
+
+
+def looks_like_icd9(raw: str) -> bool:
+    cleaned = raw.strip(CODE_WRAPPING).upper()
+    return bool(_ICD9_NUMERIC.match(cleaned) or _ICD9_E_OR_V.match(cleaned))
 
 
 class IcdCode(models.Model):
@@ -53,11 +72,13 @@ class IcdCode(models.Model):
 
 class PhysicianRole(models.Model):
     name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    # Goes into the scenario provider's prompt.
+    description = models.TextField(blank=True, max_length=ROLE_DESCRIPTION_MAX_CHARS)
     is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [length_at_most("description", ROLE_DESCRIPTION_MAX_CHARS, name="role_description_length")]
 
     def __str__(self) -> str:
         return self.name
@@ -90,14 +111,11 @@ class SurveySnapshot(TimeStampedModel):
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, max_length=COMMENT_MAX_CHARS)
 
     class Meta:
         ordering = ["-version"]
+        constraints = [length_at_most("notes", COMMENT_MAX_CHARS, name="snapshot_notes_length")]
 
     def __str__(self) -> str:
         return f"Survey v{self.version}"
-
-    def ranked_keys(self) -> list[str]:
-        """Variable keys from the most to the least important."""
-        return sorted(self.weights, key=lambda key: (-float(self.weights[key]), key))

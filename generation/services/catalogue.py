@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.db import transaction
 
-from generation.models import IcdCode
+from generation.errors import DomainError
+from generation.models import CODE_WRAPPING, IcdCode, code_compact, looks_like_icd9
 
 _BULK = 2000
 
@@ -38,7 +37,7 @@ def _catalogue_rows() -> Iterator[IcdCode]:
         chapter, block = ancestors[-1], ancestors[-2]
         yield IcdCode(
             code=code,
-            code_compact=code.replace(".", ""),
+            code_compact=code_compact(code),
             description=icd.get_description(code),
             chapter=chapter,
             chapter_title=icd.get_description(chapter),
@@ -79,21 +78,7 @@ def icd10_catalogue_load() -> CatalogueLoadResult:
     )
 
 
-# --- Codes as people type them ------------------------------------------------------
-
-_STRIP = " \t\"'`"
-_ICD9_NUMERIC = re.compile(r"^\d{3}(\.?\d{1,2})?$")  # 250.00, 4019
-_ICD9_E_OR_V = re.compile(r"^(E\d{3}(\.?\d)?|V\d{2}(\.?\d{1,2})?)$")  # E849.0, V7231
-
-
-def code_compact(raw: str) -> str:
-    """'  "e11.9" ' -> 'E119': the key every code lookup uses."""
-    return raw.strip(_STRIP).replace(".", "").replace(" ", "").upper()
-
-
-def looks_like_icd9(raw: str) -> bool:
-    cleaned = raw.strip(_STRIP).upper()
-    return bool(_ICD9_NUMERIC.match(cleaned) or _ICD9_E_OR_V.match(cleaned))
+# --- Codes as people type them, looked up -------------------------------------------
 
 
 def codes_by_compact(compacts: Iterable[str]) -> dict[str, IcdCode]:
@@ -109,13 +94,16 @@ def codes_by_compact(compacts: Iterable[str]) -> dict[str, IcdCode]:
 # --- Code frequencies -----------------------------------------------------------------
 
 
-class FrequencyFileError(ValueError):
+class FrequencyFileError(DomainError):
     """The frequency file is malformed; nothing was written."""
 
     def __init__(self, line: int, problem: str) -> None:
-        super().__init__(f"line {line}: {problem}")
+        super().__init__(f"line {line}: {problem}. Nothing was imported.")
         self.line = line
         self.problem = problem
+
+
+_CODES_SHOWN = 10
 
 
 @dataclass
@@ -125,13 +113,29 @@ class FrequencyImportResult:
     unknown: list[str] = field(default_factory=list)
     icd9_like: list[str] = field(default_factory=list)
 
+    def report(self) -> list[tuple[str, str]]:
+        """(level, message) lines that tell the admin what happened; the command and the
+        admin page show the same lines. Levels: success, warning, info."""
+        return [
+            ("success", f"{self.rows} rows read: {self.matched} matched ICD-10-CM codes."),
+            _codes_line("unknown codes", self.unknown),
+            _codes_line("codes that look like ICD-9 (not imported)", self.icd9_like),
+        ]
+
+
+def _codes_line(label: str, codes: list[str]) -> tuple[str, str]:
+    if not codes:
+        return "info", f"0 {label}."
+    shown = ", ".join(codes[:_CODES_SHOWN]) + (" ..." if len(codes) > _CODES_SHOWN else "")
+    return "warning", f"{len(codes)} {label}: {shown}"
+
 
 def _frequency_rows(text: str, delimiter: str) -> Iterator[tuple[int, str, int]]:
     reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
     header = next(reader, None)
     if header is None:
         raise FrequencyFileError(1, "the file is empty; expected a header row code,count[,description]")
-    names = [name.strip(_STRIP).lower() for name in header]
+    names = [name.strip(CODE_WRAPPING).lower() for name in header]
     if names[:2] != ["code", "count"]:
         raise FrequencyFileError(
             1,
@@ -143,7 +147,7 @@ def _frequency_rows(text: str, delimiter: str) -> Iterator[tuple[int, str, int]]
             continue
         if len(values) not in (2, 3):
             raise FrequencyFileError(line, f"expected 2 or 3 columns, found {len(values)}")
-        raw_code, raw_count = values[0].strip(_STRIP), values[1].strip(_STRIP).replace(",", "")
+        raw_code, raw_count = values[0].strip(CODE_WRAPPING), values[1].strip(CODE_WRAPPING).replace(",", "")
         if not raw_code:
             raise FrequencyFileError(line, "the code is empty")
         if not raw_count.isdigit():
@@ -151,8 +155,7 @@ def _frequency_rows(text: str, delimiter: str) -> Iterator[tuple[int, str, int]]
         yield line, raw_code, int(raw_count)
 
 
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
+def _read_text(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -160,12 +163,15 @@ def _read_text(path: Path) -> str:
         raise FrequencyFileError(line, "the file is not UTF-8 text") from error
 
 
-def code_frequencies_import(*, path: Path, delimiter: str = ",") -> FrequencyImportResult:
-    """Replace every code's frequency with the file's counts, all or nothing.
+def code_frequencies_import(*, data: bytes, delimiter: str = ",") -> FrequencyImportResult:
+    """Replace every code's frequency with the file's counts (`manage.py
+    import_code_frequencies` and the admin's upload both call this).
 
-    Codes may come with or without the dot; a code listed twice has its counts summed.
+    Codes may come with or without the dot; a code listed twice has its counts summed;
+    codes outside the catalogue are skipped and reported, never refused. A malformed
+    file raises FrequencyFileError before anything is written.
     """
-    parsed = list(_frequency_rows(_read_text(path), delimiter))  # raises before any write
+    parsed = list(_frequency_rows(_read_text(data), delimiter))  # raises before any write
     result = FrequencyImportResult(rows=len(parsed))
     known = codes_by_compact(code_compact(raw) for _, raw, _ in parsed)
     counts: Counter[int] = Counter()

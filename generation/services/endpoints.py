@@ -12,7 +12,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
+from generation import selectors
+from generation.errors import DomainError
 from generation.models import LlmEndpoint, LlmModel, StructuredOutputMode
+from generation.models.endpoints import api_key_env_problem, base_url_problem
 
 LOCAL_DEMO_ENDPOINT = "local-demo"
 PROVIDER_ENDPOINT = "provider"
@@ -48,7 +51,19 @@ def _upsert_local_demo() -> LlmEndpoint:
     return endpoint
 
 
+class EndpointSettingsError(DomainError):
+    """The environment describes an endpoint that may not be used (LLM_BASE_URL, LLM_API_KEY_ENV)."""
+
+
+def _provider_settings_check() -> None:
+    problems = [base_url_problem(settings.LLM_BASE_URL), api_key_env_problem(settings.LLM_API_KEY_ENV)]
+    refused = " ".join(problem for problem in problems if problem)
+    if refused:
+        raise EndpointSettingsError(f"LLM_BASE_URL / LLM_API_KEY_ENV refused: {refused}")
+
+
 def _upsert_provider() -> LlmEndpoint:
+    _provider_settings_check()
     endpoint, _ = LlmEndpoint.objects.update_or_create(
         name=PROVIDER_ENDPOINT,
         defaults={
@@ -75,9 +90,11 @@ def default_endpoint_configure() -> LlmEndpoint:
     """Register the environment's endpoint and make it the default (idempotent)."""
     with transaction.atomic():
         endpoint = _upsert_provider() if settings.LLM_PROVIDER_CONFIGURED else _upsert_local_demo()
-        current = LlmEndpoint.objects.filter(is_default=True).first()
-        if current is None or (current.name in MANAGED_ENDPOINTS and current.pk != endpoint.pk):
-            LlmEndpoint.objects.filter(is_default=True).update(is_default=False)
-            LlmEndpoint.objects.filter(pk=endpoint.pk).update(is_default=True)
-            endpoint.is_default = True
-        return LlmEndpoint.objects.get(is_default=True)
+        current = selectors.default_endpoint()
+        if current is not None and (current.name not in MANAGED_ENDPOINTS or current.pk == endpoint.pk):
+            return current
+        # Cleared first: the database allows one default endpoint at a time.
+        LlmEndpoint.objects.filter(is_default=True).update(is_default=False)
+        LlmEndpoint.objects.filter(pk=endpoint.pk).update(is_default=True)
+        endpoint.is_default = True
+        return endpoint

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 
 from generation.models import GenerationBatch
-from review.dataset_export import FORMATS, PROFILES, ExportFilters, ExportOptionError, ExportOptions
-from review.dataset_import import IMPORT_FORMATS
-from review.splits import SPLIT_MODES, SplitOptionError, SplitPlan, ratios_parse
+from generation.models.text_limits import CODE_LIST_MAX_CHARS, SEARCH_MAX_CHARS
+from review.datasets.export import FORMATS, PROFILES, ExportFilters, ExportOptionError, ExportOptions
+from review.datasets.imports import IMPORT_FORMATS
+from review.datasets.splits import SPLIT_MODES, SplitOptionError, SplitPlan, ratios_parse
 
 
 def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -29,11 +29,15 @@ class ExportForm(forms.Form):
     )
     original_header = forms.BooleanField(required=False, label="Write the published ' Note' header (medsynth)")
     split = forms.ChoiceField(choices=_choices(SPLIT_MODES), initial="none", help_text="grouped: no code in two splits")
-    ratios = forms.CharField(initial="0.8,0.1,0.1", help_text="train,validation,test")
+    ratios = forms.CharField(initial="0.8,0.1,0.1", max_length=SEARCH_MAX_CHARS, help_text="train,validation,test")
     seed = forms.IntegerField(initial=0)
     batches = forms.ModelMultipleChoiceField(queryset=GenerationBatch.objects.order_by("-created_at"), required=False)
-    codes = forms.CharField(required=False, help_text="Comma-separated ICD-10 codes, with or without the dot")
-    chapters = forms.CharField(required=False, help_text="Comma-separated chapter numbers")
+    codes = forms.CharField(
+        required=False,
+        max_length=CODE_LIST_MAX_CHARS,
+        help_text="Comma-separated ICD-10 codes, with or without the dot",
+    )
+    chapters = forms.CharField(required=False, max_length=SEARCH_MAX_CHARS, help_text="Comma-separated chapter numbers")
     approved_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     approved_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     min_agreement = forms.FloatField(required=False, min_value=0, max_value=1, label="Minimum reviewer agreement")
@@ -77,9 +81,3 @@ class ImportForm(forms.Form):
     valid_only = forms.BooleanField(
         required=False, label="Import only the valid rows (default: refuse the whole file on any problem)"
     )
-
-    def clean_file(self) -> Any:
-        upload = self.cleaned_data["file"]
-        if upload.size > settings.IMPORT_MAX_BYTES:
-            raise forms.ValidationError(f"The file is larger than {settings.IMPORT_MAX_BYTES:,} bytes.")
-        return upload

@@ -15,12 +15,14 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from generation.errors import DomainError
+
 SPLITS: tuple[str, str, str] = ("train", "validation", "test")
 SPLIT_MODES = ("none", "grouped", "stratified")
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 
 
-class SplitOptionError(ValueError):
+class SplitOptionError(DomainError):
     """Ratios or mode that cannot make a split."""
 
 

@@ -1,10 +1,11 @@
-"""The dataset export and import pages: thin views over review.dataset_export and
-review.dataset_import. Jobs run in the background; their pages poll until done."""
+"""The dataset export and import pages: thin views over review.datasets.export and
+review.datasets.imports. Jobs run in the background; their pages poll until done."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.models import User
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -12,9 +13,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
-from review.dataset_export import dataset_export_request
-from review.dataset_import import dataset_import_request
-from review.forms_datasets import ExportForm, ImportForm
+from medsynth_site.uploads import upload_refusal
+from review.datasets.export import dataset_export_request
+from review.datasets.forms import ExportForm, ImportForm
+from review.datasets.imports import dataset_import_request
 from review.models import DatasetExport, DatasetImport, JobStatus
 
 RECENT = 20
@@ -74,6 +76,10 @@ def export_download(request: HttpRequest, pk: int) -> FileResponse:
 @permission_required("review.add_datasetimport", raise_exception=True)
 def import_list(request: AuthenticatedRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
+    if refusal := upload_refusal(request):
+        # The upload stopped at the limit, so the fields after the file never arrived: start over.
+        messages.error(request, refusal)
+        return redirect("datasets:imports")
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         job = dataset_import_request(

@@ -1,5 +1,5 @@
-"""What every review view shares: permission decorators, the current queue, and
-rendering either the full page or, for an htmx request, one named partial."""
+"""What every review view shares: permission decorators, the case a URL names, the
+current queue, and rendering either the full page or, for an htmx request, one named partial."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
 from generation.models import Case
-from review import selectors
+from review import access, selectors
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 REVIEW = "review.review_case"
-ADJUDICATE = "review.adjudicate_case"
+ADJUDICATE = access.ADJUDICATE_PERMISSION
 ASSIGN = "review.assign_reviewers"
 VIEW_DECISIONS = "review.view_reviewdecision"
 CHANGE_GUIDELINE = "review.change_guideline"
@@ -39,10 +40,29 @@ def requires(permission: str) -> Callable[[View], View]:
     return permission_required(permission, raise_exception=True)
 
 
+def case_or_404(case_id: int) -> Case:
+    try:
+        return selectors.case_for_review(case_id=case_id)
+    except Case.DoesNotExist as missing:
+        raise Http404("No such case.") from missing
+
+
+def case_to_act_on(request: ReviewRequest, case_id: int) -> Case:
+    """The case a decision, edit or regeneration names; 403 when the user may not act on
+    it (a disputed case, or one assigned to others: review.access)."""
+    case = case_or_404(case_id)
+    if refusal := access.case_action_refusal(case=case, user=request.user):
+        raise PermissionDenied(refusal)
+    return case
+
+
 def queue_for(request: HttpRequest, case: Case | None = None) -> str:
-    """The queue the reviewer is working through: ?queue=..., else the case's own stage."""
+    """The queue the reviewer is working through: ?queue=..., else the case's own stage.
+    Only adjudicators work through the adjudication queue: for anyone else its neighbours
+    would tell which cases are disputed."""
     requested = request.POST.get("queue") or request.GET.get("queue") or ""
-    if requested in selectors.QUEUE_LABELS:
+    may_use = requested != selectors.ADJUDICATION_QUEUE or access.is_adjudicator(request.user)
+    if requested in selectors.QUEUE_LABELS and may_use:
         return requested
     stage = selectors.stage_for_case(case=case) if case is not None else None
     return stage or "note"

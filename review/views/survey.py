@@ -3,7 +3,7 @@ preview how the latest snapshot orders the variables in the prompts."""
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from django.contrib import messages
 from django.http import HttpResponse
@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from generation import selectors as generation_selectors
+from generation.errors import on_refusal
 from generation.models import QualityVariable
 from review import agreement, selectors, services
 from review.forms import PublishSnapshotForm, SurveyForm
@@ -38,17 +39,6 @@ def survey(request: ReviewRequest) -> HttpResponse:
     )
 
 
-def prompt_preview_lines(snapshot: Any) -> list[dict[str, Any]]:
-    """The variables in the order the latest snapshot ranks them, as the prompts present them."""
-    if snapshot is None:
-        return []
-    names = dict(QualityVariable.objects.values_list("key", "name"))
-    return [
-        {"rank": rank, "key": key, "name": names.get(key, key), "weight": snapshot.weights[key]}
-        for rank, key in enumerate(snapshot.ranked_keys(), start=1)
-    ]
-
-
 @requires(VIEW_SURVEY)
 def survey_results(request: ReviewRequest) -> HttpResponse:
     round_number = selectors.survey_round_current()
@@ -60,7 +50,7 @@ def survey_results(request: ReviewRequest) -> HttpResponse:
         "alpha": agreement.krippendorff_alpha(selectors.survey_ratings(round_number=round_number), level="ordinal"),
         "suggestions": selectors.variable_suggestions(round_number=round_number),
         "snapshot": snapshot,
-        "preview": prompt_preview_lines(snapshot),
+        "preview": generation_selectors.ranked_variables(snapshot=snapshot) if snapshot else [],
         "publish_form": PublishSnapshotForm(),
         "can_publish": request.user.has_perm(PUBLISH_SURVEY),
     }
@@ -72,10 +62,11 @@ def survey_results(request: ReviewRequest) -> HttpResponse:
 def survey_publish(request: ReviewRequest) -> HttpResponse:
     form = PublishSnapshotForm(request.POST)
     if form.is_valid():
-        try:
+        with on_refusal(partial(messages.error, request)):
             snapshot = services.survey_snapshot_publish(published_by=request.user, notes=form.cleaned_data["notes"])
-        except services.ReviewError as error:
-            messages.error(request, str(error))
-        else:
             messages.success(request, f"Published survey snapshot v{snapshot.version}; new generations use it.")
+    else:
+        messages.error(
+            request, "Not published. Notes: " + " ".join(str(error) for error in form.errors.get("notes", []))
+        )
     return redirect("review:survey-results")

@@ -106,3 +106,13 @@ def test_failed_cases_can_be_sent_back_to_the_queue_from_the_page(admin_member_c
     assert "1 failed case(s) sent back to the queue." in response.text
     case.refresh_from_db()
     assert case.status == CaseStatus.SCENARIO_GENERATING
+
+
+def test_retrying_a_cancelled_batch_is_refused_with_a_message(admin_member_client):
+    case = make_case()
+    case_start(case=case)
+    admin_member_client.post(reverse("generation:batch-cancel", args=[case.batch_id]))
+    response = admin_member_client.post(reverse("generation:batch-retry-failed", args=[case.batch_id]), follow=True)
+    assert response.redirect_chain == [(reverse("generation:batch-detail", args=[case.batch_id]), 302)]
+    assert "The batch was cancelled; plan a new one instead." in response.text
+    assert "sent back to the queue" not in response.text

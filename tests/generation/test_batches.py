@@ -6,10 +6,13 @@ from generation.models import AgentName, CaseStatus, GenerationBatch, PipelineSt
 from generation.services.batches import (
     BatchPlanError,
     BatchRequest,
+    ImportedPair,
+    ImportedText,
     batch_cancel,
     batch_create,
     batch_plan,
     batch_start,
+    imported_batch_create,
 )
 from tests.factories import IcdCodeFactory, LlmEndpointFactory, LlmModelFactory
 from tests.llm_replay import llm_replay, models_response
@@ -68,9 +71,9 @@ def test_an_unknown_code_is_refused_before_anything_is_created(endpoint, codes):
 
 
 def test_an_endpoint_whose_key_variable_is_unset_is_refused(monkeypatch, codes):
-    monkeypatch.delenv("MEDSYNTH_TEST_MISSING_KEY", raising=False)
-    LlmEndpointFactory(name="keyless", api_key_env="MEDSYNTH_TEST_MISSING_KEY")
-    with pytest.raises(BatchPlanError, match="MEDSYNTH_TEST_MISSING_KEY"):
+    monkeypatch.delenv("TEST_MISSING_API_KEY", raising=False)
+    LlmEndpointFactory(name="keyless", api_key_env="TEST_MISSING_API_KEY")
+    with pytest.raises(BatchPlanError, match="TEST_MISSING_API_KEY"):
         batch_create(request=BatchRequest(codes=["I10"], endpoint_name="keyless"))
     assert _nothing_created()
 
@@ -99,3 +102,33 @@ def test_cancelling_a_batch_stops_its_open_cases(endpoint, codes):
     assert batch_cancel(batch=batch) == 2
     assert set(batch.cases.values_list("status", flat=True)) == {CaseStatus.CANCELLED}
     assert batch.status == "cancelled"
+
+
+def _imported_pair(code) -> ImportedPair:
+    unparsed = {"code": "unparsed", "message": "Text before the first heading.", "detail": None}
+    return ImportedPair(
+        code=code,
+        note=ImportedText(text="Seen today.\nS: cough", content={"subjective": "cough"}, flags=[unparsed]),
+        dialogue=ImportedText(text="[doctor]: hi", content={"turns": [{"speaker": "doctor", "text": "hi"}]}),
+    )
+
+
+def test_an_imported_batch_puts_every_pair_in_the_final_review(codes):
+    diabetes, hypertension = codes[0], codes[1]
+
+    batch = imported_batch_create(
+        name="Import of pairs.csv",
+        pairs=[_imported_pair(diabetes), _imported_pair(diabetes), _imported_pair(hypertension)],
+        config={"import": {"format": "medsynth"}},
+    )
+
+    counters = (batch.planned_count, batch.produced_count, batch.approved_count, batch.failed_count)
+    assert (batch.kind, batch.status, counters) == ("imported", "completed", (3, 3, 0, 0))
+    assert list(batch.cases.order_by("id").values_list("code__code", "slot", "status")) == [
+        ("E11.9", 1, "pair_review"),
+        ("E11.9", 2, "pair_review"),
+        ("I10", 1, "pair_review"),
+    ]
+    note = batch.cases.order_by("id").first().versions.get(kind="note")
+    assert (note.number, note.source, note.text) == (1, "imported", "Seen today.\nS: cough")
+    assert note.check_flags[0]["code"] == "unparsed"

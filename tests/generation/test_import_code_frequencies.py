@@ -1,7 +1,11 @@
+import io
 from pathlib import Path
 
 import pytest
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from generation.models import IcdCode
 from tests.factories import IcdCodeFactory
@@ -9,10 +13,7 @@ from tests.factories import IcdCodeFactory
 
 @pytest.fixture
 def codes(db):
-    return {
-        code: IcdCodeFactory(code=code, code_compact=code.replace(".", ""))
-        for code in ["E11.9", "I10", "M25.562", "J45.909"]
-    }
+    return {code: IcdCodeFactory(code=code) for code in ["E11.9", "I10", "M25.562", "J45.909"]}
 
 
 def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -81,3 +82,65 @@ def test_a_file_that_is_not_utf8_is_refused_with_its_line(codes, tmp_path):
 def test_a_missing_file_is_refused(db, tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         call_command("import_code_frequencies", str(tmp_path / "nope.csv"))
+
+
+# --- The same file through both entry points: the command and the admin page ---------
+
+MIXED_FILE = "code,count\nE119,120\nI10,300\nZZZ99,5\n250.00,9\nE11.9,30\n"
+
+
+def import_with_the_command(path: Path, client) -> list[str]:
+    out = io.StringIO()
+    call_command("import_code_frequencies", str(path), stdout=out)
+    return out.getvalue().splitlines()
+
+
+def import_in_the_admin(path: Path, client) -> list[str]:
+    upload = SimpleUploadedFile("frequencies.csv", path.read_bytes(), content_type="text/csv")
+    response = client.post(reverse("admin:generation_icdcode_import_frequencies"), {"file": upload, "delimiter": ","})
+    assert response.status_code == 302
+    return [message.message for message in get_messages(response.wsgi_request)]
+
+
+@pytest.mark.parametrize("entry_point", [import_with_the_command, import_in_the_admin])
+def test_both_entry_points_sum_duplicates_clear_old_values_and_report_unknown_codes(
+    codes, tmp_path, admin_member_client, entry_point
+):
+    IcdCode.objects.filter(code="J45.909").update(frequency=99)
+
+    report = entry_point(write(tmp_path, MIXED_FILE), admin_member_client)
+
+    assert frequencies() == {"E11.9": 150, "I10": 300, "M25.562": None, "J45.909": None}
+    assert report == [
+        "5 rows read: 3 matched ICD-10-CM codes.",
+        "1 unknown codes: ZZZ99",
+        "1 codes that look like ICD-9 (not imported): 250.00",
+    ]
+
+
+def test_the_admin_refuses_a_malformed_file_and_changes_nothing(codes, tmp_path, admin_member_client):
+    IcdCode.objects.filter(code="I10").update(frequency=42)
+    upload = SimpleUploadedFile("frequencies.csv", b"code,frequency\nI10,5\n", content_type="text/csv")
+
+    response = admin_member_client.post(
+        reverse("admin:generation_icdcode_import_frequencies"), {"file": upload, "delimiter": ","}
+    )
+
+    assert response.status_code == 200
+    assert "frequencies.csv: line 1: expected the header code,count" in response.text
+    assert "Nothing was imported." in response.text
+    assert frequencies()["I10"] == 42
+
+
+def test_the_admin_change_list_links_to_the_frequency_import(codes, admin_member_client):
+    response = admin_member_client.get(reverse("admin:generation_icdcode_changelist"))
+    assert reverse("admin:generation_icdcode_import_frequencies") in response.text
+
+
+def test_clinicians_cannot_import_frequencies(codes, tmp_path, clinician_client):
+    upload = SimpleUploadedFile("frequencies.csv", b"code,count\nI10,5\n", content_type="text/csv")
+
+    response = clinician_client.post(reverse("admin:generation_icdcode_import_frequencies"), {"file": upload})
+
+    assert response.status_code in (302, 403)
+    assert frequencies()["I10"] is None

@@ -4,7 +4,8 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from generation.models import ArtefactKind, ImmutableRowError, LlmEndpoint, QualityVariable, VersionSource
-from generation.services.cases import artefact_version_create, latest_version
+from generation.selectors import current_version
+from generation.services.cases import artefact_version_create
 from review.models import RejectReason, ReviewAction, ReviewDecision, SurveyResponse
 from tests.factories import (
     SAMPLE_NOTE,
@@ -31,7 +32,7 @@ class TestArtefactVersions:
             case=case, kind=ArtefactKind.NOTE, content=SAMPLE_NOTE, source=VersionSource.LLM_POLISHED, parent=first
         )
         assert (first.number, second.number) == (1, 2)
-        assert latest_version(case=case, kind=ArtefactKind.NOTE) == second
+        assert current_version(case=case, kind=ArtefactKind.NOTE) == second
         assert second.text.startswith("SUBJECTIVE:\nChief complaint: Increased thirst.")
 
     def test_a_conflicting_draft_is_kept_but_never_the_current_version(self):
@@ -48,7 +49,7 @@ class TestArtefactVersions:
             parent=current,
         )
         assert draft.number == 2
-        assert latest_version(case=case, kind=ArtefactKind.NOTE) == current
+        assert current_version(case=case, kind=ArtefactKind.NOTE) == current
 
     def test_a_version_cannot_be_changed_or_deleted(self):
         version = ArtefactVersionFactory()

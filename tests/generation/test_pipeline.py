@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from generation.models import (
     AgentCall,
     AgentName,
     ArtefactKind,
     CaseStatus,
+    InvalidTransition,
     PipelineStep,
     StepStatus,
     SurveySnapshot,
@@ -19,13 +21,16 @@ from generation.services.pipeline import (
     RegenerationNotAllowed,
     RetryNotAllowed,
     case_advance_after_review,
+    case_finish,
     case_regenerate,
     case_retry,
     case_start,
     pipeline_step_run,
 )
+from generation.services.pipeline.config import pipeline_config
 from generation.tasks import run_pipeline_step
-from tests.factories import ClinicianFactory
+from review import services as review_services
+from tests.factories import ClinicianFactory, GenerationBatchFactory, LlmEndpointFactory
 from tests.generation.pipeline_fakes import (
     agent_of,
     answers,
@@ -35,6 +40,7 @@ from tests.generation.pipeline_fakes import (
     scenario_output,
 )
 from tests.llm_replay import error_response, llm_replay
+from tests.review.review_fixtures import seen
 
 pytestmark = pytest.mark.django_db
 
@@ -229,11 +235,42 @@ def test_regenerating_the_note_puts_the_comment_in_the_prompt_and_regenerates_th
     case.refresh_from_db()
     assert case.status == CaseStatus.PAIR_REVIEW
     notes = list(case.versions.filter(kind=ArtefactKind.NOTE).order_by("number").values_list("source", flat=True))
-    assert notes == ["llm_raw", "llm_polished", "regenerated", "llm_polished"]
+    assert notes == ["llm_raw", "llm_polished", "regenerated", "regenerated_polished"]
     dialogues = list(
         case.versions.filter(kind=ArtefactKind.DIALOGUE).order_by("number").values_list("source", flat=True)
     )
-    assert dialogues == ["llm_raw", "llm_polished", "regenerated", "llm_polished"]
+    assert dialogues == ["llm_raw", "llm_polished", "regenerated", "regenerated_polished"]
+
+
+def test_the_version_a_reviewer_gets_back_from_regenerate_is_labelled_regenerated(clinician, clinician_client):
+    case = _case_in_pair_review()
+    review_services.regeneration_request(
+        case=case,
+        reviewer=clinician,
+        target="dialogue",
+        comment="Let the patient ask about side effects.",
+        seen=seen(case),
+        opened_at=None,
+    )
+    with llm_replay(answers(2)):
+        run_pending_steps()
+
+    page = clinician_client.get(f"{reverse('review:item', args=[case.pk])}?queue=pair").content.decode()
+    # Dialogue v1 raw, v2 polished, v3 the regeneration's raw output, v4 its polished one.
+    assert "v4 · Regenerated (polished)" in page
+    assert "v4 · LLM (polished)" not in page
+
+
+def test_a_final_verdict_finishes_the_case_and_counts_it_in_its_batch():
+    case = _case_in_pair_review()
+    with pytest.raises(InvalidTransition, match="not a final verdict"):
+        case_finish(case=case, status=CaseStatus.CANCELLED)
+
+    case_finish(case=case, status=CaseStatus.APPROVED)
+
+    case.refresh_from_db()
+    case.batch.refresh_from_db()
+    assert (case.status, case.batch.approved_count) == (CaseStatus.APPROVED, 1)
 
 
 def test_regeneration_is_refused_while_the_stage_is_being_generated():
@@ -303,22 +340,6 @@ def test_on_the_local_demo_model_the_judge_only_runs_the_near_duplicate_check():
     assert case.status == CaseStatus.PAIR_REVIEW
 
 
-def test_a_step_left_running_by_a_dead_worker_is_taken_over_only_by_the_same_task_message():
-    case = make_case()
-    case_start(case=case)
-    step = case.steps.get()
-    PipelineStep.objects.filter(pk=step.pk).update(status=StepStatus.RUNNING, task_id="task-1")
-
-    with llm_replay(answers(1)) as replay:
-        pipeline_step_run(step_id=step.pk, task_id="a-duplicate-message")
-        assert replay.chat_requests == []
-        pipeline_step_run(step_id=step.pk, task_id="task-1")  # acks_late redelivery of the same message
-
-    step.refresh_from_db()
-    assert step.status == StepStatus.SUCCEEDED
-    assert len(replay.chat_requests) == 1
-
-
 def test_a_failed_case_is_retried_from_its_failed_step():
     case = make_case()
     case_start(case=case)
@@ -353,3 +374,16 @@ def test_a_role_the_model_invents_falls_back_to_primary_care_and_is_recorded():
     assert case.role.name == "Family medicine physician"
     assert case.versions.get(kind=ArtefactKind.SCENARIO).content["role"] == "Family medicine physician"
     assert case.steps.get(agent=AgentName.SCENARIO_PROVIDER).result["role_returned"] == "astronaut"
+
+
+def test_a_batch_without_its_own_endpoint_gets_the_default_endpoints_demo_settings():
+    """An imported batch has no endpoint; its regenerations go to the default endpoint, and
+    when that is the local demo model they must get the demo's bounded settings too."""
+    LlmEndpointFactory(name="local-demo", is_default=True, is_active=True, is_local_demo=True)
+    batch = GenerationBatchFactory(endpoint=None)
+
+    config = pipeline_config(batch=batch)
+
+    assert config.judge_mode == "similarity"
+    assert config.max_tokens["note_writer"] == 1024
+    assert config.examples_per_prompt == 1

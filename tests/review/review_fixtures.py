@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from generation.models import ArtefactKind, Case, CaseStatus, VersionSource
+from generation.models import REVIEW_STAGE_BY_STATUS, ArtefactKind, Case, CaseStatus, VersionSource
 from generation.services.cases import artefact_version_create
+from review.selectors import VISIBLE_KINDS
 from tests.factories import SAMPLE_DIALOGUE, SAMPLE_NOTE, SAMPLE_SCENARIO, CaseFactory
 
-KINDS_BY_STATUS = {
-    CaseStatus.SCENARIO_REVIEW: (ArtefactKind.SCENARIO,),
-    CaseStatus.NOTE_REVIEW: (ArtefactKind.SCENARIO, ArtefactKind.NOTE),
-    CaseStatus.DIALOGUE_REVIEW: (ArtefactKind.SCENARIO, ArtefactKind.NOTE, ArtefactKind.DIALOGUE),
-    CaseStatus.PAIR_REVIEW: (ArtefactKind.SCENARIO, ArtefactKind.NOTE, ArtefactKind.DIALOGUE),
-    CaseStatus.ADJUDICATION: (ArtefactKind.SCENARIO, ArtefactKind.NOTE, ArtefactKind.DIALOGUE),
-}
 CONTENT = {
     ArtefactKind.SCENARIO: SAMPLE_SCENARIO,
     ArtefactKind.NOTE: SAMPLE_NOTE,
@@ -32,14 +26,14 @@ def case_in_review(
     """A case in `status` with an LLM version of every artefact that status shows."""
     case = CaseFactory(status=status, **case_fields)
     content = {**CONTENT, ArtefactKind.NOTE: note or SAMPLE_NOTE, ArtefactKind.DIALOGUE: dialogue or SAMPLE_DIALOGUE}
-    for kind in KINDS_BY_STATUS[status]:
+    for kind in VISIBLE_KINDS[REVIEW_STAGE_BY_STATUS[status]]:
         artefact_version_create(case=case, kind=kind, content=content[kind], source=VersionSource.LLM_POLISHED)
     return case
 
 
 def seen(case: Case) -> dict[str, int]:
     """The version numbers a reviewer sees on screen now."""
-    from review.selectors import current_versions
+    from generation.selectors import current_versions
 
     return {kind: version.number for kind, version in current_versions(case=case).items()}
 

@@ -1,9 +1,11 @@
 import pytest
 from django.urls import reverse
 
+from generation.agents import scenario_provider
 from generation.models import QualityVariable, SurveySnapshot
+from generation.selectors import ranked_variables
 from review.models import SurveyResponse, VariableSuggestion
-from tests.factories import ClinicianFactory
+from tests.factories import ClinicianFactory, IcdCodeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,11 +61,43 @@ def test_results_publish_a_snapshot_that_orders_the_prompt_preview(clinician_cli
     preview = admin_member_client.get(reverse("review:survey-results")).content.decode()
     assert "round 2" in preview
     assert "Latest published snapshot: <strong>v1</strong>" in preview
-    top = snapshot.ranked_keys()[0]
-    assert preview.index(f"({top}, weight") < preview.index(f"({snapshot.ranked_keys()[-1]}, weight")
+    # Both clinicians gave the last variable their top score, so it leads the preview.
+    assert preview.index(f"({variables[-1].key}, weight") < preview.index(f"({variables[0].key}, weight")
 
 
 def test_publishing_an_empty_round_says_why(admin_member_client):
     response = admin_member_client.post(reverse("review:survey-publish"), follow=True)
     assert "Nobody has answered" in response.content.decode()
     assert not SurveySnapshot.objects.exists()
+
+
+def test_the_prompt_preview_shows_the_order_the_prompts_use_when_scores_tie(admin_member_client):
+    """Tied weights keep the survey's table order; an inactive variable is in neither."""
+    by_position = list(QualityVariable.objects.order_by("position"))
+    retired = by_position[1]
+    QualityVariable.objects.filter(pk=retired.pk).update(is_active=False)
+    active = [v for v in by_position if v.pk != retired.pk]
+    # The last active variable is rated highest; all others tie at 5, including the retired
+    # one, whose key sorts before every tied key (so "ties by key" would differ).
+    weights = {v.key: 5.0 for v in by_position} | {active[-1].key: 9.0, retired.key: 9.5}
+    snapshot = SurveySnapshot.objects.create(version=1, weights=weights, respondents=2)
+    expected = [active[-1].key] + [v.key for v in active[:-1]]
+
+    page = admin_member_client.get(reverse("review:survey-results")).content.decode()
+    preview = page[page.index("prompt-preview") :]
+    positions = [preview.index(f"({key}, weight") for key in expected]
+    assert positions == sorted(positions)
+    assert f"({retired.key}," not in preview
+
+    messages = scenario_provider.build_messages(
+        code=IcdCodeFactory(),
+        roles=[],
+        variables=ranked_variables(snapshot=snapshot),
+        survey=snapshot,
+        examples=[],
+    )
+    prompt = messages[-1]["content"]
+    names = {v.key: v.name for v in active}
+    in_prompt = [prompt.index(names[key]) for key in expected]
+    assert in_prompt == sorted(in_prompt)
+    assert retired.name not in prompt

@@ -7,8 +7,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation.services.catalogue import FrequencyFileError, code_frequencies_import
 
-_SHOWN = 10
-
 
 class Command(BaseCommand):
     help = (
@@ -26,16 +24,9 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         delimiter = options["delimiter"].replace("\\t", "\t")
         try:
-            result = code_frequencies_import(path=path, delimiter=delimiter)
+            result = code_frequencies_import(data=path.read_bytes(), delimiter=delimiter)
         except FrequencyFileError as error:
-            raise CommandError(f"{path}: {error}. Nothing was imported.") from error
-        self.stdout.write(self.style.SUCCESS(f"{result.rows} rows read: {result.matched} matched ICD-10-CM codes."))
-        self._report("unknown codes", result.unknown)
-        self._report("codes that look like ICD-9 (not imported)", result.icd9_like)
-
-    def _report(self, label: str, codes: list[str]) -> None:
-        if not codes:
-            self.stdout.write(f"0 {label}.")
-            return
-        shown = ", ".join(codes[:_SHOWN]) + (" ..." if len(codes) > _SHOWN else "")
-        self.stdout.write(self.style.WARNING(f"{len(codes)} {label}: {shown}"))
+            raise CommandError(f"{path}: {error}") from error
+        styles = {"success": self.style.SUCCESS, "warning": self.style.WARNING}
+        for level, message in result.report():
+            self.stdout.write(styles.get(level, str)(message))

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from generation import selectors
 from generation.llm.health import EndpointHealth, endpoint_health_check
 from generation.models import LlmEndpoint
 
@@ -52,7 +53,7 @@ class Command(BaseCommand):
                 known = ", ".join(LlmEndpoint.objects.values_list("name", flat=True)) or "none"
                 raise CommandError(f"No LLM endpoint named '{name}'. Known endpoints: {known}.")
             return [endpoint]
-        endpoints = list(LlmEndpoint.objects.filter(is_active=True))
+        endpoints = list(selectors.active_endpoints())
         if not endpoints:
             raise CommandError("No active LLM endpoint. Run `manage.py configure_llm` or add one in the admin.")
         return endpoints

@@ -1,9 +1,9 @@
 """Dataset export: approved pairs only, streamed to JSONL, CSV or Parquet with splits
 and a dataset card. Import from here; the submodules are an implementation detail."""
 
-from review.dataset_export.profiles import MEDSYNTH_COLUMNS, ORIGINAL_NOTE_HEADER, PROFILES
-from review.dataset_export.query import ExportFilters, PairRecord, approved_pairs, pair_records
-from review.dataset_export.service import (
+from review.datasets.export.profiles import MEDSYNTH_COLUMNS, ORIGINAL_NOTE_HEADER, PROFILES
+from review.datasets.export.query import ExportFilters, PairRecord, approved_pairs, pair_records
+from review.datasets.export.service import (
     ExportOptionError,
     ExportOptions,
     ExportResult,
@@ -12,7 +12,7 @@ from review.dataset_export.service import (
     dataset_export_write,
     file_sha256,
 )
-from review.dataset_export.writers import FORMATS
+from review.datasets.export.writers import FORMATS
 
 __all__ = [
     "FORMATS",

@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from generation.rendering import NOTE_FIELDS
-from review.dataset_export.query import PairRecord, annotation
+from generation.models import NOTE_FIELDS
+from review.datasets.export.query import PairRecord, annotation
 
 PROFILES = ("medsynth", "full")
 MEDSYNTH_COLUMNS = ("Note", "Dialogue", "ICD10", "ICD10_desc")

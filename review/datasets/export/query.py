@@ -1,5 +1,6 @@
 """Which pairs an export holds, read a page of cases at a time: approved cases only,
-each with the exact note and dialogue versions that the approving decision named."""
+each with the exact note and dialogue versions that the approving decision named and
+every counted approver approved."""
 
 from __future__ import annotations
 
@@ -8,16 +9,26 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, FloatField, IntegerField, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    IntegerField,
+    Q,
+    QuerySet,
+)
 from django.db.models.expressions import OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from generation.models import AgentCall, ArtefactKind, ArtefactVersion, Case, CaseStatus, ReviewStage
-from generation.services.catalogue import code_compact
+from generation.models import AgentCall, ArtefactKind, ArtefactVersion, Case, CaseStatus, ReviewStage, code_compact
+from generation.selectors import current_versions_of_cases
 from review.models import ReviewAction, ReviewDecision
+from review.selectors import ACCEPTING_ACTIONS
 
-APPROVING_ACTIONS = (ReviewAction.APPROVE, ReviewAction.EDIT)
 CHUNK_SIZE = 500
 
 
@@ -63,11 +74,18 @@ def approved_pairs(*, filters: ExportFilters) -> QuerySet[Case]:
     """Approved cases with the versions their approving decision named, filtered.
 
     The approving decision is the latest pair-stage approve/edit: with several reviewers
-    or an adjudication, that is the one that moved the case to APPROVED. Agreement is the
-    share of the case's pair reviewers (skips aside) who approved it.
+    or an adjudication, that is the one that moved the case to APPROVED. A verdict counts
+    for the versions it named (review.selectors: an edit starts a new round), so a pair
+    is exported only when an adjudicator approved it or as many reviewers as it required
+    approved exactly those versions: an edit that earlier approvers never saw is not
+    exported. Agreement is the share of the reviewers who decided on those versions
+    (skips aside) who approved them.
     """
     pair_decisions = ReviewDecision.objects.filter(case=OuterRef("pk"), stage=ReviewStage.PAIR)
-    approving = pair_decisions.filter(action__in=APPROVING_ACTIONS).order_by("-created_at", "-id")
+    approving = pair_decisions.filter(action__in=ACCEPTING_ACTIONS).order_by("-created_at", "-id")
+    on_approved_versions = pair_decisions.exclude(action=ReviewAction.SKIP).filter(
+        note_version_id=OuterRef("approved_note_id"), dialogue_version_id=OuterRef("approved_dialogue_id")
+    )
 
     def reviewers(decisions: QuerySet[ReviewDecision]) -> Coalesce:
         counted = decisions.order_by().values("case").annotate(n=Count("reviewer", distinct=True)).values("n")
@@ -77,13 +95,17 @@ def approved_pairs(*, filters: ExportFilters) -> QuerySet[Case]:
         Case.objects.filter(status=CaseStatus.APPROVED)
         .annotate(
             approving_decision_id=Subquery(approving.values("id")[:1]),
+            approved_by_adjudication=Subquery(approving.values("is_adjudication")[:1], output_field=BooleanField()),
             approved_at=Subquery(approving.values("created_at")[:1], output_field=DateTimeField()),
             approved_note_id=Subquery(approving.values("note_version_id")[:1]),
             approved_dialogue_id=Subquery(approving.values("dialogue_version_id")[:1]),
-            reviewers_total=reviewers(pair_decisions.exclude(action=ReviewAction.SKIP)),
-            reviewers_approving=reviewers(pair_decisions.filter(action__in=APPROVING_ACTIONS)),
+        )
+        .annotate(
+            reviewers_total=reviewers(on_approved_versions),
+            reviewers_approving=reviewers(on_approved_versions.filter(action__in=ACCEPTING_ACTIONS)),
         )
         .filter(approved_note_id__isnull=False, approved_dialogue_id__isnull=False)
+        .filter(Q(approved_by_adjudication=True) | Q(reviewers_approving__gte=F("reviews_required")))
     )
     if filters.batch_ids:
         cases = cases.filter(batch_id__in=filters.batch_ids)
@@ -166,15 +188,6 @@ def _case_pages(cases: QuerySet[Case], groups: list[CodeGroup], size: int) -> It
         yield list(related.filter(code_id__in=pending))
 
 
-def _latest_scenarios(case_ids: list[int]) -> dict[int, ArtefactVersion]:
-    latest: dict[int, ArtefactVersion] = {}
-    for version in ArtefactVersion.objects.filter(case_id__in=case_ids, kind=ArtefactKind.SCENARIO).order_by(
-        "case_id", "number"
-    ):
-        latest[version.case_id] = version
-    return latest
-
-
 def _models_by_case(case_ids: list[int]) -> dict[int, dict[str, dict[str, str]]]:
     """The model and prompt version of each agent's last successful call, per case."""
     models: dict[int, dict[str, dict[str, str]]] = {}
@@ -199,7 +212,7 @@ def pair_records(
             annotation(case, name) for case in chunk for name in ("approved_note_id", "approved_dialogue_id")
         ]
         versions = ArtefactVersion.objects.in_bulk(version_ids)
-        scenarios = _latest_scenarios(ids)
+        scenarios = current_versions_of_cases(case_ids=ids, kind=ArtefactKind.SCENARIO)
         models = _models_by_case(ids)
         decisions: dict[int, list[ReviewDecision]] = {}
         for decision in (
@@ -211,7 +224,7 @@ def pair_records(
                 case=case,
                 note=versions[annotation(case, "approved_note_id")],
                 dialogue=versions[annotation(case, "approved_dialogue_id")],
-                scenario=scenarios.get(case.pk),
+                scenario=scenarios.get((case.pk, ArtefactKind.SCENARIO)),
                 decisions=decisions.get(case.pk, []),
                 models=models.get(case.pk, {}),
             )

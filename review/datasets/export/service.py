@@ -23,12 +23,13 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from review.dataset_card import CardStats, card_markdown
-from review.dataset_export.profiles import PROFILES, profile_row
-from review.dataset_export.query import ExportFilters, approved_pairs, code_groups, pair_records
-from review.dataset_export.writers import FORMATS, RowWriter, row_writer
+from generation.errors import DomainError
+from review.datasets.card import CardStats, card_markdown
+from review.datasets.export.profiles import PROFILES, profile_row
+from review.datasets.export.query import ExportFilters, approved_pairs, code_groups, pair_records
+from review.datasets.export.writers import FORMATS, RowWriter, row_writer
+from review.datasets.splits import SplitAssigner, SplitPlan
 from review.models import DatasetExport, JobStatus
-from review.splits import SplitAssigner, SplitPlan
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 Progress = Callable[[int, int], None]
 
 
-class ExportOptionError(ValueError):
+class ExportOptionError(DomainError):
     """Options that cannot describe an export."""
 
 

@@ -11,7 +11,8 @@ from typing import IO, Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from review.dataset_export.profiles import columns, flattened, parquet_schema
+from medsynth_site.csv_cells import csv_safe_row
+from review.datasets.export.profiles import columns, flattened, parquet_schema
 
 FORMATS = ("jsonl", "csv", "parquet")
 PARQUET_ROW_GROUP = 1000
@@ -42,7 +43,7 @@ class CsvWriter:
         self._writer.writeheader()
 
     def write(self, row: dict[str, Any]) -> None:
-        self._writer.writerow(flattened(row, keep_lists=False) if self._profile == "full" else row)
+        self._writer.writerow(csv_safe_row(flattened(row, keep_lists=False) if self._profile == "full" else row))
 
     def close(self) -> None:
         self._file.close()

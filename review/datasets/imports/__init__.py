@@ -1,9 +1,16 @@
 """Dataset import: MedSynth CSV, ACI-Bench CSV or our own `full` JSONL into the review
 queue, all or nothing unless only the valid rows are wanted."""
 
-from review.dataset_import.parsing import dialogue_parse, note_parse
-from review.dataset_import.readers import IMPORT_FORMATS, MAX_CELL_CHARS, ImportRefused, rows_read
-from review.dataset_import.service import (
+from review.datasets.imports.parsing import dialogue_parse, note_parse
+from review.datasets.imports.readers import (
+    IMPORT_FORMATS,
+    MAX_CELL_CHARS,
+    ImportRefused,
+    Validation,
+    file_validate,
+    rows_accepted,
+)
+from review.datasets.imports.service import (
     ImportResult,
     dataset_import_file,
     dataset_import_job_run,
@@ -15,10 +22,12 @@ __all__ = [
     "MAX_CELL_CHARS",
     "ImportRefused",
     "ImportResult",
+    "Validation",
     "dataset_import_file",
     "dataset_import_job_run",
     "dataset_import_request",
     "dialogue_parse",
+    "file_validate",
     "note_parse",
-    "rows_read",
+    "rows_accepted",
 ]

@@ -9,95 +9,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from generation.rendering import NOTE_FIELDS, SOAP_SECTIONS
+from generation.models import (
+    KNOWN_SPEAKERS,
+    NOTE_FIELDS,
+    SOAP_SECTIONS,
+    is_note_title,
+    note_heading,
+    speaker_name,
+    speaker_tag_at,
+)
 
 UNPARSED = "unparsed"
 _SOAP_KEYS = {key for key, _ in SOAP_SECTIONS}
 
-# Heading (as written, lowercased) -> our note field. A primary heading's inline text
-# is the section's text; a secondary heading's whole line stays in the section.
-_PRIMARY_HEADINGS = {
-    "subjective": "subjective",
-    "objective": "objective",
-    "assessment": "assessment",
-    "plan": "plan",
-    "assessment and plan": "assessment",
-    "assessment & plan": "assessment",
-    "chief complaint": "chief_complaint",
-    "cc": "chief_complaint",
-    "history of present illness": "history_of_present_illness",
-    "hpi": "history_of_present_illness",
-    "review of systems": "review_of_systems",
-    "ros": "review_of_systems",
-}
-_SECONDARY_HEADINGS = {
-    "past medical history": "subjective",
-    "medical history": "subjective",
-    "medications": "subjective",
-    "current medications": "subjective",
-    "allergies": "subjective",
-    "social history": "subjective",
-    "family history": "subjective",
-    "surgical history": "subjective",
-    "physical exam": "objective",
-    "physical examination": "objective",
-    "exam": "objective",
-    "examination": "objective",
-    "vital signs": "objective",
-    "vitals": "objective",
-    "labs": "objective",
-    "results": "objective",
-    "diagnostic tests": "objective",
-    "investigations": "objective",
-    "diagnosis": "assessment",
-    "impression": "assessment",
-    "differential diagnosis": "assessment",
-    "follow-up": "plan",
-    "follow up": "plan",
-    "treatment": "plan",
-    "patient education": "plan",
-    "instructions": "plan",
-}
-_TITLES = {"medical note", "soap note", "clinical note", "note", "progress note", "visit note", "clinic note"}
-_BULLET = re.compile(r"^(?:[-•]|\*(?!\*))\s+")
-_NUMBERING = re.compile(r"^(?:\d{1,2}|[IVX]{1,4})[.)]\s*")
 _MARKDOWN_ONLY = re.compile(r"^[\s#*_=\-–]*$")
-_SOAP_LETTERS = {"s": "subjective", "o": "objective", "a": "assessment", "p": "plan"}
 
-KNOWN_SPEAKERS = (
-    "doctor",
-    "patient",
-    "physician",
-    "provider",
-    "clinician",
-    "dr",
-    "nurse",
-    "mother",
-    "father",
-    "parent",
-    "caregiver",
-    "wife",
-    "husband",
-    "son",
-    "daughter",
-    "guardian",
-    "partner",
-    "interpreter",
-    "family member",
-    "patient's mother",
-    "patient's father",
-    "patient's wife",
-    "patient's husband",
-    "patient's daughter",
-    "patient's son",
-    "sister",
-    "brother",
-    "friend",
-)
-_SPEAKER_ALIASES = {"dr": "doctor", "physician": "doctor", "provider": "doctor", "clinician": "doctor"}
-_BRACKET_TAG = re.compile(r"^\s*\[(?P<speaker>[^\]\n]{1,30})\]\s*:?\s*(?P<text>.*)$")
-_BOLD_TAG = re.compile(r"^\s*\*\*(?P<speaker>[^*\n]{1,30}?)\s*:?\s*\*\*\s*:?\s*(?P<text>.*)$")
-_PLAIN_TAG = re.compile(r"^\s*(?P<speaker>[A-Za-z][A-Za-z' ]{0,30}?)\s*:\s*(?P<text>.*)$")
 _INLINE_TAG = re.compile(r"\s+(?=\[(?:" + "|".join(re.escape(s) for s in KNOWN_SPEAKERS) + r")\]\s*:?)", re.IGNORECASE)
 
 
@@ -111,24 +37,6 @@ class Parsed:
     flags: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _heading(line: str) -> tuple[str, str, bool] | None:
-    """(field, inline text, is_primary) when the line opens a note section.
-
-    Accepts '**1. Subjective:**', '### PLAN', 'S:', '- **Chief Complaint:** cough', ...
-    """
-    bare = _BULLET.sub("", line.strip()).replace("**", "").replace("__", "").strip("#*_ ")
-    bare = _NUMBERING.sub("", bare)
-    name, _colon, rest = bare.partition(":")
-    name, rest = name.strip(" -–*_").lower(), rest.strip(" *_")
-    if name in _PRIMARY_HEADINGS:
-        return _PRIMARY_HEADINGS[name], rest, True
-    if name in _SOAP_LETTERS and _colon:
-        return _SOAP_LETTERS[name], rest, True
-    if name in _SECONDARY_HEADINGS:
-        return _SECONDARY_HEADINGS[name], bare, False
-    return None
-
-
 def note_parse(text: str) -> Parsed:
     sections: dict[str, list[str]] = {}
     current: str | None = None
@@ -136,16 +44,18 @@ def note_parse(text: str) -> Parsed:
     for line in text.splitlines():
         if _MARKDOWN_ONLY.match(line):
             continue
-        heading = _heading(line)
+        heading = note_heading(line)
         if heading:
-            current, inline, _primary = heading
+            # A combined "Assessment and Plan" is kept whole under Assessment; the checks
+            # read the text and count it as both.
+            current, inline = heading.fields[0], heading.inline
             sections.setdefault(current, [])
             if inline:
                 sections[current].append(inline)
             continue
         stripped = line.strip()
         if current is None:
-            if stripped.strip("#* :").lower() not in _TITLES:
+            if not is_note_title(stripped):
                 preamble.append(stripped)
             continue
         sections[current].append(stripped)
@@ -159,18 +69,10 @@ def note_parse(text: str) -> Parsed:
     return Parsed(content=content, flags=flags)
 
 
-def _speaker(raw: str, *, strict: bool) -> str | None:
-    speaker = raw.strip(" *:").lower()
-    if strict and speaker not in KNOWN_SPEAKERS:
-        return None
-    return _SPEAKER_ALIASES.get(speaker, speaker) or None
-
-
 def _turn_start(line: str) -> tuple[str, str] | None:
-    for pattern, strict in ((_BRACKET_TAG, False), (_BOLD_TAG, False), (_PLAIN_TAG, True)):
-        match = pattern.match(line)
-        if match and (speaker := _speaker(match.group("speaker"), strict=strict)):
-            return speaker, match.group("text").strip()
+    tag = speaker_tag_at(line)
+    if tag and (speaker := speaker_name(tag[0])):
+        return speaker, line[tag[1] :].strip()
     return None
 
 

@@ -1,6 +1,13 @@
-"""Reading an import file into validated rows and a row-level report. A file-level
-problem (size, encoding, header, delimiter) raises ImportRefused before any row is
-read; row problems are collected as (line, column, problem)."""
+"""Reading an import file, as a stream, in two passes.
+
+`file_validate` reads every row and reports what is wrong with it as (line, column,
+problem); a file-level problem (size, encoding, header, delimiter) raises ImportRefused.
+Nothing is written during this pass, which keeps the import all or nothing.
+`rows_accepted` then reads the file again and yields the rows that passed, parsed, for
+the writer to store in short transactions. Neither pass holds the file, or all its rows,
+in memory: the file is read line by line, and the first pass keeps only a fingerprint
+and a code per row.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +22,10 @@ from typing import Any
 
 from django.conf import settings
 
-from generation.models import IcdCode
-from generation.rendering import NOTE_FIELDS
-from generation.services.catalogue import code_compact, codes_by_compact
-from review.dataset_import.parsing import Parsed, dialogue_parse, note_parse
+from generation.errors import DomainError
+from generation.models import NOTE_FIELDS, IcdCode, code_compact
+from generation.services.catalogue import codes_by_compact
+from review.datasets.imports.parsing import Parsed, dialogue_parse, note_parse
 
 IMPORT_FORMATS = ("medsynth", "aci", "jsonl")
 MAX_CELL_CHARS = 100_000
@@ -32,7 +39,7 @@ _COLUMN_NAMES = {
 _REQUIRED = {"medsynth": ("note", "dialogue", "code"), "aci": ("note", "dialogue")}
 
 
-class ImportRefused(Exception):
+class ImportRefused(DomainError):
     """The file cannot be imported; nothing was written."""
 
     def __init__(self, message: str, report: list[dict[str, Any]] | None = None) -> None:
@@ -66,32 +73,55 @@ class RawRow:
 
 
 @dataclass
-class ReadResult:
-    rows: list[ImportRow] = field(default_factory=list)
+class Validation:
+    """What the first pass found: the problems, and the code of every row that can be imported."""
+
     report: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
+    accepted: dict[int, IcdCode] = field(default_factory=dict)  # line -> code
 
     def problem(self, line: int, column: str, problem: str) -> None:
         self.report.append({"line": line, "column": column, "problem": problem})
 
 
-def file_text(path: Path) -> str:
+def _file_check(path: Path) -> None:
     size = path.stat().st_size
     if size > settings.IMPORT_MAX_BYTES:
         raise ImportRefused(
             f"the file is {size:,} bytes; the limit is {settings.IMPORT_MAX_BYTES:,} (IMPORT_MAX_BYTES)"
         )
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise ImportRefused(
-            f"line {line}: the file is not UTF-8 text (byte {error.start}); save it as UTF-8"
-        ) from error
-    if not text.strip():
+    if _is_blank(path):
         raise ImportRefused("the file is empty")
-    return text
+
+
+def _is_blank(path: Path) -> bool:
+    with path.open("rb") as data:
+        while chunk := data.read(64 * 1024):
+            if chunk.strip():
+                return False
+    return True
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    """The file's lines, decoded as they are read (line endings kept, as csv wants them)."""
+    with path.open("rb") as data, io.TextIOWrapper(data, encoding="utf-8-sig", newline="") as text:
+        try:
+            yield from text
+        except UnicodeDecodeError as error:
+            raise ImportRefused(_not_utf8_message(path)) from error
+
+
+def _not_utf8_message(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is (the decoder reports it by chunk, not by line)."""
+    offset = 0
+    with path.open("rb") as data:
+        for line, raw in enumerate(data, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return f"line {line}: the file is not UTF-8 text (byte {offset + error.start}); save it as UTF-8"
+            offset += len(raw)
+    return "the file is not UTF-8 text; save it as UTF-8"
 
 
 def _column_map(header: list[str], fmt: str, *, needs_code: bool) -> dict[str, int]:
@@ -119,9 +149,9 @@ def _missing_columns_message(header: list[str], missing: list[str], fmt: str) ->
     return f"missing column(s) {wanted}; expected {expected}; found {joined[:200]!r}"
 
 
-def _csv_rows(text: str, fmt: str, *, default_code: str) -> Iterator[RawRow | tuple[int, str, str]]:
+def _csv_rows(lines: Iterator[str], fmt: str, *, default_code: str) -> Iterator[RawRow | tuple[int, str, str]]:
     csv.field_size_limit(max(settings.IMPORT_MAX_BYTES, MAX_CELL_CHARS * 2))
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except csv.Error as error:
@@ -150,8 +180,8 @@ def _csv_rows(text: str, fmt: str, *, default_code: str) -> Iterator[RawRow | tu
         )
 
 
-def _jsonl_rows(text: str) -> Iterator[RawRow | tuple[int, str, str]]:
-    for line, raw in enumerate(text.splitlines(), start=1):
+def _jsonl_rows(lines: Iterator[str]) -> Iterator[RawRow | tuple[int, str, str]]:
+    for line, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
@@ -190,16 +220,20 @@ def _cell_problems(raw: RawRow) -> list[tuple[str, str]]:
     return problems
 
 
-def rows_read(*, path: Path, fmt: str, default_code: str = "") -> ReadResult:
-    """Every row of the file, validated; raises ImportRefused for a file-level problem."""
+def _raw_rows(*, path: Path, fmt: str, default_code: str) -> Iterator[RawRow | tuple[int, str, str]]:
     if fmt not in IMPORT_FORMATS:
         raise ImportRefused(f"unknown format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
-    text = file_text(path)
-    source = _jsonl_rows(text) if fmt == "jsonl" else _csv_rows(text, fmt, default_code=default_code)
-    result = ReadResult()
-    candidates: list[RawRow] = []
-    seen: dict[str, int] = {}
-    for item in source:
+    _file_check(path)
+    lines = _text_lines(path)
+    return _jsonl_rows(lines) if fmt == "jsonl" else _csv_rows(lines, fmt, default_code=default_code)
+
+
+def file_validate(*, path: Path, fmt: str, default_code: str = "") -> Validation:
+    """Read every row and report its problems; raises ImportRefused for a file-level problem."""
+    result = Validation()
+    candidates: list[tuple[int, str]] = []  # (line, code as written) of the rows without a problem so far
+    seen: dict[bytes, int] = {}
+    for item in _raw_rows(path=path, fmt=fmt, default_code=default_code):
         result.total += 1
         if isinstance(item, tuple):
             result.problem(*item)
@@ -207,37 +241,45 @@ def rows_read(*, path: Path, fmt: str, default_code: str = "") -> ReadResult:
         problems = _cell_problems(item)
         for column, problem in problems:
             result.problem(item.line, column, problem)
-        fingerprint = hashlib.sha256(f"{item.note_text.strip()}\x00{item.dialogue_text.strip()}".encode()).hexdigest()
+        fingerprint = hashlib.sha256(f"{item.note_text.strip()}\x00{item.dialogue_text.strip()}".encode()).digest()
         if fingerprint in seen:
             result.problem(item.line, "", f"duplicate of line {seen[fingerprint]}")
             continue
         seen[fingerprint] = item.line
         if not problems:
-            candidates.append(item)
+            candidates.append((item.line, item.code))
     if result.total == 0:
         raise ImportRefused("the file has a header but no rows")
     _resolve_codes(candidates, result)
     return result
 
 
-def _resolve_codes(candidates: list[RawRow], result: ReadResult) -> None:
-    known = codes_by_compact(code_compact(raw.code) for raw in candidates)
-    for raw in candidates:
-        code = known.get(code_compact(raw.code))
+def _resolve_codes(candidates: list[tuple[int, str]], result: Validation) -> None:
+    known = codes_by_compact({code_compact(code) for _line, code in candidates})
+    for line, written in candidates:
+        code = known.get(code_compact(written))
         if code is None:
-            result.problem(raw.line, "code", f"{raw.code.strip()!r} is not an ICD-10-CM code in the catalogue")
+            result.problem(line, "code", f"{written.strip()!r} is not an ICD-10-CM code in the catalogue")
+        else:
+            result.accepted[line] = code
+
+
+def rows_accepted(*, path: Path, fmt: str, validation: Validation, default_code: str = "") -> Iterator[ImportRow]:
+    """The rows `file_validate` accepted, read again from the file and parsed one by one."""
+    for item in _raw_rows(path=path, fmt=fmt, default_code=default_code):
+        if isinstance(item, tuple) or item.line not in validation.accepted:
             continue
-        note = Parsed(content=raw.note_content) if raw.note_content else note_parse(raw.note_text)
-        dialogue = Parsed(content=raw.dialogue_content) if raw.dialogue_content else dialogue_parse(raw.dialogue_text)
-        result.rows.append(
-            ImportRow(
-                line=raw.line,
-                code=code,
-                note_text=raw.note_text,
-                dialogue_text=raw.dialogue_text,
-                note=note,
-                dialogue=dialogue,
-                role=raw.role,
-                scenario=raw.scenario,
-            )
+        note = Parsed(content=item.note_content) if item.note_content else note_parse(item.note_text)
+        dialogue = (
+            Parsed(content=item.dialogue_content) if item.dialogue_content else dialogue_parse(item.dialogue_text)
+        )
+        yield ImportRow(
+            line=item.line,
+            code=validation.accepted[item.line],
+            note_text=item.note_text,
+            dialogue_text=item.dialogue_text,
+            note=note,
+            dialogue=dialogue,
+            role=item.role,
+            scenario=item.scenario,
         )

@@ -2,15 +2,19 @@
 
 Rows become cases of a new imported batch, waiting for the final pair review, with
 IMPORTED versions that keep the original text verbatim and the parsed content beside
-it. All or nothing by default (one transaction, refused on any row problem);
-`valid_only` imports the good rows and reports the others.
+it. All or nothing by default (refused on any row problem); `valid_only` imports the
+good rows and reports the others.
+
+The file is validated in full before anything is written, then written in short
+transactions (generation.services.batches.imported_batch_create), so a reviewer's save
+never waits behind a whole import. If writing fails part way, the job fails and the
+partial batch is cancelled: none of it reaches review.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,20 +24,11 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from generation import rendering
-from generation.checks import version_check_flags
-from generation.models import (
-    ArtefactKind,
-    BatchKind,
-    BatchStatus,
-    Case,
-    CaseStatus,
-    GenerationBatch,
-    PhysicianRole,
-    VersionSource,
-)
-from generation.services.cases import artefact_version_create
-from review.dataset_import.readers import ImportRefused, ImportRow, rows_read
+from generation.models import GenerationBatch, PhysicianRole
+from generation.models.text_limits import BATCH_NAME_MAX_CHARS
+from generation.services.batches import ImportedPair, ImportedText, ImportInterrupted, imported_batch_create
+from review.datasets.imports.parsing import Parsed
+from review.datasets.imports.readers import ImportRefused, ImportRow, file_validate, rows_accepted
 from review.models import DatasetImport, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -47,38 +42,18 @@ class ImportResult:
     report: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _row_case_create(*, batch: GenerationBatch, row: ImportRow, slot: int, roles: dict[str, PhysicianRole]) -> Case:
-    case = Case.objects.create(
-        batch=batch,
+def _imported_text(parsed: Parsed, text: str) -> ImportedText:
+    return ImportedText(text=text, content=parsed.content, flags=parsed.flags)
+
+
+def _imported_pair(row: ImportRow, roles: dict[str, PhysicianRole]) -> ImportedPair:
+    return ImportedPair(
         code=row.code,
-        slot=slot,
+        note=_imported_text(row.note, row.note_text),
+        dialogue=_imported_text(row.dialogue, row.dialogue_text),
         role=roles.get(row.role.lower()),
-        status=CaseStatus.PAIR_REVIEW,
-        reviews_required=batch.reviews_required,
+        scenario=row.scenario,
     )
-    if row.scenario:
-        artefact_version_create(
-            case=case,
-            kind=ArtefactKind.SCENARIO,
-            content=row.scenario,
-            source=VersionSource.IMPORTED,
-            text=rendering.scenario_text(row.scenario),
-        )
-    note_content = row.note.content
-    for kind, parsed, text in (
-        (ArtefactKind.NOTE, row.note, row.note_text),
-        (ArtefactKind.DIALOGUE, row.dialogue, row.dialogue_text),
-    ):
-        checks = version_check_flags(kind=kind, content=parsed.content, text=text, note_content=note_content)
-        artefact_version_create(
-            case=case,
-            kind=kind,
-            content=parsed.content,
-            source=VersionSource.IMPORTED,
-            text=text,
-            check_flags=parsed.flags + checks,
-        )
-    return case
 
 
 def dataset_import_file(
@@ -90,32 +65,28 @@ def dataset_import_file(
     batch_name: str = "",
     user: User | None = None,
 ) -> ImportResult:
-    """Import the file's pairs; raises ImportRefused (nothing written) when it cannot."""
-    read = rows_read(path=path, fmt=fmt, default_code=default_code)
-    if read.report and not valid_only:
+    """Import the file's pairs; raises ImportRefused (nothing written) when it cannot, and
+    ImportInterrupted (the partial batch cancelled) when writing fails part way."""
+    validation = file_validate(path=path, fmt=fmt, default_code=default_code)
+    if validation.report and not valid_only:
         raise ImportRefused(
-            f"{len(read.report)} problem(s) in {read.total} row(s); nothing was imported. "
+            f"{len(validation.report)} problem(s) in {validation.total} row(s); nothing was imported. "
             "Fix the file, or import only the valid rows.",
-            read.report,
+            validation.report,
         )
-    if not read.rows:
-        raise ImportRefused("no row can be imported; nothing was written", read.report)
+    if not validation.accepted:
+        raise ImportRefused("no row can be imported; nothing was written", validation.report)
     roles = {role.name.lower(): role for role in PhysicianRole.objects.all()}
-    slots: Counter[int] = Counter()
-    with transaction.atomic():
-        batch = GenerationBatch.objects.create(
-            name=batch_name or f"Import of {path.name}",
-            kind=BatchKind.IMPORTED,
-            status=BatchStatus.COMPLETED,
-            planned_count=len(read.rows),
-            produced_count=len(read.rows),
-            created_by=user,
-            config={"import": {"format": fmt, "file": path.name, "valid_only": valid_only}},
-        )
-        for row in read.rows:
-            slots[row.code.pk] += 1
-            _row_case_create(batch=batch, row=row, slot=slots[row.code.pk], roles=roles)
-    return ImportResult(batch=batch, rows_total=read.total, rows_imported=len(read.rows), report=read.report)
+    rows = rows_accepted(path=path, fmt=fmt, validation=validation, default_code=default_code)
+    batch = imported_batch_create(
+        name=(batch_name or f"Import of {path.name}")[:BATCH_NAME_MAX_CHARS],
+        pairs=(_imported_pair(row, roles) for row in rows),
+        config={"import": {"format": fmt, "file": path.name, "valid_only": valid_only}},
+        created_by=user,
+    )
+    return ImportResult(
+        batch=batch, rows_total=validation.total, rows_imported=len(validation.accepted), report=validation.report
+    )
 
 
 def import_upload_dir() -> Path:
@@ -172,6 +143,8 @@ def dataset_import_job_run(*, import_id: int) -> DatasetImport:
         )
     except ImportRefused as refused:
         return _job_finish(job, status=JobStatus.FAILED, error=refused.message, report=refused.report)
+    except ImportInterrupted as interrupted:
+        return _job_finish(job, status=JobStatus.FAILED, error=str(interrupted), batch=interrupted.batch, report=[])
     except Exception as error:
         logger.exception("dataset import %s failed", job.pk)
         return _job_finish(job, status=JobStatus.FAILED, error=str(error) or type(error).__name__, report=[])

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from review.dataset_export import (
+from review.datasets.export import (
     FORMATS,
     PROFILES,
     ExportFilters,
@@ -14,7 +14,7 @@ from review.dataset_export import (
     ExportOptions,
     dataset_export_write,
 )
-from review.splits import SPLIT_MODES, SplitOptionError, SplitPlan, ratios_parse
+from review.datasets.splits import SPLIT_MODES, SplitOptionError, SplitPlan, ratios_parse
 
 
 def _csv_list(raw: str | None) -> tuple[str, ...]:

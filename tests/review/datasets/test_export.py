@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 
 from generation.models import ArtefactKind, CaseStatus, VersionSource
 from generation.services.cases import artefact_version_create
-from review.dataset_export import (
+from review.datasets.export import (
     ExportFilters,
     ExportOptions,
     approved_pairs,
@@ -23,8 +23,8 @@ from review.dataset_export import (
     dataset_export_write,
     pair_records,
 )
+from review.datasets.splits import SplitPlan
 from review.models import DatasetExport, JobStatus, ReviewDecision
-from review.splits import SplitPlan
 from tests.factories import (
     SAMPLE_DIALOGUE,
     SAMPLE_NOTE,
@@ -151,9 +151,27 @@ def test_full_profile_parquet_has_sections_turns_and_provenance(tmp_path):
     assert row["icd10"] == case.code.code
     assert row["plan"] == SAMPLE_NOTE["plan"]
     assert row["turns"] == SAMPLE_DIALOGUE["turns"]
-    assert row["reviewer_agreement"] == pytest.approx(3 / 4, abs=1e-3)
+    # Agreement on the exported versions: the three earlier verdicts judged note v1, not v2.
+    assert row["reviewer_agreement"] == 1.0
     assert [review["action"] for review in json.loads(row["reviews"])] == ["reject", "approve", "approve", "edit"]
     assert [flag["code"] for flag in json.loads(row["check_flags"])["note"]] == ["placeholder"]
+
+
+def test_the_full_profile_exports_the_current_scenario_never_a_draft(tmp_path):
+    case = approved_pair_create()
+    artefact_version_create(case=case, kind=ArtefactKind.SCENARIO, content={"age": "54"}, source=VersionSource.LLM_RAW)
+    # A refused, conflicting edit is kept as a draft: history, not the scenario.
+    artefact_version_create(
+        case=case,
+        kind=ArtefactKind.SCENARIO,
+        content={"age": "99"},
+        source=VersionSource.HUMAN_DRAFT,
+        author=ClinicianFactory(),
+    )
+
+    rows = _jsonl(_export(tmp_path, profile="full") / "data" / "train.jsonl")
+
+    assert [row["scenario"] for row in rows] == [{"age": "54"}]
 
 
 def _codes_in(out: Path, split: str) -> list[str]:

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 
 from generation.models import ArtefactVersion, BatchKind, Case, CaseStatus, GenerationBatch, VersionSource
 from generation.services.cases import artefact_version_create
-from review.dataset_export import ExportOptions, dataset_export_write
-from review.dataset_import import MAX_CELL_CHARS, ImportRefused, dataset_import_file
+from review.datasets.export import ExportOptions, dataset_export_write
+from review.datasets.imports import MAX_CELL_CHARS, ImportRefused, dataset_import_file
 from review.models import ReviewDecision
 from tests.factories import SAMPLE_SCENARIO, ClinicianFactory, IcdCodeFactory, approved_pair_create
 

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from review.splits import SplitAssigner, SplitOptionError, SplitPlan, ratios_parse
+from review.datasets.splits import SplitAssigner, SplitOptionError, SplitPlan, ratios_parse
 
 
 def _grouped(counts: dict[str, int], seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> dict[str, str]:

@@ -1,0 +1,76 @@
+"""Running one agent step: claim it, check the case still waits for it, call the agent's
+runner with the step's lease kept alive, and fail the step (and, unless the case moved on,
+the case) on an error. Every way a run ends leaves the step SUCCEEDED or FAILED, or RUNNING
+under a lease that runs out, for the recovery pass."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from generation.agents import dialogue_generator
+from generation.llm import LlmCallError
+from generation.models import AGENT_GENERATING_STATUS, AgentName, Case, InvalidTransition, PipelineStep
+from generation.services.pipeline.config import pipeline_config
+from generation.services.pipeline.control import step_held_by_pause
+from generation.services.pipeline.leases import STEP_MAX_RUNS, StepLeaseLost, lease_kept
+from generation.services.pipeline.runners.context import StepContext
+from generation.services.pipeline.runners.dialogue import run_dialogue_generator, run_dialogue_polisher
+from generation.services.pipeline.runners.note import run_note_polisher, run_note_writer
+from generation.services.pipeline.runners.scenario import run_scenario_judge, run_scenario_provider
+from generation.services.pipeline.steps import step_claim, step_fail
+
+logger = logging.getLogger(__name__)
+
+STEP_RUNNERS: dict[str, Callable[[StepContext], None]] = {
+    AgentName.SCENARIO_PROVIDER: run_scenario_provider,
+    AgentName.SCENARIO_JUDGE: run_scenario_judge,
+    AgentName.NOTE_WRITER: run_note_writer,
+    AgentName.NOTE_POLISHER: run_note_polisher,
+    AgentName.DIALOGUE_GENERATOR: run_dialogue_generator,
+    AgentName.DIALOGUE_POLISHER: run_dialogue_polisher,
+}
+
+
+def pipeline_step_run(*, step_id: int, task_id: str = "") -> None:
+    """Run one agent step; a message for a step that is done, or running under a live
+    lease, is dropped."""
+    if step_held_by_pause(step_id=step_id):
+        return  # no new LLM call in a paused batch; batch_resume enqueues the step again
+    step = step_claim(step_id=step_id, task_id=task_id)
+    if step is None:
+        return
+    step_run_claimed(step=step)
+
+
+def step_run_claimed(*, step: PipelineStep) -> None:
+    """Run a step this run has claimed, keeping its lease alive meanwhile."""
+    case = step.case
+    if step.claim_count > STEP_MAX_RUNS:
+        step_fail(step=step, message=f"the step was interrupted {STEP_MAX_RUNS} times; it is not run again")
+        return
+    if case.status != AGENT_GENERATING_STATUS[step.agent]:
+        step_fail(step=step, message=f"the case is {case.get_status_display().lower()} now", fail_case=False)
+        return
+    with lease_kept(step=step) as deadline:
+        _runner_call(step=step, case=case, deadline=deadline)
+
+
+def _runner_call(*, step: PipelineStep, case: Case, deadline: float) -> None:
+    try:
+        config = pipeline_config(batch=case.batch)
+    except Exception as error:  # whatever is wrong in GenerationBatch.config
+        step_fail(step=step, message=f"the batch's configuration is invalid: {type(error).__name__}: {error}")
+        return
+    try:
+        STEP_RUNNERS[step.agent](StepContext(step=step, case=case, config=config, deadline=deadline))
+    except StepLeaseLost:
+        logger.warning("Step %s was taken over by another run while this one worked; its output is dropped.", step)
+    except LlmCallError as error:
+        step_fail(step=step, message=str(error))
+    except (InvalidTransition, dialogue_generator.EmptyDialogue) as error:
+        # A case that moved on (cancelled, say) keeps its status; an empty dialogue fails it.
+        step_fail(step=step, message=str(error), fail_case=not isinstance(error, InvalidTransition))
+    except Exception as error:
+        logger.exception("Pipeline step %s failed", step)
+        step_fail(step=step, message=f"internal error: {type(error).__name__}: {error}")

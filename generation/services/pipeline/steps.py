@@ -1,0 +1,155 @@
+"""The life of one agent step: created (and enqueued once committed), claimed by one run
+under a lease (see leases), then succeeded or failed by that run and no other."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F, Max, Q, QuerySet
+from django.utils import timezone
+
+from generation.models import ArtefactVersion, Case, CaseStatus, PipelineStep, StepStatus
+from generation.services.cases import case_transition
+from generation.services.pipeline.leases import StepLeaseLost, lease_length, this_process
+from generation.services.pipeline.progress import batch_progress_refresh
+
+logger = logging.getLogger(__name__)
+
+
+def step_enqueue(*, step_id: int) -> bool:
+    """Send the step's task message and note when. False when the broker refused it: the
+    step stays PENDING without a message, and the recovery pass sends it later."""
+    from generation.tasks import run_pipeline_step  # the task module imports this one
+
+    try:
+        run_pipeline_step.delay(step_id)
+    except Exception:
+        logger.exception("Could not enqueue step %s; the recovery pass will send it again.", step_id)
+        return False
+    PipelineStep.objects.filter(pk=step_id, status=StepStatus.PENDING).update(enqueued_at=timezone.now())
+    return True
+
+
+def step_create(*, case: Case, agent: str, feedback: str = "", requested_by: User | None = None) -> PipelineStep:
+    """The next attempt of `agent` for `case`, enqueued once the transaction commits."""
+    with transaction.atomic():
+        Case.objects.select_for_update().filter(pk=case.pk).first()
+        last = case.steps.filter(agent=agent).aggregate(n=Max("attempt"))["n"] or 0
+        step = PipelineStep.objects.create(
+            case=case, agent=agent, attempt=last + 1, feedback=feedback, requested_by=requested_by
+        )
+        transaction.on_commit(lambda: step_enqueue(step_id=step.pk))
+    return step
+
+
+def lease_expired(*, now: datetime) -> Q:
+    """RUNNING steps whose run is gone or overran: they may be taken over (a step left
+    RUNNING before leases existed has none)."""
+    return Q(status=StepStatus.RUNNING) & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+
+
+def step_claim(*, step_id: int, task_id: str) -> PipelineStep | None:
+    """The step, now RUNNING under a fresh lease held by this run; None when this message
+    has nothing to do.
+
+    A PENDING step is claimed; so is a RUNNING step whose lease has expired (its worker
+    died, or it overran its time limit): this run takes it over. While the lease is live,
+    any other message for the step (a redelivery, a copy sent by the recovery pass) is
+    dropped, so one agent never runs twice at once for the same step.
+    """
+    now = timezone.now()
+    claimed = PipelineStep.objects.filter(Q(status=StepStatus.PENDING) | lease_expired(now=now), pk=step_id).update(
+        status=StepStatus.RUNNING,
+        started_at=now,
+        updated_at=now,
+        task_id=task_id,
+        lease_token=uuid.uuid4().hex,
+        lease_owner=this_process(),
+        lease_expires_at=now + lease_length(),
+        claim_count=F("claim_count") + 1,
+    )
+    if not claimed:
+        return None
+    return PipelineStep.objects.select_related(
+        "case__batch__endpoint", "case__code", "case__role", "case__survey_snapshot", "requested_by"
+    ).get(pk=step_id)
+
+
+def _held_by_this_run(step: PipelineStep) -> QuerySet[PipelineStep]:
+    return PipelineStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING, lease_token=step.lease_token)
+
+
+def step_succeed(*, step: PipelineStep, result: dict[str, Any], version: ArtefactVersion | None = None) -> None:
+    """Mark the claimed step done. Raises StepLeaseLost when this run no longer holds it,
+    which rolls back the transaction its output and next step were written in."""
+    now = timezone.now()
+    done = _held_by_this_run(step).update(
+        status=StepStatus.SUCCEEDED,
+        result=result,
+        output_version=version,
+        finished_at=now,
+        updated_at=now,
+        error="",
+        lease_expires_at=None,
+    )
+    if not done:
+        raise StepLeaseLost(f"step {step} was taken over by another run; this run's output is not stored")
+    step.status, step.result, step.output_version, step.finished_at = StepStatus.SUCCEEDED, result, version, now
+
+
+def _failure_record(*, step: PipelineStep, message: str, fail_case: bool, recount: bool) -> None:
+    with transaction.atomic():
+        now = timezone.now()
+        failed = _held_by_this_run(step).update(
+            status=StepStatus.FAILED, error=message, finished_at=now, updated_at=now, lease_expires_at=None
+        )
+        if not failed:
+            raise StepLeaseLost(f"step {step} was taken over by another run; its failure is not recorded")
+        case = Case.objects.select_for_update().get(pk=step.case_id)
+        if fail_case and case.can_transition_to(CaseStatus.FAILED):
+            case_transition(case=case, to=CaseStatus.FAILED, error=f"{step.get_agent_display()}: {message}")
+        if recount:
+            batch_progress_refresh(batch_id=case.batch_id)
+    step.status, step.error, step.finished_at = StepStatus.FAILED, message, now
+
+
+def step_fail(*, step: PipelineStep, message: str, fail_case: bool = True) -> None:
+    """End the claimed step as FAILED and, when `fail_case`, its case too. A run that lost
+    its lease records nothing: the step is another run's now.
+
+    Recording a failure never strands the step. When it raises (a lock timeout, a batch
+    counter that cannot be written), the step and its case are failed without recounting
+    the batch, which the recovery pass does later; when even that raises, the step stays
+    RUNNING, its lease runs out, and the recovery pass runs it again.
+    """
+    # PostgreSQL text cannot hold NUL, which a provider's error body may carry.
+    message = message.replace("\x00", "")
+    try:
+        _failure_record(step=step, message=message, fail_case=fail_case, recount=True)
+        return
+    except StepLeaseLost:
+        logger.info("Step %s: not recording its failure, another run holds it now.", step)
+        return
+    except Exception:
+        logger.exception("Recording the failure of step %s failed; failing it without recounting its batch.", step)
+    try:
+        _failure_record(step=step, message=message, fail_case=fail_case, recount=False)
+    except StepLeaseLost:
+        logger.info("Step %s: not recording its failure, another run holds it now.", step)
+    except Exception:
+        logger.exception("Step %s could not be failed; it is run again once its lease runs out.", step)
+
+
+def steps_release_worker(*, owner: str) -> int:
+    """A worker process that has stopped holds no step any more: let the leases of the steps
+    it was running run out now, so the next recovery pass sends them again. Returns how many
+    steps it was running (`make run` reports them as interrupted)."""
+    now = timezone.now()
+    return PipelineStep.objects.filter(status=StepStatus.RUNNING, lease_owner=owner).update(
+        lease_expires_at=now, updated_at=now
+    )
