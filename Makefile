@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+# requirements.txt and nothing else: the production configuration's smoke test starts from it.
+PROD_VENV := .venv-production
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
@@ -19,7 +21,7 @@ else
 RUN_DEPS := $(VENV)/.installed-app
 endif
 
-.PHONY: run test lint typecheck benchmark clean
+.PHONY: run test lint typecheck benchmark loadtest smoke-production clean
 
 run: $(RUN_DEPS)
 	HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run.py
@@ -37,8 +39,26 @@ typecheck: $(VENV)/.installed-dev
 benchmark: $(VENV)/.installed-dev
 	$(PY) scripts/benchmark_export.py
 
+# Simulated reviewers against gunicorn on loopback: PostgreSQL (50 users) and SQLite (10 users),
+# 60 s each. A short run: make loadtest LOADTEST_ARGS="--duration 10 --postgres-users 5 --sqlite-users 5"
+loadtest: $(VENV)/.installed-dev
+	$(PY) loadtest/run.py $(LOADTEST_ARGS)
+
+# CI: migrate, gunicorn, a worker and beat from $(PROD_VENV) against PostgreSQL + Redis
+# (SMOKE_POSTGRES_URL, SMOKE_REDIS_URL); a small batch against a local test server must finish.
+smoke-production: $(VENV)/.installed-dev $(PROD_VENV)/.installed
+	$(PY) scripts/smoke_run.py --production --venv $(PROD_VENV)
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
+
+# Rebuilt from scratch whenever requirements.txt changes, so nothing a previous version (or the
+# test tools) brought in can hide a missing dependency; pip takes the wheels from its cache.
+$(PROD_VENV)/.installed: requirements.txt
+	rm -rf $(PROD_VENV)
+	$(PYTHON) -m venv $(PROD_VENV)
+	$(PROD_VENV)/bin/python -m pip --disable-pip-version-check -q install -r requirements.txt
+	touch $@
 
 $(VENV)/.installed-app: requirements.txt | $(VENV)/bin/python
 	$(PIP) install -r requirements.txt
@@ -58,4 +78,4 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(PROD_VENV) var

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.forms.formsets import BaseFormSet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from import_export.admin import ImportExportModelAdmin
 
 from generation.models import (
@@ -19,35 +26,70 @@ from generation.models import (
     QualityVariable,
     SurveySnapshot,
 )
-from review.resources import CodeFrequencyResource, IcdCodeResource, PhysicianRoleResource
+from generation.resources import CodeFrequencyResource, IcdCodeResource, PhysicianRoleResource
+from generation.services.catalogue import FrequencyFileError, code_frequencies_import
+from medsynth_site.admin import ReadOnlyAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History is viewed, never changed, in the admin."""
+class CodeFrequencyUploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV with the header code,count[,description]; codes with or without the dot. "
+        "Replaces every previously imported frequency."
+    )
+    delimiter = forms.ChoiceField(choices=[(",", "comma"), (";", "semicolon"), ("\t", "tab")], initial=",")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+_MESSAGE_LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "info": messages.INFO}
 
 
 @admin.register(IcdCode)
 class IcdCodeAdmin(ImportExportModelAdmin):
     resource_classes = [IcdCodeResource, CodeFrequencyResource]
-
-    def has_import_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("generation.change_icdcode")
-
+    import_export_change_list_template = "admin/generation/icdcode/change_list.html"
     list_display = ["code", "description", "chapter", "block", "is_billable", "frequency"]
     list_filter = ["is_billable", "chapter"]
     search_fields = ["code", "code_compact", "description"]
     readonly_fields = IcdCode.CATALOGUE_FIELDS
     list_per_page = 100
     show_full_result_count = False
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("generation.change_icdcode")
+
+    def get_import_resource_classes(self, request: HttpRequest) -> list[type]:
+        # Frequencies come in through code_frequencies_import (frequencies_import_view), the
+        # same service as `manage.py import_code_frequencies`, so the resource only exports.
+        return [IcdCodeResource]
+
+    def get_urls(self) -> list[URLPattern]:
+        upload = path(
+            "import-frequencies/",
+            self.admin_site.admin_view(self.frequencies_import_view),
+            name="generation_icdcode_import_frequencies",
+        )
+        return [upload, *super().get_urls()]
+
+    def frequencies_import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = CodeFrequencyUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = code_frequencies_import(data=upload.read(), delimiter=form.cleaned_data["delimiter"])
+            except FrequencyFileError as error:
+                form.add_error("file", f"{upload.name}: {error}")
+            else:
+                for level, message in result.report():
+                    messages.add_message(request, _MESSAGE_LEVELS[level], message)
+                return redirect("admin:generation_icdcode_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import code frequencies",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/generation/icdcode/import_frequencies.html", context)
 
 
 @admin.register(PhysicianRole)
@@ -80,8 +122,42 @@ class LlmModelInline(admin.TabularInline):
     extra = 1
 
 
+class ConfirmationField(forms.CharField):
+    """A value typed again to confirm a change: not a change itself, so not in the history."""
+
+    def has_changed(self, initial: object, data: object) -> bool:
+        return False
+
+
+class LlmEndpointAdminForm(forms.ModelForm):
+    # The key is sent to the base URL: a changed URL must not receive it unnoticed.
+    confirm_api_key_env = ConfirmationField(
+        required=False,
+        label="Confirm the key variable",
+        help_text="When you change the base URL, type the name of the key variable again: "
+        "its key will be sent to the new address.",
+    )
+
+    # No Meta: the admin builds the form for LlmEndpoint with its own field list.
+
+    def clean(self) -> dict[str, object] | None:
+        cleaned = super().clean()
+        key_env = self.cleaned_data.get("api_key_env")
+        typed_again = (self.cleaned_data.get("confirm_api_key_env") or "").strip()
+        url_changed = self.instance.pk is not None and "base_url" in self.changed_data
+        if url_changed and key_env and typed_again != key_env:
+            self.add_error(
+                "confirm_api_key_env",
+                "The base URL changed: type the key variable's name again to send its key to the new address.",
+            )
+        return cleaned
+
+
 @admin.register(LlmEndpoint)
 class LlmEndpointAdmin(admin.ModelAdmin):
+    form = LlmEndpointAdminForm
+    # An address typed without a scheme gets https (Django 6's default): the key travels encrypted.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
         "name",
         "base_url",
@@ -96,6 +172,33 @@ class LlmEndpointAdmin(admin.ModelAdmin):
     list_filter = ["structured_output_mode", "is_active", "is_local_demo"]
     search_fields = ["name", "base_url", "default_model"]
     inlines = [LlmModelInline]
+
+    def get_fields(
+        self, request: HttpRequest, obj: LlmEndpoint | None = None
+    ) -> list[str | list[str] | tuple[str, ...]]:
+        fields = [name for name in super().get_fields(request, obj) if name != "confirm_api_key_env"]
+        if obj is None:
+            return fields  # a new endpoint has no address to change
+        after_key = fields.index("api_key_env") + 1
+        return [*fields[:after_key], "confirm_api_key_env", *fields[after_key:]]
+
+    def construct_change_message(
+        self, request: HttpRequest, form: forms.Form, formsets: Iterable[BaseFormSet], add: bool = False
+    ) -> list[dict[str, dict[str, list[str]]]]:
+        """The history names the old and the new base URL, not only that it changed."""
+        message = super().construct_change_message(request, form, formsets, add)
+        if add or "base_url" not in form.changed_data:
+            return message
+        label = str(form.fields["base_url"].label)
+        before = form.initial.get("base_url") or "the provider's default"
+        after = form.cleaned_data["base_url"] or "the provider's default"
+        for entry in message:
+            changed = entry.get("changed")
+            if changed is not None and "name" not in changed:  # the endpoint's own fields, not an inline's
+                changed["fields"] = [
+                    f"{label} (from {before} to {after})" if f == label else f for f in changed["fields"]
+                ]
+        return message
 
 
 @admin.register(GenerationBatch)
@@ -139,13 +242,24 @@ class CaseAdmin(admin.ModelAdmin):
     list_select_related = ["code", "role", "batch"]
     search_fields = ["code__code", "code__description"]
     raw_id_fields = ["code"]
-    readonly_fields = ["status", "status_changed_at", "lock_version", "scenario_revisions", "survey_snapshot"]
+    readonly_fields = ["status", "status_changed_at", "scenario_revisions", "survey_snapshot"]
     inlines = [PipelineStepInline]
 
 
 @admin.register(PipelineStep)
 class PipelineStepAdmin(ReadOnlyAdmin):
-    list_display = ["case", "agent", "attempt", "status", "started_at", "finished_at"]
+    # Who runs a step and until when its lease holds: what to look at when a step seems stuck.
+    list_display = [
+        "case",
+        "agent",
+        "attempt",
+        "status",
+        "lease_owner",
+        "lease_expires_at",
+        "claim_count",
+        "started_at",
+        "finished_at",
+    ]
     list_filter = ["agent", "status"]
     search_fields = ["case__id"]
 

@@ -3,24 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from generation.models import (
+    DELIVERED_SOURCES,
     FAILED_STATUSES,
     IN_FLIGHT_STATUSES,
     AgentCall,
+    AgentName,
     ArtefactKind,
     ArtefactVersion,
     BatchStatus,
+    CallErrorKind,
     Case,
     CaseStatus,
     GenerationBatch,
     IcdCode,
     LlmEndpoint,
+    PhysicianRole,
+    PipelineStep,
+    QualityVariable,
+    StepStatus,
     SurveySnapshot,
     VersionSource,
 )
@@ -44,28 +65,77 @@ def catalogue_summary() -> CatalogueSummary:
     )
 
 
-def case_counts_by_status() -> list[tuple[str, str, int]]:
+def status_rows(by_status: dict[str, int]) -> list[tuple[str, str, int]]:
     """(status, label, count) for every status that has cases, in state-machine order."""
-    counts = case_status_counts(Case.objects.all())
-    return [(status.value, status.label, counts[status.value]) for status in CaseStatus if status.value in counts]
+    return [(status.value, status.label, by_status[status.value]) for status in CaseStatus if status.value in by_status]
+
+
+def case_counts_by_status() -> list[tuple[str, str, int]]:
+    return status_rows(case_status_counts(Case.objects.all()))
 
 
 def recent_batches(*, limit: int = 10) -> QuerySet[GenerationBatch]:
     return GenerationBatch.objects.select_related("endpoint", "created_by")[:limit]
 
 
+def _current_first(versions: QuerySet[ArtefactVersion]) -> QuerySet[ArtefactVersion]:
+    """The one rule for "the current version of an artefact": the newest version that is
+    not a draft. A draft (a refused, conflicting edit kept so no text is lost) is history,
+    never current. Ordered so the first row per (case, kind) is the current one."""
+    return versions.exclude(source=VersionSource.HUMAN_DRAFT).order_by("case_id", "kind", "-number")
+
+
+def current_version(*, case: Case, kind: str) -> ArtefactVersion | None:
+    return _current_first(case.versions.filter(kind=kind)).first()
+
+
 def current_versions_of_cases(
     *, case_ids: Iterable[int], kind: str | None = None
 ) -> dict[tuple[int, str], ArtefactVersion]:
-    """{(case id, kind): its current version} for many cases in one query. A conflicting
-    draft is history, never current (as in services.cases.latest_version)."""
-    versions = ArtefactVersion.objects.filter(case_id__in=list(case_ids)).exclude(source=VersionSource.HUMAN_DRAFT)
+    """{(case id, kind): its current version} for many cases in one query."""
+    versions = ArtefactVersion.objects.filter(case_id__in=list(case_ids)).select_related("author", "agent_call")
     if kind is not None:
         versions = versions.filter(kind=kind)
     current: dict[tuple[int, str], ArtefactVersion] = {}
-    for version in versions.order_by("case_id", "kind", "-number"):
+    for version in _current_first(versions):
         current.setdefault((version.case_id, version.kind), version)
     return current
+
+
+def current_versions(*, case: Case) -> dict[str, ArtefactVersion]:
+    """{kind: current version} of one case."""
+    return {kind: version for (_, kind), version in current_versions_of_cases(case_ids=[case.pk]).items()}
+
+
+@dataclass(frozen=True)
+class PolisherReport:
+    """What the dialogue polisher said it had to add to the generator's dialogue."""
+
+    version_number: int  # the dialogue version it wrote
+    missing_facts: list[str]
+
+
+def dialogue_polisher_report(*, case: Case) -> PolisherReport | None:
+    """The latest successful dialogue polisher run's `missing_facts`, for the review screen."""
+    step = (
+        PipelineStep.objects.filter(case=case, agent=AgentName.DIALOGUE_POLISHER, status=StepStatus.SUCCEEDED)
+        .exclude(output_version=None)
+        .order_by("-attempt")
+        .values("result", "output_version__number")
+        .first()
+    )
+    if step is None:
+        return None
+    facts = (step["result"] or {}).get("missing_facts") or []
+    return PolisherReport(step["output_version__number"], [str(fact) for fact in facts if str(fact).strip()])
+
+
+def content_changed_at(*, case: Any) -> Subquery:
+    """When a case's current content last changed: the creation time of its newest version
+    that can be current (a draft never is). `case` is a case, its id or an OuterRef, so
+    the expression works for one case and inside a query over many."""
+    newest = _current_first(ArtefactVersion.objects.filter(case=case)).order_by("-created_at").values("created_at")
+    return Subquery(newest[:1], output_field=DateTimeField())
 
 
 def latest_survey_snapshot() -> SurveySnapshot | None:
@@ -85,13 +155,85 @@ def case_status_counts(cases: QuerySet[Case]) -> dict[str, int]:
     return dict(cases.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
 
 
-def produced_case_count(cases: QuerySet[Case]) -> int:
-    """Cases whose pipeline has produced a polished dialogue at least once."""
-    return (
-        cases.filter(versions__kind=ArtefactKind.DIALOGUE, versions__source=VersionSource.LLM_POLISHED)
-        .distinct()
-        .count()
+@dataclass(frozen=True)
+class BatchCounts:
+    """The one definition of each batch counter. batch_progress_refresh stores them on the
+    batch (the home page and the admin read them there); the batch page counts them live."""
+
+    planned: int
+    # Cases whose dialogue has been handed to review at least once (polished or imported):
+    # raw agent output waiting for its polisher is not produced yet.
+    produced: int
+    in_flight: int
+    failed: int
+    approved: int
+    by_status: dict[str, int]
+
+
+def batch_counts(*, batch_id: int) -> BatchCounts:
+    cases = Case.objects.filter(batch_id=batch_id)
+    by_status = case_status_counts(cases)
+    delivered = cases.filter(versions__kind=ArtefactKind.DIALOGUE, versions__source__in=DELIVERED_SOURCES)
+    return BatchCounts(
+        planned=sum(by_status.values()),
+        produced=delivered.distinct().count(),
+        in_flight=sum(by_status.get(status, 0) for status in IN_FLIGHT_STATUSES),
+        failed=sum(by_status.get(status, 0) for status in FAILED_STATUSES),
+        approved=by_status.get(CaseStatus.APPROVED, 0),
+        by_status=by_status,
     )
+
+
+def duration_text(seconds: float) -> str:
+    minutes, whole_seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {whole_seconds:02d}s" if hours else f"{minutes}m {whole_seconds:02d}s"
+
+
+def batch_elapsed_seconds(batch: GenerationBatch) -> float:
+    """Wall time since the batch started, until it finished (or now)."""
+    if batch.started_at is None:
+        return 0.0
+    return ((batch.finished_at or timezone.now()) - batch.started_at).total_seconds()
+
+
+def calls_in_flight(*, batch_id: int) -> int:
+    """LLM calls under way: a call's AgentCall row is written when its attempt ends, so a
+    call in flight is a RUNNING step."""
+    return PipelineStep.objects.filter(case__batch_id=batch_id, status=StepStatus.RUNNING).count()
+
+
+@dataclass(frozen=True)
+class BatchPace:
+    """How fast a batch goes: pairs produced per minute, and when its last case should settle
+    at the rate cases have settled so far."""
+
+    status: str
+    produced: int
+    settled: int
+    remaining: int
+    elapsed_seconds: float
+
+    @property
+    def pairs_per_minute(self) -> float | None:
+        if self.elapsed_seconds < 1:
+            return None
+        return self.produced * 60 / self.elapsed_seconds
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.remaining or not self.settled or self.elapsed_seconds < 1:
+            return None
+        return self.remaining * self.elapsed_seconds / self.settled
+
+    @property
+    def eta_text(self) -> str:
+        if not self.remaining or self.status == BatchStatus.CANCELLED:
+            return "-"
+        if self.status == BatchStatus.PAUSED:
+            return "paused"
+        eta = self.eta_seconds
+        return f"about {duration_text(eta)}" if eta is not None else "once the first case settles"
 
 
 @dataclass(frozen=True)
@@ -100,10 +242,7 @@ class BatchProgress:
     name: str
     status: str
     status_label: str
-    planned: int
-    in_flight: int
-    done: int
-    failed: int
+    counts: BatchCounts
     calls: int
     failed_calls: int
     input_tokens: int
@@ -113,15 +252,16 @@ class BatchProgress:
     endpoint_name: str
     model: str
     is_local_demo: bool
-    counts_by_status: list[tuple[str, int]] = field(default_factory=list)
+    calls_in_flight: int
+    pace: BatchPace
 
     @property
     def settled(self) -> int:
-        return self.planned - self.in_flight
+        return self.counts.planned - self.counts.in_flight
 
     @property
     def fraction_done(self) -> float:
-        return self.settled / self.planned if self.planned else 1.0
+        return self.settled / self.counts.planned if self.counts.planned else 1.0
 
     @property
     def percent_done(self) -> int:
@@ -129,20 +269,20 @@ class BatchProgress:
 
     @property
     def finished(self) -> bool:
-        return self.status in (BatchStatus.COMPLETED, BatchStatus.CANCELLED) or self.in_flight == 0
+        return self.status in (BatchStatus.COMPLETED, BatchStatus.CANCELLED) or self.counts.in_flight == 0
+
+    @property
+    def counts_by_status(self) -> list[tuple[str, str, int]]:
+        return status_rows(self.counts.by_status)
 
     @property
     def wall_time_text(self) -> str:
-        minutes, seconds = divmod(int(self.wall_seconds), 60)
-        hours, minutes = divmod(minutes, 60)
-        return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
+        return duration_text(self.wall_seconds)
 
 
 def batch_progress(*, batch_id: int) -> BatchProgress:
     """Live counts of a batch: cases by status, LLM calls, tokens and cost."""
     batch = GenerationBatch.objects.select_related("endpoint").get(pk=batch_id)
-    by_status = case_status_counts(batch.cases.all())
-    produced = produced_case_count(batch.cases.all())
     calls = AgentCall.objects.filter(case__batch=batch).aggregate(
         calls=Count("id"),
         failed=Count("id", filter=~Q(error_kind="")),
@@ -150,27 +290,30 @@ def batch_progress(*, batch_id: int) -> BatchProgress:
         output_tokens=Sum("output_tokens"),
         cost=Sum("cost"),
     )
-    end = batch.finished_at or timezone.now()
-    labels = dict(CaseStatus.choices)
+    counts = batch_counts(batch_id=batch.pk)
     return BatchProgress(
         batch_id=batch.pk,
         name=batch.name,
         status=batch.status,
         status_label=batch.get_status_display(),
-        planned=sum(by_status.values()),
-        in_flight=sum(by_status.get(status, 0) for status in IN_FLIGHT_STATUSES),
-        done=produced,
-        failed=sum(by_status.get(status, 0) for status in FAILED_STATUSES),
+        counts=counts,
         calls=calls["calls"] or 0,
         failed_calls=calls["failed"] or 0,
         input_tokens=calls["input_tokens"] or 0,
         output_tokens=calls["output_tokens"] or 0,
         cost=calls["cost"] or Decimal(0),
-        wall_seconds=(end - batch.started_at).total_seconds() if batch.started_at else 0.0,
+        wall_seconds=batch_elapsed_seconds(batch),
         endpoint_name=batch.endpoint.name if batch.endpoint else "",
         model=batch.model,
         is_local_demo=bool(batch.endpoint and batch.endpoint.is_local_demo),
-        counts_by_status=[(labels[status], by_status[status]) for status in CaseStatus.values if status in by_status],
+        calls_in_flight=calls_in_flight(batch_id=batch.pk),
+        pace=BatchPace(
+            status=batch.status,
+            produced=counts.produced,
+            settled=counts.planned - counts.in_flight,
+            remaining=counts.in_flight,
+            elapsed_seconds=batch_elapsed_seconds(batch),
+        ),
     )
 
 
@@ -178,5 +321,208 @@ def batch_for_detail(*, batch_id: int) -> GenerationBatch:
     return GenerationBatch.objects.select_related("endpoint", "created_by").get(pk=batch_id)
 
 
+# --- The batch list ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """One row of the batch list, from the batch's stored counters and two annotations."""
+
+    batch: GenerationBatch
+    cost: Decimal
+    pace: BatchPace
+
+    @property
+    def settled(self) -> int:
+        return self.pace.settled
+
+    @property
+    def percent_done(self) -> int:
+        planned = self.batch.planned_count
+        return int(round(100 * self.pace.settled / planned)) if planned else 100
+
+
+def batches_for_list() -> QuerySet[GenerationBatch]:
+    """Every batch, newest first, with its cost and cases in flight: one query per page,
+    however many batches there are."""
+    in_flight = (
+        Case.objects.filter(batch=OuterRef("pk"), status__in=IN_FLIGHT_STATUSES)
+        .order_by()
+        .values("batch")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    cost = (
+        AgentCall.objects.filter(case__batch=OuterRef("pk"))
+        .order_by()
+        .values("case__batch")
+        .annotate(total=Sum("cost"))
+        .values("total")
+    )
+    return (
+        GenerationBatch.objects.select_related("created_by")
+        .annotate(
+            in_flight_count=Coalesce(Subquery(in_flight, output_field=IntegerField()), 0),
+            cost_total=Subquery(cost),
+        )
+        .order_by("-created_at", "-pk")
+    )
+
+
+def batch_summary(batch: GenerationBatch) -> BatchSummary:
+    """The list row of a batch from batches_for_list (no query)."""
+    in_flight: int = batch.in_flight_count  # type: ignore[attr-defined]
+    return BatchSummary(
+        batch=batch,
+        cost=batch.cost_total or Decimal(0),  # type: ignore[attr-defined]
+        pace=BatchPace(
+            status=batch.status,
+            produced=batch.produced_count,
+            settled=batch.planned_count - in_flight,
+            remaining=in_flight,
+            elapsed_seconds=batch_elapsed_seconds(batch),
+        ),
+    )
+
+
+# --- Failures and cases that need an admin ------------------------------------------------
+
+FAILURE_EXAMPLES_PER_REASON = 5
+NO_CALL_ERROR = "other"
+
+
+@dataclass(frozen=True)
+class FailureExample:
+    case_id: int
+    code: str
+    agent_label: str
+    error: str
+    call_id: int | None
+    raw_response: str
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    reason: str
+    label: str
+    count: int
+    examples: list[FailureExample]
+
+    @property
+    def more(self) -> int:
+        """Failures of this reason beyond the examples shown."""
+        return self.count - len(self.examples)
+
+
+def _failure_label(reason: str) -> str:
+    if reason == NO_CALL_ERROR:
+        return "Failed without an LLM error (see the message)"
+    return str(CallErrorKind(reason).label)
+
+
+def batch_failures(*, batch_id: int, examples_per_reason: int = FAILURE_EXAMPLES_PER_REASON) -> list[FailureGroup]:
+    """The batch's failed cases grouped by why their last step failed (the error kind of its
+    last LLM call), with a few examples each and the raw reply of that call."""
+    newer_failure = PipelineStep.objects.filter(case=OuterRef("case"), status=StepStatus.FAILED, pk__gt=OuterRef("pk"))
+    last_call = AgentCall.objects.filter(step=OuterRef("pk")).order_by("-created_at", "-pk")
+    failures = (
+        PipelineStep.objects.filter(case__batch_id=batch_id, case__status=CaseStatus.FAILED, status=StepStatus.FAILED)
+        .exclude(Exists(newer_failure))
+        .annotate(
+            reason=Coalesce(Subquery(last_call.values("error_kind")[:1]), Value("")),
+            last_call_id=Subquery(last_call.values("pk")[:1]),
+        )
+        .order_by()
+    )
+    counts = failures.values("reason").annotate(n=Count("pk")).order_by("-n", "reason")
+    examples = {
+        row["reason"]: list(
+            failures.filter(reason=row["reason"]).select_related("case__code").order_by("pk")[:examples_per_reason]
+        )
+        for row in counts
+    }
+    call_ids = [step.last_call_id for steps in examples.values() for step in steps if step.last_call_id]
+    raw = dict(AgentCall.objects.filter(pk__in=call_ids).values_list("pk", "raw_response"))
+    return [
+        FailureGroup(
+            reason=row["reason"] or NO_CALL_ERROR,
+            label=_failure_label(row["reason"] or NO_CALL_ERROR),
+            count=row["n"],
+            examples=[
+                FailureExample(
+                    case_id=step.case_id,
+                    code=step.case.code.code,
+                    agent_label=AgentName(step.agent).label,
+                    error=step.error,
+                    call_id=step.last_call_id,
+                    raw_response=raw.get(step.last_call_id, ""),
+                )
+                for step in examples[row["reason"]]
+            ],
+        )
+        for row in counts
+    ]
+
+
+def newest_failed_step_id(*, batch_id: int) -> int | None:
+    """The newest failed step of the batch: the retry form sends it back, so a second submit
+    of the same form retries nothing (see batch_retry_failed)."""
+    newest: int | None = PipelineStep.objects.filter(case__batch_id=batch_id, status=StepStatus.FAILED).aggregate(
+        n=Max("pk")
+    )["n"]
+    return newest
+
+
+def case_for_attention(*, case_id: int) -> Case:
+    return Case.objects.select_related("code", "role", "batch").get(pk=case_id)
+
+
+def active_role_names() -> list[str]:
+    return list(PhysicianRole.objects.filter(is_active=True).order_by("name").values_list("name", flat=True))
+
+
+def cases_needing_attention(*, batch_id: int | None = None) -> QuerySet[Case]:
+    """The admin's queue: cases whose scenario reached the judge's rejection cap, and failed
+    cases, oldest first."""
+    cases = Case.objects.filter(status__in=FAILED_STATUSES).select_related("code", "role", "batch")
+    if batch_id is not None:
+        cases = cases.filter(batch_id=batch_id)
+    return cases.order_by("pk")
+
+
 def active_endpoints() -> QuerySet[LlmEndpoint]:
     return LlmEndpoint.objects.filter(is_active=True).order_by("-is_default", "name")
+
+
+# --- Survey ranking --------------------------------------------------------------------
+
+# The paper kept the variables clinicians rated at least this high (1-10 scale).
+PRIORITY_WEIGHT = 7.5
+
+
+@dataclass(frozen=True)
+class RankedVariable:
+    key: str
+    name: str
+    description: str
+    sub_items: list[str]
+    weight: float | None
+    priority: bool
+
+
+def ranked_variables(*, snapshot: SurveySnapshot | None) -> list[RankedVariable]:
+    """The active variables, most important first by the survey's weights (if any)."""
+    variables = list(QualityVariable.objects.filter(is_active=True))
+    weights = {key: float(value) for key, value in (snapshot.weights if snapshot else {}).items()}
+    ranked = sorted(variables, key=lambda v: (-weights.get(v.key, 0.0), v.position)) if weights else variables
+    return [
+        RankedVariable(
+            key=variable.key,
+            name=variable.name,
+            description=variable.description,
+            sub_items=list(variable.sub_items or []),
+            weight=round(weights[variable.key], 1) if variable.key in weights else None,
+            priority=weights.get(variable.key, 0.0) >= PRIORITY_WEIGHT,
+        )
+        for variable in ranked
+    ]

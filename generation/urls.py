@@ -9,4 +9,12 @@ urlpatterns = [
     path("batches/<int:batch_id>/", views.batch_detail, name="batch-detail"),
     path("batches/<int:batch_id>/cancel/", views.batch_cancel_view, name="batch-cancel"),
     path("batches/<int:batch_id>/retry-failed/", views.batch_retry_failed_view, name="batch-retry-failed"),
+    path("batches/", views.batch_list, name="batch-list"),
+    path("batches/<int:batch_id>/pause/", views.batch_pause_view, name="batch-pause"),
+    path("batches/<int:batch_id>/resume/", views.batch_resume_view, name="batch-resume"),
+    path("batches/needs-attention/", views.attention_queue, name="attention"),
+    path("batches/<int:batch_id>/needs-attention/", views.attention_queue, name="batch-attention"),
+    path("cases/<int:case_id>/rerun-scenario/", views.case_rerun_scenario_view, name="case-rerun-scenario"),
+    path("cases/<int:case_id>/reassign/", views.case_reassign_view, name="case-reassign"),
+    path("cases/<int:case_id>/discard/", views.case_discard_view, name="case-discard"),
 ]

@@ -1,7 +1,12 @@
 #!/usr/bin/env python
-"""`make run`: prepare the app, then run web + worker (+ the local model) in the foreground.
+"""`make run`: prepare the app, then run web + worker + beat (+ the local model) in the foreground.
 
 Ctrl-C (or SIGTERM) stops every process; if one of them dies, the others are stopped too.
+Stopping is gentle with generation: the worker takes no new step and gets STOP_GRACE_SECONDS
+(default 30) to finish the running ones, while the local model keeps answering; the steps
+still running after that are reported as interrupted, and resume on the next start (the
+worker's recovery pass sends them again). Nothing generated is lost: every finished LLM
+call and every finished step is already in the database.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +59,11 @@ def worker_command() -> list[str]:
     ]
 
 
+def beat_command() -> list[str]:
+    # Celery beat runs the recovery pass every PIPELINE_RECOVERY_INTERVAL_SECONDS; exactly one per site.
+    return [str(BIN / "celery"), "-A", "medsynth_site", "beat", "--loglevel", "INFO"]
+
+
 def web_command(host: str, port: str) -> list[str]:
     return [
         str(BIN / "gunicorn"),
@@ -83,20 +94,79 @@ def wait_for(url: str, seconds: float, procs: list[subprocess.Popen[bytes]]) -> 
     return False
 
 
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
+def start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # A process group of its own: Ctrl-C in the terminal reaches this script only, which
+    # stops the processes in order (the model server answers until the worker is done).
+    return subprocess.Popen(command, cwd=ROOT, env=env, process_group=0)
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None, *, wait: float = 10) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+class StopNow(Exception):
+    """A second Ctrl-C: stop without waiting for the running steps."""
+
+
+def _stop_now(*_: object) -> None:
+    raise StopNow
+
+
+@dataclass
+class Processes:
+    model: subprocess.Popen[bytes] | None = None
+    worker: subprocess.Popen[bytes] | None = None
+    others: list[subprocess.Popen[bytes]] = field(default_factory=list)  # beat and web
+
+    def all(self) -> list[subprocess.Popen[bytes]]:
+        return [proc for proc in (self.model, self.worker, *self.others) if proc is not None]
+
+
+def worker_stop(worker: subprocess.Popen[bytes], *, grace: float) -> None:
+    """Celery's warm shutdown: no new step; the running ones get `grace` seconds to finish."""
+    if worker.poll() is not None:
+        return
+    print(
+        f"Stopping: no new step starts; the running ones get up to {grace:.0f} s to finish "
+        "(Ctrl-C again stops at once)...",
+        flush=True,
+    )
+    signal.signal(signal.SIGINT, _stop_now)
+    try:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=grace)
+    except (subprocess.TimeoutExpired, StopNow):
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def shut_down(procs: Processes, *, grace: float) -> None:
+    for proc in procs.others:  # nothing of theirs is lost
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGTERM)
+    if procs.worker is not None:
+        worker_stop(procs.worker, grace=grace)
+    for proc in (*procs.others, procs.model):
+        stop_group(proc)
+    if procs.worker is not None:
+        # The steps the worker was still running: reported, and sent again at the next start.
+        subprocess.run(
+            [PYTHON, "manage.py", "recover_steps", "--release-worker", str(procs.worker.pid)], cwd=ROOT, check=False
+        )
 
 
 def main() -> int:
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+    grace = float(os.environ.get("STOP_GRACE_SECONDS", "30"))
     # Plain HTTP on this machine unless the operator says otherwise.
     os.environ.setdefault("SECURE_SSL", "false")
     if host not in ("127.0.0.1", "localhost", "0.0.0.0"):  # noqa: S104 - only compared, never bound here
@@ -108,7 +178,7 @@ def main() -> int:
     manage("ensure_first_admin")
     manage("configure_llm")
 
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = Processes()
     # Ctrl-C and SIGTERM both stop everything, even when started from a shell that ignores
     # SIGINT for background jobs.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -121,12 +191,12 @@ def main() -> int:
                 port=os.environ.get("LOCAL_LLM_PORT", "8081"),
                 context=os.environ.get("LOCAL_LLM_CONTEXT", "8192"),
             )
-            procs.append(subprocess.Popen(command, cwd=ROOT, env=local_model_env()))
-        procs.append(subprocess.Popen(worker_command(), cwd=ROOT))
-        procs.append(subprocess.Popen(web_command(host, port), cwd=ROOT))
-        if wait_for(f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}/login/", 60, procs):  # noqa: S104
+            procs.model = start(command, env=local_model_env())
+        procs.worker = start(worker_command())
+        procs.others = [start(beat_command()), start(web_command(host, port))]
+        if wait_for(f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}/login/", 60, procs.all()):  # noqa: S104
             print(f"\nMedSynth Studio is running: open http://{host}:{port}/  (Ctrl-C stops it)\n", flush=True)
-        while all(proc.poll() is None for proc in procs):
+        while all(proc.poll() is None for proc in procs.all()):
             time.sleep(0.5)
         print("A process exited; stopping the others.", file=sys.stderr, flush=True)
         return 1
@@ -134,7 +204,9 @@ def main() -> int:
         print("\nStopping...", flush=True)
         return 0
     finally:
-        stop(procs)
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):  # the stop itself is not interrupted
+            signal.signal(stop_signal, signal.SIG_IGN)
+        shut_down(procs, grace=grace)
 
 
 if __name__ == "__main__":

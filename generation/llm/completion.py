@@ -7,6 +7,7 @@ attempt for invalid output, and an AgentCall row for every attempt."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -87,6 +88,9 @@ class _Call:
     waited_seconds: float = 0.0
     last_call: AgentCall | None = None
     price: LlmModel | None = field(default=None)
+    # Runs just before each request is sent and may raise LlmCallError to send no more
+    # (the pipeline stops the calls of a cancelled batch this way).
+    before_attempt: Callable[[], None] | None = None
 
     def estimated_tokens(self, messages: list[dict[str, str]]) -> int:
         prompt_chars = sum(len(message.get("content") or "") for message in messages)
@@ -159,6 +163,8 @@ def _send_once(call: _Call, messages: list[dict[str, str]]) -> Reply:
             sleep=pause,
             max_wait=call.policy.capacity_wait_seconds,
         ) as reservation:
+            if call.before_attempt is not None:
+                call.before_attempt()
             reply = send_chat_completion(
                 endpoint=call.endpoint, model=call.model, messages=messages, params=call.params
             )
@@ -215,6 +221,7 @@ def structured_completion(
     case: Case | None = None,
     step: PipelineStep | None = None,
     retry_policy: RetryPolicy | None = None,
+    before_attempt: Callable[[], None] | None = None,
 ) -> LlmResult[T]:
     """Ask the endpoint for an instance of `schema`. Raises LlmCallError when none could be had.
 
@@ -237,6 +244,7 @@ def structured_completion(
         step=step,
         policy=retry_policy or RetryPolicy.from_settings(),
         price=LlmModel.objects.filter(endpoint=endpoint, name=model_name).first(),
+        before_attempt=before_attempt,
     )
     conversation = messages_with_schema(mode=endpoint.structured_output_mode, messages=messages, schema=schema)
     repaired = False

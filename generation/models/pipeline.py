@@ -3,12 +3,16 @@ immutable artefact versions and the log of every LLM call."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from django.conf import settings
 from django.db import models
 
+from generation.errors import DomainError
 from generation.models.base import ImmutableModel, TimeStampedModel
 from generation.models.catalogue import IcdCode, PhysicianRole, SurveySnapshot
 from generation.models.endpoints import LlmEndpoint
+from generation.models.text_limits import ARTEFACT_TEXT_MAX_CHARS, BATCH_NAME_MAX_CHARS, length_at_most
 
 
 class BatchKind(models.TextChoices):
@@ -25,8 +29,17 @@ class BatchStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# A batch in these statuses starts its planned cases, and may be paused.
+BATCH_STARTABLE_STATUSES = frozenset({BatchStatus.QUEUED, BatchStatus.RUNNING})
+# A batch in these statuses starts no new LLM call (an admin paused or cancelled it).
+BATCH_HOLDING_STATUSES = frozenset({BatchStatus.PAUSED, BatchStatus.CANCELLED})
+# GenerationBatch.config key: when true, a case of the batch is reviewed only by the
+# reviewers an admin assigned to its stage (and by admins).
+BATCH_ASSIGNMENT_REQUIRED = "assignment_required"
+
+
 class GenerationBatch(TimeStampedModel):
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=BATCH_NAME_MAX_CHARS)
     kind = models.CharField(max_length=16, choices=BatchKind.choices, default=BatchKind.GENERATED)
     status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.DRAFT, db_index=True)
     config = models.JSONField(default=dict, blank=True, help_text="Codes, pairs per code, temperatures, gates")
@@ -53,6 +66,7 @@ class GenerationBatch(TimeStampedModel):
                 condition=models.Q(produced_count__lte=models.F("planned_count")),
                 name="batch_produced_lte_planned",
             ),
+            length_at_most("name", BATCH_NAME_MAX_CHARS, name="batch_name_length"),
         ]
 
     def __str__(self) -> str:
@@ -81,6 +95,8 @@ class CaseStatus(models.TextChoices):
     NEEDS_ATTENTION = "needs_attention", "Needs attention"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # An admin gave up on the case: kept with its history, out of every queue and export.
+    DISCARDED = "discarded", "Discarded"
 
 
 S = CaseStatus
@@ -106,15 +122,31 @@ CASE_TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     S.ADJUDICATION: frozenset({S.APPROVED, S.REJECTED, S.NOTE_GENERATING, S.DIALOGUE_GENERATING, S.CANCELLED}),
     S.APPROVED: frozenset({S.PAIR_REVIEW}),
-    S.REJECTED: frozenset({S.PAIR_REVIEW, S.SCENARIO_GENERATING}),
-    S.NEEDS_ATTENTION: frozenset({S.SCENARIO_GENERATING, S.REJECTED, S.CANCELLED}),
-    S.FAILED: frozenset({S.SCENARIO_GENERATING, S.NOTE_GENERATING, S.DIALOGUE_GENERATING, S.CANCELLED}),
+    S.REJECTED: frozenset({S.PAIR_REVIEW, S.SCENARIO_GENERATING, S.DISCARDED}),
+    S.NEEDS_ATTENTION: frozenset({S.SCENARIO_GENERATING, S.REJECTED, S.CANCELLED, S.DISCARDED}),
+    S.FAILED: frozenset({S.SCENARIO_GENERATING, S.NOTE_GENERATING, S.DIALOGUE_GENERATING, S.CANCELLED, S.DISCARDED}),
     S.CANCELLED: frozenset(),
+    S.DISCARDED: frozenset(),
 }
-GENERATING_STATUSES = frozenset({S.SCENARIO_GENERATING, S.NOTE_GENERATING, S.DIALOGUE_GENERATING})
+
+# --- Case-status groups: the one home of every "which statuses" rule ----------------------
+
+# The stages the agents generate, in pipeline order; a batch may put a review gate after each.
+GATE_STAGES = (ReviewStage.SCENARIO, ReviewStage.NOTE, ReviewStage.DIALOGUE)
+# The status of a case while the agents of a stage run.
+STAGE_GENERATING_STATUS: dict[str, str] = {
+    ReviewStage.SCENARIO: S.SCENARIO_GENERATING,
+    ReviewStage.NOTE: S.NOTE_GENERATING,
+    ReviewStage.DIALOGUE: S.DIALOGUE_GENERATING,
+}
+GENERATING_STATUSES = frozenset(STAGE_GENERATING_STATUS.values())
 # A batch is finished when none of its cases is in flight.
 IN_FLIGHT_STATUSES = frozenset({S.PLANNED, *GENERATING_STATUSES})
+# Cases that wait for an admin (the needs-attention queue), counted as the batch's failures.
 FAILED_STATUSES = frozenset({S.FAILED, S.NEEDS_ATTENTION})
+TERMINAL_STATUSES = frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.DISCARDED})
+# A reviewers' final verdict moves a case to one of these for good.
+VERDICT_STATUSES = frozenset({S.APPROVED, S.REJECTED})
 # The review queue of each stage holds the cases in this status.
 REVIEW_STATUS_BY_STAGE: dict[str, str] = {
     ReviewStage.SCENARIO: S.SCENARIO_REVIEW,
@@ -122,11 +154,28 @@ REVIEW_STATUS_BY_STAGE: dict[str, str] = {
     ReviewStage.DIALOGUE: S.DIALOGUE_REVIEW,
     ReviewStage.PAIR: S.PAIR_REVIEW,
 }
-TERMINAL_STATUSES = frozenset({S.APPROVED, S.REJECTED, S.CANCELLED})
+# The stage a case in this status is reviewed at; a disputed pair is adjudicated as a pair.
+REVIEW_STAGE_BY_STATUS: dict[str, str] = {
+    **{status: stage for stage, status in REVIEW_STATUS_BY_STAGE.items()},
+    S.ADJUDICATION: ReviewStage.PAIR,
+}
+# What follows a generated stage once it is done (and approved, when it is gated).
+NEXT_STAGE: dict[str, str] = {
+    ReviewStage.SCENARIO: ReviewStage.NOTE,
+    ReviewStage.NOTE: ReviewStage.DIALOGUE,
+    ReviewStage.DIALOGUE: ReviewStage.PAIR,
+}
+# The statuses from which a reviewer may send each stage back for regeneration.
+REGENERATE_FROM: dict[str, frozenset[str]] = {
+    ReviewStage.SCENARIO: frozenset({S.SCENARIO_REVIEW, S.PAIR_REVIEW, S.REJECTED, S.NEEDS_ATTENTION, S.FAILED}),
+    ReviewStage.NOTE: frozenset({S.NOTE_REVIEW, S.DIALOGUE_REVIEW, S.PAIR_REVIEW, S.ADJUDICATION, S.FAILED}),
+    ReviewStage.DIALOGUE: frozenset({S.DIALOGUE_REVIEW, S.PAIR_REVIEW, S.ADJUDICATION, S.FAILED}),
+}
 
 
-class InvalidTransition(ValueError):
-    """A status change that the case state machine does not allow."""
+class InvalidTransition(DomainError):
+    """A status change that the case state machine does not allow (or that another
+    request made first); refused with a message the person who asked can read."""
 
 
 class Case(TimeStampedModel):
@@ -143,9 +192,14 @@ class Case(TimeStampedModel):
     )
     reviews_required = models.PositiveSmallIntegerField(default=1)
     scenario_revisions = models.PositiveSmallIntegerField(default=0, help_text="Judge rejections so far")
+    role_fixed = models.BooleanField(
+        default=False, help_text="An admin chose the role: the scenario provider writes for it"
+    )
     has_check_flags = models.BooleanField(default=False, help_text="An automatic check flagged the latest versions")
+    # The queue filters' index of the current versions' findings: " code:severity " tokens
+    # (generation.services.checks.check_summary), rewritten together with has_check_flags.
+    check_summary = models.CharField(max_length=2000, blank=True, default="")
     error = models.TextField(blank=True)
-    lock_version = models.PositiveIntegerField(default=0, help_text="Bumped on every status change")
 
     class Meta:
         ordering = ["id"]
@@ -179,6 +233,23 @@ class AgentName(models.TextChoices):
     DIALOGUE_POLISHER = "dialogue_polisher", "Dialogue polisher"
 
 
+A = AgentName
+# The agents of each generated stage, in the order they run.
+STAGE_AGENTS: dict[str, tuple[str, ...]] = {
+    ReviewStage.SCENARIO: (A.SCENARIO_PROVIDER, A.SCENARIO_JUDGE),
+    ReviewStage.NOTE: (A.NOTE_WRITER, A.NOTE_POLISHER),
+    ReviewStage.DIALOGUE: (A.DIALOGUE_GENERATOR, A.DIALOGUE_POLISHER),
+}
+STAGE_FIRST_AGENT: dict[str, str] = {stage: agents[0] for stage, agents in STAGE_AGENTS.items()}
+AGENT_STAGE: dict[str, str] = {agent: stage for stage, agents in STAGE_AGENTS.items() for agent in agents}
+# The agent that runs after this one within its stage (none after the stage's last agent).
+NEXT_AGENT: dict[str, str] = dict(pair for agents in STAGE_AGENTS.values() for pair in pairwise(agents))
+# The status a case must be in while this agent runs.
+AGENT_GENERATING_STATUS: dict[str, str] = {
+    agent: STAGE_GENERATING_STATUS[stage] for agent, stage in AGENT_STAGE.items()
+}
+
+
 class StepStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
@@ -205,6 +276,13 @@ class PipelineStep(TimeStampedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Liveness (generation.services.pipeline.leases): a RUNNING step belongs to the run that
+    # holds its lease; once the lease has expired, another run may take the step over.
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="When its task message was last sent")
+    lease_token = models.CharField(max_length=32, blank=True, help_text="The claim of the run that holds the step")
+    lease_owner = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker process running it")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claim_count = models.PositiveSmallIntegerField(default=0, help_text="Runs started, takeovers included")
 
     class Meta:
         ordering = ["case", "created_at"]
@@ -228,9 +306,16 @@ class VersionSource(models.TextChoices):
     LLM_RAW = "llm_raw", "LLM (raw)"
     LLM_POLISHED = "llm_polished", "LLM (polished)"
     REGENERATED = "regenerated", "Regenerated"
+    # A polisher's output in a chain a reviewer asked for: what the reviewer gets back.
+    REGENERATED_POLISHED = "regenerated_polished", "Regenerated (polished)"
     HUMAN_EDIT = "human_edit", "Human edit"
     HUMAN_DRAFT = "human_draft", "Unsaved human draft (conflicting edit)"
     IMPORTED = "imported", "Imported"
+
+
+# Finished work handed to review: a polisher's output (first run or regeneration) or an
+# import. Raw agent output is a step on the way there.
+DELIVERED_SOURCES = frozenset({VersionSource.LLM_POLISHED, VersionSource.REGENERATED_POLISHED, VersionSource.IMPORTED})
 
 
 class ArtefactVersion(ImmutableModel):
@@ -239,7 +324,7 @@ class ArtefactVersion(ImmutableModel):
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="versions")
     kind = models.CharField(max_length=16, choices=ArtefactKind.choices)
     number = models.PositiveIntegerField(help_text="1, 2, ... per case and kind")
-    source = models.CharField(max_length=16, choices=VersionSource.choices)
+    source = models.CharField(max_length=24, choices=VersionSource.choices)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -250,6 +335,10 @@ class ArtefactVersion(ImmutableModel):
     content = models.JSONField(help_text="Structured content: scenario fields, SOAP sections or dialogue turns")
     text = models.TextField(help_text="Rendered text, through the one rendering path")
     check_flags = models.JSONField(default=list, blank=True, help_text="Automatic check findings")
+    # {check code: check version} of every check that last ran on this version, found or not:
+    # what `manage.py run_checks` compares with the registry. Derived data, so it and
+    # check_flags are refreshed in place (generation.services.checks) while the text never is.
+    check_versions = models.JSONField(default=dict, blank=True, help_text="The check versions that ran")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -264,8 +353,14 @@ class ArtefactVersion(ImmutableModel):
                 | models.Q(author__isnull=False),
                 name="human_version_has_author",
             ),
+            length_at_most("text", ARTEFACT_TEXT_MAX_CHARS, name="version_text_length"),
         ]
-        indexes = [models.Index(fields=["case", "kind", "-number"], name="version_latest")]
+        indexes = [
+            models.Index(fields=["case", "kind", "-number"], name="version_latest"),
+            # "When did this case's content last change" (the review round's start) for every
+            # case of a queue page: without it PostgreSQL walks the global created_at index.
+            models.Index(fields=["case", "-created_at"], name="version_case_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.number} of case {self.case_id}"

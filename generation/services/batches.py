@@ -1,39 +1,83 @@
-"""Planning and launching generation batches.
+"""Planning and launching generation batches, and creating imported ones.
 
 Everything a batch needs is checked before its first row is written: the codes exist,
 the endpoint's key is set and it serves the model. Planning is idempotent (a case is
 (batch, code, slot)), and starting a batch enqueues the first step of every planned case.
+An imported batch holds pairs written elsewhere: its cases go straight to the final
+pair review.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from itertools import islice
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from generation import rendering, selectors
+from generation.checks import version_check_flags
+from generation.errors import DomainError
 from generation.llm import LlmConfigError, endpoint_preflight
 from generation.models import (
-    TERMINAL_STATUSES,
+    BATCH_STARTABLE_STATUSES,
+    CASE_TRANSITIONS,
+    ArtefactKind,
+    BatchKind,
     BatchStatus,
     Case,
     CaseStatus,
     GenerationBatch,
     IcdCode,
+    InvalidTransition,
     LlmEndpoint,
     PhysicianRole,
+    PipelineStep,
+    StepStatus,
+    VersionSource,
+    code_compact,
+    looks_like_icd9,
 )
-from generation.services.cases import case_transition
-from generation.services.catalogue import code_compact, codes_by_compact, looks_like_icd9
-from generation.services.pipeline import GATE_STAGES, batch_progress_refresh, case_retry, case_start
+from generation.models.text_limits import BATCH_NAME_MAX_CHARS, TextTooLong, text_within_limit
+from generation.services.cases import (
+    NewCase,
+    artefact_version_draft,
+    cases_transition,
+    cases_with_versions_create,
+)
+from generation.services.catalogue import codes_by_compact
+from generation.services.pipeline import (
+    GATE_STAGES,
+    batch_counters_store,
+    batch_progress_refresh,
+    case_retry,
+    case_start,
+)
+from generation.services.pipeline.steps import step_enqueue
 
 MAX_PAIRS_PER_CODE = 100
 MAX_CASES_PER_BATCH = 50_000
+# Rows per transaction of a long write (an import, a cancel). On SQLite a transaction holds the
+# database's write lock, so a reviewer's save waits behind one chunk, never the whole write.
+WRITE_CHUNK = 200
+# Planned cases are plain rows, inserted in bulk: more of them fit in as short a transaction.
+PLAN_CHUNK = 1_000
+
+T = TypeVar("T")
 
 
-class BatchPlanError(ValueError):
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class BatchPlanError(DomainError):
     """The batch request cannot be planned; nothing was created."""
 
 
@@ -99,7 +143,7 @@ def _endpoint_resolve(name: str) -> LlmEndpoint:
             known = ", ".join(LlmEndpoint.objects.values_list("name", flat=True)) or "none"
             raise BatchPlanError(f"Unknown LLM endpoint {name!r}. Configured endpoints: {known}.")
         return endpoint
-    endpoint = LlmEndpoint.objects.filter(is_default=True, is_active=True).first()
+    endpoint = selectors.default_endpoint()
     if endpoint is None:
         raise BatchPlanError("No default LLM endpoint: run `manage.py configure_llm` or choose an endpoint.")
     return endpoint
@@ -113,15 +157,27 @@ def _request_check(request: BatchRequest) -> None:
     unknown_gates = sorted(set(request.gates) - set(GATE_STAGES))
     if unknown_gates:
         raise BatchPlanError(f"Unknown review gate(s): {', '.join(unknown_gates)}; use {', '.join(GATE_STAGES)}.")
-    if request.role and not PhysicianRole.objects.filter(name=request.role, is_active=True).exists():
-        raise BatchPlanError(f"Unknown physician role {request.role!r}.")
+    if request.role:
+        physician_role_active(name=request.role)
+    try:
+        text_within_limit(request.name, limit=BATCH_NAME_MAX_CHARS, what="The batch name")
+    except TextTooLong as too_long:
+        raise BatchPlanError(str(too_long)) from too_long
+
+
+def physician_role_active(*, name: str) -> PhysicianRole:
+    role = PhysicianRole.objects.filter(name=name.strip(), is_active=True).first()
+    if role is None:
+        raise BatchPlanError(f"Unknown physician role {name!r}.")
+    return role
 
 
 def batch_create(*, request: BatchRequest, created_by: User | None = None) -> GenerationBatch:
     """Check the request, plan its cases and start it once committed.
 
     Raises BatchPlanError (unknown code, endpoint without its key, model not served, ...)
-    before anything is written.
+    before anything is written. The cases are then written in short transactions
+    (batch_plan) while the batch is a draft that nothing starts; one more makes it queued.
     """
     _request_check(request)
     codes = batch_codes_resolve(codes=request.codes, top=request.top, chapter=request.chapter)
@@ -140,18 +196,26 @@ def batch_create(*, request: BatchRequest, created_by: User | None = None) -> Ge
         "gates": sorted(set(request.gates)),
         "role": request.role,
     }
-    with transaction.atomic():
-        batch = GenerationBatch.objects.create(
-            name=request.name or _default_name(codes, request.pairs_per_code),
-            status=BatchStatus.QUEUED,
-            config=config,
-            endpoint=endpoint,
-            model=model,
-            reviews_required=request.reviews_required,
-            created_by=created_by,
-        )
+    batch = GenerationBatch.objects.create(
+        name=request.name or _default_name(codes, request.pairs_per_code),
+        status=BatchStatus.DRAFT,
+        config=config,
+        endpoint=endpoint,
+        model=model,
+        reviews_required=request.reviews_required,
+        created_by=created_by,
+    )
+    try:
         batch_plan(batch=batch, codes=codes)
+    except Exception as error:
+        _partial_batch_abandon(batch, reason=f"Planning stopped ({type(error).__name__}: {error}).")
+        raise
+    with transaction.atomic():
+        GenerationBatch.objects.filter(pk=batch.pk, status=BatchStatus.DRAFT).update(
+            status=BatchStatus.QUEUED, updated_at=timezone.now()
+        )
         transaction.on_commit(lambda: _enqueue_start(batch.pk))
+    batch.refresh_from_db()
     return batch
 
 
@@ -167,62 +231,273 @@ def _enqueue_start(batch_id: int) -> None:
 
 
 def batch_plan(*, batch: GenerationBatch, codes: list[IcdCode]) -> int:
-    """Create the batch's cases (code x slot); planning again adds only what is missing."""
+    """Create the batch's cases (code x slot), PLAN_CHUNK rows per transaction; planning
+    again adds only what is missing."""
     pairs = int(batch.config.get("pairs_per_code", 1))
     role_name = batch.config.get("role") or ""
     role = PhysicianRole.objects.filter(name=role_name).first() if role_name else None
-    Case.objects.bulk_create(
-        [
-            Case(batch=batch, code=code, slot=slot, role=role, reviews_required=batch.reviews_required)
-            for code in codes
-            for slot in range(1, pairs + 1)
-        ],
-        batch_size=1000,
-        ignore_conflicts=True,
+    planned = (
+        Case(batch=batch, code=code, slot=slot, role=role, reviews_required=batch.reviews_required)
+        for code in codes
+        for slot in range(1, pairs + 1)
     )
-    planned = batch.cases.count()
-    GenerationBatch.objects.filter(pk=batch.pk).update(planned_count=planned)
-    batch.planned_count = planned
-    return planned
+    for chunk in _chunks(planned, PLAN_CHUNK):
+        with transaction.atomic():
+            Case.objects.bulk_create(chunk, ignore_conflicts=True)
+    batch.planned_count = batch_counters_store(batch_id=batch.pk).planned
+    return batch.planned_count
 
 
 def batch_start(*, batch_id: int) -> int:
     """Enqueue the first step of every planned case of a queued or running batch."""
     batch = GenerationBatch.objects.get(pk=batch_id)
-    if batch.status not in (BatchStatus.QUEUED, BatchStatus.RUNNING):
+    if batch.status not in BATCH_STARTABLE_STATUSES:
         return 0
     GenerationBatch.objects.filter(pk=batch_id, started_at__isnull=True).update(started_at=timezone.now())
-    GenerationBatch.objects.filter(pk=batch_id).update(status=BatchStatus.RUNNING)
+    # Conditional, so a pause or cancel that came first is not undone.
+    GenerationBatch.objects.filter(pk=batch_id, status__in=BATCH_STARTABLE_STATUSES).update(status=BatchStatus.RUNNING)
     started = 0
     for case in batch.cases.filter(status=CaseStatus.PLANNED).order_by("id"):
-        case_start(case=case)
+        try:
+            case_start(case=case)
+        except InvalidTransition:
+            continue  # another start of this batch (the recovery pass, say) took the case first
         started += 1
     batch_progress_refresh(batch_id=batch_id)
     return started
 
 
-def batch_cancel(*, batch: GenerationBatch) -> int:
-    """Stop a batch: cases not yet finished are cancelled; their queued steps see it and stop."""
-    cancelled = 0
+# --- Operations on a running batch: pause, resume, cancel, retry --------------------------
+
+
+class BatchOperationRefused(DomainError):
+    """The batch's status does not allow the operation; nothing changed."""
+
+
+def _fresh_status_label(batch: GenerationBatch) -> str:
+    """The batch's status as another request may just have set it."""
+    batch.refresh_from_db(fields=["status", "finished_at", "updated_at"])
+    return batch.get_status_display().lower()
+
+
+def batch_pause(*, batch: GenerationBatch) -> bool:
+    """Start no new LLM call for the batch until it is resumed; calls in flight finish and
+    their output is kept. Returns False when the batch was already paused."""
+    paused = GenerationBatch.objects.filter(pk=batch.pk, status__in=BATCH_STARTABLE_STATUSES).update(
+        status=BatchStatus.PAUSED, updated_at=timezone.now()
+    )
+    label = _fresh_status_label(batch)
+    if not paused and batch.status != BatchStatus.PAUSED:
+        raise BatchOperationRefused(f"The batch is {label}: only a queued or running batch can be paused.")
+    return bool(paused)
+
+
+def batch_resume(*, batch: GenerationBatch) -> int:
+    """Let a paused batch call the model again: its waiting steps are enqueued again and
+    its cases not started yet are started. Returns how many steps were enqueued (0 when
+    the batch was not paused: a second resume does nothing)."""
     with transaction.atomic():
-        GenerationBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.CANCELLED, finished_at=timezone.now())
-        open_cases = batch.cases.exclude(
-            status__in=[*TERMINAL_STATUSES, CaseStatus.PAIR_REVIEW, CaseStatus.ADJUDICATION]
+        resumed = GenerationBatch.objects.filter(pk=batch.pk, status=BatchStatus.PAUSED).update(
+            status=BatchStatus.RUNNING, updated_at=timezone.now()
         )
-        for case in open_cases.select_for_update():
-            if case.can_transition_to(CaseStatus.CANCELLED):
-                case_transition(case=case, to=CaseStatus.CANCELLED, error="The batch was cancelled.")
-                cancelled += 1
+        if not resumed:
+            batch.refresh_from_db(fields=["status"])
+            if batch.status == BatchStatus.CANCELLED:
+                raise BatchOperationRefused("The batch was cancelled; plan a new one instead.")
+            return 0
+        # Running steps too: their worker may have died during the pause; the claim drops
+        # the message while the first runner is alive.
+        waiting = PipelineStep.objects.filter(
+            case__batch_id=batch.pk, status__in=[StepStatus.PENDING, StepStatus.RUNNING]
+        ).values_list("pk", flat=True)
+        step_ids = list(waiting)
+        for step_id in step_ids:
+            transaction.on_commit(partial(step_enqueue, step_id=step_id))
+        if batch.cases.filter(status=CaseStatus.PLANNED).exists():
+            transaction.on_commit(lambda: _enqueue_start(batch.pk))
+        batch_progress_refresh(batch_id=batch.pk)
+    batch.refresh_from_db()
+    return len(step_ids)
+
+
+def batch_cancel(*, batch: GenerationBatch) -> int:
+    """Stop a batch for good: cases not yet finished are cancelled and waiting steps are
+    failed, so no new LLM call starts (a step between two attempts stops before the next
+    one). Everything produced stays. Returns how many cases were cancelled.
+
+    Written in short transactions, so cancelling a large batch never holds SQLite's write
+    lock for long: the batch's status first (from then on no new call starts), then its
+    cases and waiting steps, WRITE_CHUNK at a time. A cancel interrupted part way is
+    finished by the next one."""
+    now = timezone.now()
+    GenerationBatch.objects.exclude(status=BatchStatus.CANCELLED).filter(pk=batch.pk).update(
+        status=BatchStatus.CANCELLED, finished_at=now, updated_at=now
+    )
+    cancelled = 0
+    open_cases = batch.cases.filter(status__in=_CANCELLED_WITH_THE_BATCH).order_by("pk")
+    # The ids are read in full first: no cursor stays open across the writes.
+    for case_ids in _chunks(list(open_cases.values_list("pk", flat=True)), WRITE_CHUNK):
+        cancelled += cases_transition(
+            cases=Case.objects.filter(pk__in=case_ids),
+            current=_CANCELLED_WITH_THE_BATCH,
+            to=CaseStatus.CANCELLED,
+            error="The batch was cancelled.",
+        )
+    # Steps held by a pause have no message left to end them.
+    waiting = PipelineStep.objects.filter(case__batch_id=batch.pk, status=StepStatus.PENDING).order_by("pk")
+    for step_ids in _chunks(list(waiting.values_list("pk", flat=True)), WRITE_CHUNK):
+        PipelineStep.objects.filter(pk__in=step_ids, status=StepStatus.PENDING).update(
+            status=StepStatus.FAILED, error="The batch was cancelled.", finished_at=now, updated_at=now
+        )
+    batch_progress_refresh(batch_id=batch.pk)
     batch.refresh_from_db()
     return cancelled
 
 
-def batch_retry_failed(*, batch: GenerationBatch) -> int:
-    """Run the failed step of every failed case of the batch again."""
+# A cancel stops every case still on its way; finished pairs waiting for review stay reviewable.
+_CANCELLED_WITH_THE_BATCH = tuple(
+    status
+    for status in CaseStatus.values
+    if CaseStatus.CANCELLED in CASE_TRANSITIONS[status]
+    and status not in (CaseStatus.PAIR_REVIEW, CaseStatus.ADJUDICATION)
+)
+
+
+def batch_retry_failed(*, batch: GenerationBatch, seen_up_to: int | None = None) -> int:
+    """Run the failed step of every failed case of the batch again; returns how many.
+
+    Idempotent: a case is retried only while it is failed and, given `seen_up_to` (the
+    newest failed step the admin saw: selectors.newest_failed_step_id), only for a failure
+    the admin saw. A second submit of the same form finds the cases running again, or
+    failed anew, and does nothing.
+    """
+    batch.refresh_from_db(fields=["status"])  # another request may just have paused or cancelled it
     if batch.status == BatchStatus.CANCELLED:
-        raise BatchPlanError("The batch was cancelled; plan a new one instead.")
+        raise BatchOperationRefused("The batch was cancelled; plan a new one instead.")
+    if batch.status == BatchStatus.PAUSED:
+        raise BatchOperationRefused("The batch is paused: resume it first.")
     retried = 0
-    for case in batch.cases.filter(status=CaseStatus.FAILED).order_by("id"):
-        case_retry(case=case)
-        retried += 1
+    for case_id in batch.cases.filter(status=CaseStatus.FAILED).order_by("id").values_list("pk", flat=True):
+        with transaction.atomic():
+            case = Case.objects.select_for_update().get(pk=case_id)
+            if case.status != CaseStatus.FAILED:
+                continue  # another submit sent it back first
+            if seen_up_to is not None and case.steps.filter(status=StepStatus.FAILED, pk__gt=seen_up_to).exists():
+                continue  # sent back since the page was shown, and failed again
+            case_retry(case=case)
+            retried += 1
     return retried
+
+
+# --- Imported batches -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportedText:
+    """A note or dialogue as another dataset wrote it: the original text, kept verbatim,
+    the content parsed from it, and flags for what parsing could not place."""
+
+    text: str
+    content: dict[str, Any]
+    flags: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportedPair:
+    code: IcdCode
+    note: ImportedText
+    dialogue: ImportedText
+    role: PhysicianRole | None = None
+    scenario: dict[str, Any] | None = None
+
+
+class ImportInterrupted(DomainError):
+    """Writing an import failed part way; what it had written is cancelled (`batch`)."""
+
+    def __init__(self, message: str, *, batch: GenerationBatch) -> None:
+        super().__init__(message)
+        self.batch = batch
+
+
+def imported_batch_create(
+    *, name: str, pairs: Iterable[ImportedPair], config: dict[str, Any], created_by: User | None = None
+) -> GenerationBatch:
+    """A batch of pairs written elsewhere, every case waiting for the final pair review.
+
+    All or nothing, in short transactions: each chunk of WRITE_CHUNK pairs is checked,
+    then written in one transaction. Until the last chunk is in, the batch is a draft and its
+    cases are planned, so none is in a review queue or an export; one UPDATE then hands them
+    all to review. When a chunk fails, the partial batch is cancelled (its cases keep their
+    rows, marked cancelled with the reason) and ImportInterrupted says so.
+    """
+    batch = GenerationBatch.objects.create(
+        name=name, kind=BatchKind.IMPORTED, status=BatchStatus.DRAFT, config=config, created_by=created_by
+    )
+    written = 0
+    try:
+        slots: Counter[int] = Counter()
+        for chunk in _chunks(pairs, WRITE_CHUNK):
+            new_cases = [_imported_case(batch, pair, slots) for pair in chunk]
+            with transaction.atomic():
+                cases_with_versions_create(new_cases=new_cases, source=VersionSource.IMPORTED)
+            written += len(new_cases)
+        with transaction.atomic():
+            cases_transition(cases=batch.cases.all(), current={CaseStatus.PLANNED}, to=CaseStatus.PAIR_REVIEW)
+            # Nothing is left to generate, so the batch is complete once its cases are in.
+            now = timezone.now()
+            GenerationBatch.objects.filter(pk=batch.pk).update(
+                status=BatchStatus.COMPLETED, finished_at=now, updated_at=now
+            )
+            batch_progress_refresh(batch_id=batch.pk)
+    except Exception as error:
+        reason = f"The import stopped after {written:,} pair(s) ({type(error).__name__}: {error})"
+        _partial_batch_abandon(batch, reason=f"{reason}; this partial import was cancelled.")
+        raise ImportInterrupted(
+            f"{reason}. Its batch {batch.pk} was cancelled: none of its cases is in a queue or an export. "
+            "Nothing else changed; import the file again.",
+            batch=batch,
+        ) from error
+    batch.refresh_from_db()
+    return batch
+
+
+def _imported_case(batch: GenerationBatch, pair: ImportedPair, slots: Counter[int]) -> NewCase:
+    """One imported pair as the next case of its code in the batch, with IMPORTED versions
+    that keep the original text (checked here, before the chunk's transaction)."""
+    slots[pair.code.pk] += 1
+    case = Case(
+        batch=batch, code=pair.code, slot=slots[pair.code.pk], role=pair.role, reviews_required=batch.reviews_required
+    )
+    drafts = []
+    if pair.scenario:
+        scenario_text = rendering.scenario_text(pair.scenario)
+        drafts.append(
+            artefact_version_draft(case=case, kind=ArtefactKind.SCENARIO, content=pair.scenario, text=scenario_text)
+        )
+    for kind, imported in ((ArtefactKind.NOTE, pair.note), (ArtefactKind.DIALOGUE, pair.dialogue)):
+        checks = version_check_flags(
+            kind=kind, content=imported.content, text=imported.text, note_content=pair.note.content
+        )
+        drafts.append(
+            artefact_version_draft(
+                case=case,
+                kind=kind,
+                content=imported.content,
+                text=imported.text,
+                check_flags=imported.flags + checks,
+            )
+        )
+    return NewCase(case=case, drafts=drafts)
+
+
+def _partial_batch_abandon(batch: GenerationBatch, *, reason: str) -> None:
+    """Cancel what a failed import or plan wrote. Its cases were all still planned, in a draft
+    batch (in no queue, never started), and versions are history that is never deleted, so the
+    rows stay, marked cancelled."""
+    with transaction.atomic():
+        cases_transition(cases=batch.cases.all(), current={CaseStatus.PLANNED}, to=CaseStatus.CANCELLED, error=reason)
+        now = timezone.now()
+        GenerationBatch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.CANCELLED, finished_at=now, updated_at=now
+        )
+        batch_progress_refresh(batch_id=batch.pk)

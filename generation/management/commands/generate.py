@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation import selectors
-from generation.models import AgentName
+from generation.models import BATCH_ASSIGNMENT_REQUIRED, AgentName
 from generation.services.batches import BatchPlanError, BatchRequest, batch_create
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
@@ -26,6 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("--model", default="", help="Model (default: the endpoint's default model)")
         parser.add_argument("--gates", default="", help=f"Human review gates: any of {','.join(GATE_STAGES)}")
         parser.add_argument("--reviews", type=int, default=1, help="Independent reviews per item (default 1)")
+        parser.add_argument(
+            "--assignment-required",
+            action="store_true",
+            help="Only the reviewers an admin assigns to a case may review it",
+        )
         parser.add_argument("--name", default="", help="Batch name")
         parser.add_argument(
             "--judge",
@@ -89,6 +94,8 @@ class Command(BaseCommand):
                 raise CommandError(f"--temperature {item!r}: the value must be a number.") from error
         if temperatures:
             config["temperatures"] = temperatures
+        if options["assignment_required"]:
+            config[BATCH_ASSIGNMENT_REQUIRED] = True
         return config
 
     def _wait(self, batch_id: int, *, poll: float, timeout: float) -> None:
@@ -112,16 +119,16 @@ class Command(BaseCommand):
         filled = int(BAR_WIDTH * progress.fraction_done)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         line = (
-            f"\r[{bar}] {progress.settled}/{progress.planned} cases settled "
-            f"({progress.failed} failed, {progress.calls} calls)"
+            f"\r[{bar}] {progress.settled}/{progress.counts.planned} cases settled "
+            f"({progress.counts.failed} failed, {progress.calls} calls)"
         )
         self.stdout.write(line, ending="")
         self.stdout.flush()
 
     def _summary(self, progress: selectors.BatchProgress) -> None:
         self.stdout.write(self.style.SUCCESS(f"Batch {progress.batch_id} {progress.status}."))
-        self.stdout.write(f"  cases done:   {progress.done} of {progress.planned}")
-        self.stdout.write(f"  cases failed: {progress.failed}")
+        self.stdout.write(f"  cases done:   {progress.counts.produced} of {progress.counts.planned}")
+        self.stdout.write(f"  cases failed: {progress.counts.failed}")
         self.stdout.write(f"  LLM calls:    {progress.calls} ({progress.failed_calls} failed)")
         self.stdout.write(f"  tokens:       {progress.input_tokens} in, {progress.output_tokens} out")
         self.stdout.write(f"  cost:         ${progress.cost:.4f}")
