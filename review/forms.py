@@ -9,10 +9,19 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 
-from generation.models import ArtefactKind, CaseStatus, GenerationBatch, QualityVariable
-from generation.rendering import NOTE_FIELDS
+from generation.models import NOTE_FIELDS, ArtefactKind, CaseStatus, GenerationBatch, QualityVariable
+from generation.models.text_limits import (
+    COMMENT_MAX_CHARS,
+    DIALOGUE_TURN_MAX_CHARS,
+    NOTE_SECTION_MAX_CHARS,
+    SEARCH_MAX_CHARS,
+    SURVEY_SUGGESTION_MAX_CHARS,
+    VARIABLE_NAME_MAX_CHARS,
+)
+from generation.services.checks import CHECK_CHOICES, SEVERITY_CHOICES
 from review.models import Guideline, RejectReason, ReviewAction
 from review.selectors import QueueFilters
+from review.services.assignments import AssignmentMode
 
 SPEAKER_CHOICES = [("doctor", "Doctor"), ("patient", "Patient"), ("other", "Other participant")]
 
@@ -39,14 +48,14 @@ class DecisionForm(SeenVersionsForm):
         choices=[(a, ReviewAction(a).label) for a in (ReviewAction.APPROVE, ReviewAction.REJECT, ReviewAction.SKIP)]
     )
     reason = forms.ChoiceField(choices=[("", "Choose a reason")] + list(RejectReason.choices), required=False)
-    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=COMMENT_MAX_CHARS)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("action") == ReviewAction.REJECT:
             if not data.get("reason"):
                 self.add_error("reason", "Choose why you reject this item.")
-            if not (data.get("comment") or "").strip():
+            if "comment" not in self.errors and not (data.get("comment") or "").strip():
                 self.add_error("comment", "A rejection needs a comment: say what is wrong so it can be fixed.")
         return data
 
@@ -55,20 +64,26 @@ class RegenerateForm(SeenVersionsForm):
     target = forms.ChoiceField(choices=[(k, ArtefactKind(k).label) for k in ArtefactKind.values])
     comment = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=COMMENT_MAX_CHARS,
         error_messages={"required": "Tell the agent what to change: a regeneration needs a comment."},
     )
 
 
 class NoteSectionForm(forms.Form):
     base_number = forms.IntegerField(widget=forms.HiddenInput)
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), required=False, strip=False)
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}), required=False, strip=False, max_length=NOTE_SECTION_MAX_CHARS
+    )
 
 
 class TurnForm(forms.Form):
     base_number = forms.IntegerField(widget=forms.HiddenInput)
     speaker = forms.ChoiceField(choices=SPEAKER_CHOICES)
     text = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), strip=False, error_messages={"required": "A turn needs some text."}
+        widget=forms.Textarea(attrs={"rows": 3}),
+        strip=False,
+        max_length=DIALOGUE_TURN_MAX_CHARS,
+        error_messages={"required": "A turn needs some text."},
     )
 
 
@@ -81,12 +96,16 @@ def note_section_is_known(section: str) -> bool:
 
 
 class QueueFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(attrs={"type": "search"}))
+    q = forms.CharField(
+        required=False, max_length=SEARCH_MAX_CHARS, label="Search", widget=forms.TextInput(attrs={"type": "search"})
+    )
     code = forms.CharField(required=False, max_length=10)
     chapter = forms.CharField(required=False, max_length=4)
     batch = forms.ModelChoiceField(queryset=GenerationBatch.objects.order_by("-created_at"), required=False)
     status = forms.ChoiceField(choices=[("", "Any")] + list(CaseStatus.choices), required=False)
     flagged = forms.BooleanField(required=False, label="Only with check flags")
+    check = forms.ChoiceField(choices=[("", "Any")] + CHECK_CHOICES, required=False, label="Flagged by")
+    severity = forms.ChoiceField(choices=[("", "Any")] + SEVERITY_CHOICES, required=False, label="Severity")
 
     def filters(self) -> QueueFilters:
         if not self.is_valid():
@@ -99,6 +118,8 @@ class QueueFilterForm(forms.Form):
             status=data["status"],
             flagged=data["flagged"],
             search=data["q"].strip(),
+            check=data["check"],
+            severity=data["severity"],
         )
 
 
@@ -114,12 +135,32 @@ class AssignForm(forms.Form):
         self.fields["stage"].choices = stages  # type: ignore[attr-defined]
 
 
+class QueueAssignForm(forms.Form):
+    """Share out a filtered queue's unassigned cases among the chosen reviewers."""
+
+    reviewers: forms.ModelMultipleChoiceField[Any] = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose the reviewers to share the queue among."},
+    )
+    mode = forms.ChoiceField(choices=AssignmentMode.choices, initial=AssignmentMode.ROUND_ROBIN, label="Share out")
+
+    def __init__(self, *args: Any, reviewers: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reviewers"].queryset = reviewers  # type: ignore[attr-defined]
+
+
 class SurveyForm(forms.Form):
     """One score (1-10) and an optional suggestion per active variable, plus a new-variable idea."""
 
-    new_variable_name = forms.CharField(required=False, max_length=120, label="Suggest a new variable")
+    new_variable_name = forms.CharField(
+        required=False, max_length=VARIABLE_NAME_MAX_CHARS, label="Suggest a new variable"
+    )
     new_variable_description = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="What it should capture"
+        required=False,
+        max_length=SURVEY_SUGGESTION_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="What it should capture",
     )
 
     def __init__(
@@ -138,6 +179,7 @@ class SurveyForm(forms.Form):
             )
             self.fields[f"suggestion_{variable.pk}"] = forms.CharField(
                 required=False,
+                max_length=SURVEY_SUGGESTION_MAX_CHARS,
                 label="How should it be used?",
                 initial=answer.suggestion if answer else "",
                 widget=forms.TextInput(),
@@ -156,7 +198,7 @@ class SurveyForm(forms.Form):
 
 
 class PublishSnapshotForm(forms.Form):
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    notes = forms.CharField(required=False, max_length=COMMENT_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class GuidelineForm(forms.ModelForm):  # type: ignore[type-arg]

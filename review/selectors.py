@@ -9,21 +9,28 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from generation.models import (
+    BATCH_ASSIGNMENT_REQUIRED,
+    REVIEW_STAGE_BY_STATUS,
     REVIEW_STATUS_BY_STAGE,
     AgentCall,
     ArtefactKind,
     ArtefactVersion,
     Case,
     CaseStatus,
+    GenerationBatch,
     PipelineStep,
     QualityVariable,
     ReviewStage,
     SurveySnapshot,
-    VersionSource,
+    code_compact,
 )
+from generation.models import VersionSource as Source
+from generation.selectors import content_changed_at
+from generation.services.checks import check_summary_match
 from review.models import (
     Guideline,
     ReviewAction,
@@ -43,8 +50,6 @@ QUEUE_LABELS: dict[str, str] = {
     ASSIGNED_QUEUE: "Assigned to me",
     ADJUDICATION_QUEUE: "Adjudication",
 }
-STAGE_BY_STATUS: dict[str, str] = {status: stage for stage, status in REVIEW_STATUS_BY_STAGE.items()}
-STAGE_BY_STATUS[CaseStatus.ADJUDICATION] = ReviewStage.PAIR
 # What each stage shows and lets the reviewer edit.
 VISIBLE_KINDS: dict[str, tuple[str, ...]] = {
     ReviewStage.SCENARIO: (ArtefactKind.SCENARIO,),
@@ -72,6 +77,8 @@ class QueueFilters:
     status: str = ""
     flagged: bool = False
     search: str = ""
+    check: str = ""  # a check code: only cases whose current versions it flags
+    severity: str = ""  # only cases with a finding of this severity
 
     def as_query(self) -> dict[str, Any]:
         values = {
@@ -81,39 +88,105 @@ class QueueFilters:
             "status": self.status,
             "flagged": "1" if self.flagged else "",
             "q": self.search,
+            "check": self.check,
+            "severity": self.severity,
         }
         return {key: value for key, value in values.items() if value}
 
 
 def stage_for_case(*, case: Case) -> str | None:
-    return STAGE_BY_STATUS.get(case.status)
+    return REVIEW_STAGE_BY_STATUS.get(case.status)
 
 
-def _round_verdicts() -> Q:
-    """Decisions of the current review round: made since the case entered its status."""
-    return Q(
-        decisions__created_at__gte=F("status_changed_at"),
-        decisions__is_adjudication=False,
-        decisions__action__in=VERDICT_ACTIONS,
-    )
+# --- The review round ----------------------------------------------------------------
+# A round is the span in which neither the case's status nor its content changes. It starts
+# when the case enters its review status (status_changed_at) or when its content changes
+# (a new version that can be current: an edit, or the agents' output of a regeneration),
+# whichever is later. So a verdict counts only for the very content it judged: after an
+# edit, earlier approvals (and refusals) belong to an earlier round, their reviewers see
+# the case again, and the round's verdicts all name the same versions. Every "this round"
+# question is built from the expressions below: for one case (round_start_of) and in
+# queries over many cases (the round_started_at annotation of _with_round_counts).
+
+
+def round_start(*, case: Any, status_changed_at: Any) -> Greatest:
+    """When the round began: the later of the status change and the last content change."""
+    return Greatest(status_changed_at, Coalesce(content_changed_at(case=case), status_changed_at))
+
+
+def round_start_of(case: Case) -> Greatest:
+    return round_start(case=case.pk, status_changed_at=Value(case.status_changed_at, output_field=DateTimeField()))
+
+
+def made_this_round(*, started: Any, through: str = "") -> Q:
+    """Rows (decisions, versions) made since the round began."""
+    return Q(**{f"{through}created_at__gte": started})
+
+
+def is_verdict(*, through: str = "") -> Q:
+    """Decisions that count towards the reviews per item: a skip is recorded but decides
+    nothing, and an adjudication settles a dispute rather than being one of its reviews."""
+    return Q(**{f"{through}is_adjudication": False, f"{through}action__in": VERDICT_ACTIONS})
 
 
 def _with_round_counts(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """Per case: when its round began, this round's verdicts (round_reviews), and how many
+    accept or refuse."""
+    cases = cases.annotate(round_started_at=round_start(case=OuterRef("pk"), status_changed_at=F("status_changed_at")))
+    verdict = made_this_round(started=F("round_started_at"), through="decisions__") & is_verdict(through="decisions__")
     return cases.annotate(
-        round_reviews=Count("decisions", filter=_round_verdicts(), distinct=True),
-        round_accepts=Count(
-            "decisions", filter=_round_verdicts() & Q(decisions__action__in=ACCEPTING_ACTIONS), distinct=True
-        ),
-        round_refusals=Count(
-            "decisions", filter=_round_verdicts() & Q(decisions__action__in=REFUSING_ACTIONS), distinct=True
-        ),
+        round_reviews=Count("decisions", filter=verdict, distinct=True),
+        round_accepts=Count("decisions", filter=verdict & Q(decisions__action__in=ACCEPTING_ACTIONS), distinct=True),
+        round_refusals=Count("decisions", filter=verdict & Q(decisions__action__in=REFUSING_ACTIONS), distinct=True),
     )
+
+
+@dataclass(frozen=True)
+class RoundTally:
+    """The verdicts of a case's current round (accepts + refusals = reviews)."""
+
+    reviews: int
+    accepts: int
+    refusals: int
+
+
+def round_tally(*, case: Case) -> RoundTally:
+    cases = _with_round_counts(Case.objects.filter(pk=case.pk))
+    counts = cases.values("round_reviews", "round_accepts", "round_refusals")[0]  # type: ignore[misc]
+    return RoundTally(
+        reviews=counts["round_reviews"], accepts=counts["round_accepts"], refusals=counts["round_refusals"]
+    )
+
+
+def _decisions_this_round(*, reviewer: User, case: Any, started: Any) -> QuerySet[ReviewDecision]:
+    """The reviewer's decisions in the case's current round, a skip included."""
+    return ReviewDecision.objects.filter(made_this_round(started=started), case=case, reviewer=reviewer)
+
+
+def reviewer_has_decided(*, case: Case, reviewer: User) -> bool:
+    """Whether the reviewer gave their verdict in this round. A skip is no decision."""
+    decisions = _decisions_this_round(reviewer=reviewer, case=case, started=round_start_of(case))
+    return decisions.filter(is_verdict()).exists()
+
+
+def reviewer_has_edited(*, case: Case, reviewer: User) -> bool:
+    """Whether the reviewer made the latest change to the case's content (an edit: it began this round)."""
+    edits = case.versions.filter(made_this_round(started=round_start_of(case)), source=Source.HUMAN_EDIT)
+    return edits.filter(author=reviewer).exists()
+
+
+def sees_others_work(*, case: Case, viewer: User, can_adjudicate: bool) -> bool:
+    """Blind review: other reviewers' names, verdicts and comments reach a reviewer only once
+    they have approved, rejected or edited in this round (a skip lifts nothing). Admins,
+    who adjudicate, see everything."""
+    if can_adjudicate:
+        return True
+    return reviewer_has_decided(case=case, reviewer=viewer) or reviewer_has_edited(case=case, reviewer=viewer)
 
 
 def _apply_filters(cases: QuerySet[Case], filters: QueueFilters) -> QuerySet[Case]:
     if filters.code:
-        compact = filters.code.replace(".", "").upper()
-        cases = cases.filter(code__code_compact__startswith=compact)
+        cases = cases.filter(code__code_compact__startswith=code_compact(filters.code))
     if filters.chapter:
         cases = cases.filter(code__chapter=filters.chapter)
     if filters.batch:
@@ -122,6 +195,8 @@ def _apply_filters(cases: QuerySet[Case], filters: QueueFilters) -> QuerySet[Cas
         cases = cases.filter(status=filters.status)
     if filters.flagged:
         cases = cases.filter(has_check_flags=True)
+    if filters.check or filters.severity:
+        cases = cases.filter(check_summary__contains=check_summary_match(code=filters.check, severity=filters.severity))
     if filters.search:
         term = filters.search.strip()
         match = Q(code__description__icontains=term) | Q(code__code__icontains=term) | Q(batch__name__icontains=term)
@@ -131,32 +206,79 @@ def _apply_filters(cases: QuerySet[Case], filters: QueueFilters) -> QuerySet[Cas
     return cases
 
 
+# --- Assignments -------------------------------------------------------------------
+# Once a case's current stage has assignees, only they (and admins) review it; a batch whose
+# config sets BATCH_ASSIGNMENT_REQUIRED opens its cases to their assignees only.
+
+
+def _assignments_for_current_stage(case: Any) -> QuerySet[ReviewerAssignment]:
+    """The case's assignments for the stage it is reviewed at now (`case`: a case, an id or an OuterRef)."""
+    current_stage = Q()
+    for status, stage in REVIEW_STAGE_BY_STATUS.items():
+        current_stage |= Q(stage=stage, case__status=status)
+    return ReviewerAssignment.objects.filter(current_stage, case=case)
+
+
+def _open_to(reviewer: User) -> Q:
+    """The assignment rule over cases: assigned to this reviewer for the current stage, or
+    assigned to nobody in a batch that does not require assignment."""
+    assignments = _assignments_for_current_stage(OuterRef("pk"))
+    requiring = GenerationBatch.objects.filter(
+        pk=OuterRef("batch_id"), **{f"config__{BATCH_ASSIGNMENT_REQUIRED}": True}
+    )
+    return Exists(assignments.filter(reviewer=reviewer)) | (~Exists(assignments) & ~Exists(requiring))
+
+
+def case_open_to_reviewer(*, case: Case, reviewer: User) -> bool:
+    return Case.objects.filter(_open_to(reviewer), pk=case.pk).exists()
+
+
+def cases_to_assign(*, stage: str, filters: QueueFilters) -> QuerySet[Case]:
+    """What a bulk assignment shares out: the stage's waiting cases, filtered, that have
+    nobody assigned for the stage yet, oldest first."""
+    cases = _with_round_counts(Case.objects.filter(status=REVIEW_STATUS_BY_STAGE[stage]))
+    cases = cases.filter(round_reviews__lt=F("reviews_required")).exclude(  # type: ignore[misc]
+        Exists(_assignments_for_current_stage(OuterRef("pk")))
+    )
+    return _apply_filters(cases, filters).select_related("code", "role").order_by("id")
+
+
+# --- Queues --------------------------------------------------------------------------
+
+
 def _not_yet_decided_by(cases: QuerySet[Case], reviewer: User) -> QuerySet[Case]:
     """Hide what this reviewer already decided (or skipped) in the current round."""
-    decided = ReviewDecision.objects.filter(
-        case=OuterRef("pk"), reviewer=reviewer, created_at__gte=OuterRef("status_changed_at")
-    )
+    decided = _decisions_this_round(reviewer=reviewer, case=OuterRef("pk"), started=OuterRef("round_started_at"))
     return cases.exclude(Exists(decided))
 
 
-def _review_queue(*, reviewer: User, statuses: list[str], filters: QueueFilters) -> QuerySet[Case]:
+def _review_queue(
+    *, reviewer: User, statuses: list[str], filters: QueueFilters, can_adjudicate: bool
+) -> QuerySet[Case]:
     cases = _with_round_counts(Case.objects.filter(status__in=statuses))
     cases = _not_yet_decided_by(cases, reviewer).filter(round_reviews__lt=F("reviews_required"))  # type: ignore[misc]
+    if not can_adjudicate:
+        cases = cases.filter(_open_to(reviewer))
     return _apply_filters(cases, filters)
 
 
-def case_queue_for_reviewer(*, reviewer: User, queue: str, filters: QueueFilters) -> QuerySet[Case]:
-    """The cases waiting for this reviewer in one queue, oldest first."""
+def case_queue_for_reviewer(
+    *, reviewer: User, queue: str, filters: QueueFilters, can_adjudicate: bool = False
+) -> QuerySet[Case]:
+    """The cases waiting for this reviewer in one queue, oldest first. Admins (who
+    adjudicate) see every waiting case; a clinician only those open to them."""
     if queue == ADJUDICATION_QUEUE:
-        cases = cases_awaiting_adjudication(filters=filters)
+        cases = cases_awaiting_adjudication(filters=filters) if can_adjudicate else Case.objects.none()
     elif queue == ASSIGNED_QUEUE:
-        open_assignment = ReviewerAssignment.objects.filter(
-            case=OuterRef("pk"), reviewer=reviewer, completed_at__isnull=True
+        statuses = list(REVIEW_STATUS_BY_STAGE.values())
+        cases = _review_queue(reviewer=reviewer, statuses=statuses, filters=filters, can_adjudicate=can_adjudicate)
+        open_assignment = _assignments_for_current_stage(OuterRef("pk")).filter(
+            reviewer=reviewer, completed_at__isnull=True
         )
-        cases = _review_queue(reviewer=reviewer, statuses=list(REVIEW_STATUS_BY_STAGE.values()), filters=filters)
         cases = cases.filter(Exists(open_assignment))
     else:
-        cases = _review_queue(reviewer=reviewer, statuses=[REVIEW_STATUS_BY_STAGE[queue]], filters=filters)
+        statuses = [REVIEW_STATUS_BY_STAGE[queue]]
+        cases = _review_queue(reviewer=reviewer, statuses=statuses, filters=filters, can_adjudicate=can_adjudicate)
     return cases.select_related("code", "role", "batch").order_by("id")
 
 
@@ -172,10 +294,17 @@ def cases_awaiting_adjudication(*, filters: QueueFilters) -> QuerySet[Case]:
     return _apply_filters(cases.filter(Q(status=CaseStatus.ADJUDICATION) | disputed), filters)
 
 
+def case_is_disputed(*, case: Case) -> bool:
+    """Whether the case waits for an adjudicator: it is in the adjudication queue."""
+    return cases_awaiting_adjudication(filters=QueueFilters()).filter(pk=case.pk).exists()
+
+
 def queue_counts(*, reviewer: User, can_adjudicate: bool) -> dict[str, int]:
     queues = [*REVIEW_STATUS_BY_STAGE, ASSIGNED_QUEUE] + ([ADJUDICATION_QUEUE] if can_adjudicate else [])
     return {
-        queue: case_queue_for_reviewer(reviewer=reviewer, queue=queue, filters=QueueFilters()).count()
+        queue: case_queue_for_reviewer(
+            reviewer=reviewer, queue=queue, filters=QueueFilters(), can_adjudicate=can_adjudicate
+        ).count()
         for queue in queues
     }
 
@@ -192,30 +321,15 @@ def case_for_review(*, case_id: int) -> Case:
     return Case.objects.select_related("code", "role", "batch__endpoint", "survey_snapshot").get(pk=case_id)
 
 
-def current_versions(*, case: Case) -> dict[str, ArtefactVersion]:
-    """The newest real version of each kind; a conflicting draft is history, not current."""
-    current: dict[str, ArtefactVersion] = {}
-    versions = case.versions.exclude(source=VersionSource.HUMAN_DRAFT).select_related("author", "agent_call")
-    for version in versions.order_by("kind", "-number"):
-        current.setdefault(version.kind, version)
-    return current
+# --- What a reviewer may see (blind review: see sees_others_work) ----------------------
 
 
-def round_decisions(*, case: Case) -> QuerySet[ReviewDecision]:
-    return ReviewDecision.objects.filter(case=case, created_at__gte=case.status_changed_at).select_related("reviewer")
-
-
-def reviewer_has_decided(*, case: Case, reviewer: User) -> bool:
-    return round_decisions(case=case).filter(reviewer=reviewer).exists()
-
-
-def decisions_visible_to(*, case: Case, viewer: User, can_adjudicate: bool) -> list[ReviewDecision]:
-    """Blind review: other reviewers' decisions of the current round stay hidden until the
-    viewer has decided; adjudicators see everything."""
+def decisions_visible_to(*, case: Case, viewer: User, sees_others: bool) -> list[ReviewDecision]:
+    """Every decision on the case, or, while the viewer is blind, only their own."""
     decisions = ReviewDecision.objects.filter(case=case).select_related("reviewer").order_by("created_at")
-    if can_adjudicate or reviewer_has_decided(case=case, reviewer=viewer):
-        return list(decisions)
-    return [d for d in decisions if d.created_at < case.status_changed_at or d.reviewer_id == viewer.pk]
+    if not sees_others:
+        decisions = decisions.filter(reviewer=viewer)
+    return list(decisions)
 
 
 def case_history(*, case: Case) -> list[ArtefactVersion]:
@@ -226,12 +340,20 @@ def case_history(*, case: Case) -> list[ArtefactVersion]:
 class Provenance:
     steps: list[PipelineStep] = field(default_factory=list)
     calls: list[AgentCall] = field(default_factory=list)
+    # Steps another reviewer asked for, and their calls (whose prompt holds the comment):
+    # hidden from a blind viewer.
+    hidden_step_ids: set[int] = field(default_factory=set)
+    hidden_call_ids: set[int] = field(default_factory=set)
 
 
-def case_provenance(*, case: Case) -> Provenance:
+def case_provenance(*, case: Case, viewer: User, sees_others: bool) -> Provenance:
     steps = list(case.steps.select_related("requested_by", "output_version").order_by("created_at"))
     calls = list(case.agent_calls.order_by("created_at"))
-    return Provenance(steps=steps, calls=calls)
+    if sees_others:
+        return Provenance(steps=steps, calls=calls)
+    hidden = {step.pk for step in steps if step.requested_by_id not in (None, viewer.pk)}
+    hidden_calls = {call.pk for call in calls if call.step_id in hidden}
+    return Provenance(steps=steps, calls=calls, hidden_step_ids=hidden, hidden_call_ids=hidden_calls)
 
 
 def guidelines() -> QuerySet[Guideline]:
@@ -256,17 +378,31 @@ VERDICT_LABEL: dict[str, str] = {str(action): "accept" for action in ACCEPTING_A
 }
 
 
-def decision_ratings(*, stage: str = "", batch_id: int | None = None) -> dict[str, dict[tuple[int, str], str]]:
-    """ratings[reviewer][(case, stage)] = "accept" | "refuse": each reviewer's latest verdict per item."""
-    decisions = ReviewDecision.objects.filter(is_adjudication=False, action__in=VERDICT_ACTIONS)
+# One rated item: a case's stage as one reviewer saw it, i.e. with the versions the verdict
+# named (case, stage, scenario, note, dialogue version ids). An approval of note v1 and a
+# rejection of note v2 are verdicts on two items, not a disagreement about one.
+RatedItem = tuple[int, str, int | None, int | None, int | None]
+
+
+def decision_ratings(*, stage: str = "", batch_id: int | None = None) -> dict[str, dict[RatedItem, str]]:
+    """ratings[reviewer][item] = "accept" | "refuse": each reviewer's latest verdict per item."""
+    decisions = ReviewDecision.objects.filter(is_verdict())
     if stage:
         decisions = decisions.filter(stage=stage)
     if batch_id:
         decisions = decisions.filter(case__batch_id=batch_id)
-    ratings: dict[str, dict[tuple[int, str], str]] = {}
-    rows = decisions.order_by("created_at").values_list("reviewer__username", "case_id", "stage", "action")
-    for reviewer, case_id, decision_stage, action in rows:
-        ratings.setdefault(reviewer, {})[(case_id, decision_stage)] = VERDICT_LABEL[action]
+    ratings: dict[str, dict[RatedItem, str]] = {}
+    rows = decisions.order_by("created_at").values_list(
+        "reviewer__username",
+        "case_id",
+        "stage",
+        "scenario_version_id",
+        "note_version_id",
+        "dialogue_version_id",
+        "action",
+    )
+    for reviewer, case_id, decision_stage, scenario, note, dialogue, action in rows:
+        ratings.setdefault(reviewer, {})[(case_id, decision_stage, scenario, note, dialogue)] = VERDICT_LABEL[action]
     return ratings
 
 

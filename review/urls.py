@@ -7,6 +7,7 @@ app_name = "review"
 urlpatterns = [
     path("", views.review_home, name="home"),
     path("queue/<slug:queue>/", views.queue_list, name="queue"),
+    path("queue/<slug:queue>/assign/", views.queue_assign, name="queue-assign"),
     path("case/<int:case_id>/", views.item, name="item"),
     path("case/<int:case_id>/decide/", views.decide, name="decide"),
     path("case/<int:case_id>/adjudicate/", views.adjudicate, name="adjudicate"),

@@ -4,7 +4,7 @@ from review.views.edits import dialogue_turn_edit, dialogue_turn_move, note_sect
 from review.views.history import history, provenance
 from review.views.item import adjudicate, assign, decide, item, regenerate, regeneration_status
 from review.views.manage import agreement_report, guideline_edit, guideline_list
-from review.views.queue import queue_list, review_home
+from review.views.queue import queue_assign, queue_list, review_home
 from review.views.survey import survey, survey_publish, survey_results
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "item",
     "note_section_edit",
     "provenance",
+    "queue_assign",
     "queue_list",
     "regenerate",
     "regeneration_status",

@@ -4,33 +4,48 @@ assign reviewers, and the polling that shows a regenerated version when it is re
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from http import HTTPStatus
 from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from generation.models import GENERATING_STATUSES, ArtefactKind, Case, CaseStatus, QualityVariable, ReviewStage
-from generation.rendering import NOTE_FIELDS, SOAP_SECTIONS, SUBJECTIVE_PARTS
-from review import selectors, services
+from generation.errors import on_refusal
+from generation.models import (
+    GENERATING_STATUSES,
+    NOTE_FIELD_LABELS,
+    NOTE_FIELDS,
+    SOAP_SECTIONS,
+    ArtefactKind,
+    Case,
+    QualityVariable,
+    ReviewStage,
+)
+from generation.selectors import current_versions, dialogue_polisher_report
+from review import access, selectors, services
 from review.forms import AssignForm, DecisionForm, RegenerateForm
-from review.views._common import ADJUDICATE, ASSIGN, REVIEW, ReviewRequest, page_or_partial, queue_for, requires
+from review.highlighting import highlighted_texts
+from review.views._common import (
+    ADJUDICATE,
+    ASSIGN,
+    REVIEW,
+    ReviewRequest,
+    case_or_404,
+    case_to_act_on,
+    page_or_partial,
+    queue_for,
+    requires,
+)
 
 TEMPLATE = "review/item.html"
-SECTION_LABELS = dict(SUBJECTIVE_PARTS) | {key: heading.capitalize() for key, heading in SOAP_SECTIONS}
-
-
-def _case(case_id: int) -> Case:
-    try:
-        return selectors.case_for_review(case_id=case_id)
-    except Case.DoesNotExist:
-        return get_object_or_404(Case, pk=case_id)
 
 
 def item_url(case_id: int, queue: str) -> str:
@@ -41,7 +56,7 @@ def _note_sections(content: dict[str, Any]) -> list[dict[str, str]]:
     """Every SOAP section, plus the optional Subjective parts the note actually has."""
     always = {key for key, _ in SOAP_SECTIONS}
     return [
-        {"key": key, "label": SECTION_LABELS[key], "text": str(content.get(key) or "")}
+        {"key": key, "label": NOTE_FIELD_LABELS[key], "text": str(content.get(key) or "")}
         for key in NOTE_FIELDS
         if key in always or content.get(key)
     ]
@@ -55,7 +70,7 @@ def _scenario_rows(content: dict[str, Any]) -> list[tuple[str, str]]:
 
 def opened_at(request: ReviewRequest) -> float:
     """When the reviewer opened the item: carried by every form and edit link of the item,
-    so an inline edit (which re-renders the decision panel) does not restart the clock."""
+    so an inline edit (which refreshes the decision forms' hidden fields) does not restart the clock."""
     raw = request.POST.get("opened_at") or request.GET.get("opened_at") or ""
     try:
         stamp = float(raw)
@@ -71,29 +86,19 @@ def _seen_initial(versions: dict[str, Any], opened: float) -> dict[str, Any]:
     return initial
 
 
-def _is_disputed(case: Case, decisions: list[Any]) -> bool:
-    if case.status == CaseStatus.ADJUDICATION:
-        return True
-    verdicts = [
-        d.action
-        for d in decisions
-        if d.created_at >= case.status_changed_at and not d.is_adjudication and d.action in selectors.VERDICT_ACTIONS
-    ]
-    accepted = sum(action in selectors.ACCEPTING_ACTIONS for action in verdicts)
-    return len(verdicts) >= case.reviews_required and 0 < accepted < len(verdicts)
-
-
 def item_context(request: ReviewRequest, case: Case, **overrides: Any) -> dict[str, Any]:
     queue = queue_for(request, case)
     stage = selectors.stage_for_case(case=case)
-    versions = selectors.current_versions(case=case)
+    versions = current_versions(case=case)
     opened = opened_at(request)
     can_adjudicate = request.user.has_perm(ADJUDICATE)
-    decisions = selectors.decisions_visible_to(case=case, viewer=request.user, can_adjudicate=can_adjudicate)
     queue_cases = selectors.case_queue_for_reviewer(
-        reviewer=request.user, queue=queue, filters=selectors.QueueFilters()
+        reviewer=request.user, queue=queue, filters=selectors.QueueFilters(), can_adjudicate=can_adjudicate
     )
     previous_id, next_id = selectors.neighbours_in_queue(queue=queue_cases, case_id=case.pk)
+    # Why the controls are hidden ("" when the user may decide, edit and regenerate).
+    action_refusal = access.case_action_refusal(case=case, user=request.user)
+    sees_others = selectors.sees_others_work(case=case, viewer=request.user, can_adjudicate=can_adjudicate)
     note = versions.get(ArtefactKind.NOTE)
     dialogue = versions.get(ArtefactKind.DIALOGUE)
     scenario = versions.get(ArtefactKind.SCENARIO)
@@ -109,15 +114,17 @@ def item_context(request: ReviewRequest, case: Case, **overrides: Any) -> dict[s
         "note_sections": _note_sections(note.content) if note else [],
         "dialogue": dialogue,
         "turns": list((dialogue.content or {}).get("turns", [])) if dialogue else [],
-        "editable": selectors.EDITABLE_KINDS.get(stage or "", ()),
+        "highlights": highlighted_texts(versions=versions),
+        "polisher_report": dialogue_polisher_report(case=case) if dialogue else None,
+        "editable": () if action_refusal else selectors.EDITABLE_KINDS.get(stage or "", ()),
         "visible": selectors.VISIBLE_KINDS.get(stage or "", tuple(versions)),
-        "decisions": decisions,
-        "has_decided": any(
-            d.reviewer_id == request.user.pk and d.created_at >= case.status_changed_at for d in decisions
-        ),
+        "decisions": selectors.decisions_visible_to(case=case, viewer=request.user, sees_others=sees_others),
+        "sees_others": sees_others,
+        "action_refusal": action_refusal,
+        "has_decided": selectors.reviewer_has_decided(case=case, reviewer=request.user),
         "is_generating": case.status in GENERATING_STATUSES,
         "can_adjudicate": can_adjudicate,
-        "is_disputed": _is_disputed(case, decisions) if can_adjudicate else False,
+        "is_disputed": can_adjudicate and selectors.case_is_disputed(case=case),
         "guidelines": selectors.guidelines(),
         "previous_url": item_url(previous_id, queue) if previous_id else "",
         "next_url": item_url(next_id, queue) if next_id else "",
@@ -158,14 +165,17 @@ def _assign_form(stage: str | None, data: Any = None) -> AssignForm:
 @requires(REVIEW)
 @require_GET
 def item(request: ReviewRequest, case_id: int) -> HttpResponse:
-    case = _case(case_id)
+    case = case_or_404(case_id)
     return page_or_partial(request, TEMPLATE, "review-item", item_context(request, case))
 
 
 def _next_item_response(request: ReviewRequest, case: Case, queue: str) -> HttpResponse:
     """After a decision the next item of the same queue opens by itself."""
     queue_cases = selectors.case_queue_for_reviewer(
-        reviewer=request.user, queue=queue, filters=selectors.QueueFilters()
+        reviewer=request.user,
+        queue=queue,
+        filters=selectors.QueueFilters(),
+        can_adjudicate=request.user.has_perm(ADJUDICATE),
     )
     _previous, following = selectors.neighbours_in_queue(queue=queue_cases, case_id=case.pk)
     following = following or queue_cases.values_list("id", flat=True).first()
@@ -180,18 +190,19 @@ def _next_item_response(request: ReviewRequest, case: Case, queue: str) -> HttpR
 
 
 def _decision_panel_with_errors(request: ReviewRequest, case: Case, **forms: Any) -> HttpResponse:
-    return page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case, **forms))
+    """400, not 2xx: the page shows the refusal and keeps its copy of the reviewer's comment."""
+    context = item_context(request, case, **forms)
+    return page_or_partial(request, TEMPLATE, "decision-panel", context, status=HTTPStatus.BAD_REQUEST)
 
 
 def _decision_post(
-    request: ReviewRequest, case_id: int, record: Callable[..., object], queue: str | None = None
+    request: ReviewRequest, case: Case, record: Callable[..., object], queue: str | None = None
 ) -> HttpResponse:
     """Validate the decision form, let `record` apply it, then open the next item; or show
     the decision panel again with what was refused."""
-    case = _case(case_id)
     form = DecisionForm(request.POST)
     if form.is_valid():
-        try:
+        with on_refusal(partial(form.add_error, None)):
             record(
                 case=case,
                 action=form.cleaned_data["action"],
@@ -200,9 +211,6 @@ def _decision_post(
                 reason=form.cleaned_data["reason"],
                 comment=form.cleaned_data["comment"],
             )
-        except services.ReviewError as error:
-            form.add_error(None, str(error))
-        else:
             return _next_item_response(request, case, queue or queue_for(request, case))
     return _decision_panel_with_errors(request, case, decision_form=form)
 
@@ -211,7 +219,9 @@ def _decision_post(
 @require_POST
 def decide(request: ReviewRequest, case_id: int) -> HttpResponse:
     return _decision_post(
-        request, case_id, lambda **decision: services.review_decision_record(reviewer=request.user, **decision)
+        request,
+        case_to_act_on(request, case_id),
+        lambda **decision: services.review_decision_record(reviewer=request.user, **decision),
     )
 
 
@@ -220,7 +230,7 @@ def decide(request: ReviewRequest, case_id: int) -> HttpResponse:
 def adjudicate(request: ReviewRequest, case_id: int) -> HttpResponse:
     return _decision_post(
         request,
-        case_id,
+        case_or_404(case_id),
         lambda **decision: services.adjudication_record(adjudicator=request.user, **decision),
         queue=selectors.ADJUDICATION_QUEUE,
     )
@@ -229,10 +239,10 @@ def adjudicate(request: ReviewRequest, case_id: int) -> HttpResponse:
 @requires(REVIEW)
 @require_POST
 def regenerate(request: ReviewRequest, case_id: int) -> HttpResponse:
-    case = _case(case_id)
+    case = case_to_act_on(request, case_id)
     form = RegenerateForm(request.POST)
     if form.is_valid():
-        try:
+        with on_refusal(partial(form.add_error, None)):
             services.regeneration_request(
                 case=case,
                 reviewer=request.user,
@@ -241,10 +251,7 @@ def regenerate(request: ReviewRequest, case_id: int) -> HttpResponse:
                 seen=form.seen(),
                 opened_at=form.opened(),
             )
-        except ValueError as error:  # ReviewError, or the pipeline refusing the regeneration
-            form.add_error(None, str(error))
-        else:
-            case = _case(case_id)
+            case = case_or_404(case_id)
             if not request.htmx:
                 messages.info(request, "Sent back for regeneration; the new version appears here when it is ready.")
                 return redirect(item_url(case.pk, queue_for(request, case)))
@@ -257,7 +264,7 @@ def regenerate(request: ReviewRequest, case_id: int) -> HttpResponse:
 def regeneration_status(request: ReviewRequest, case_id: int) -> HttpResponse:
     """Polled while a case regenerates. Once it is back, the whole item is swapped in with
     the new version, and the answer is 286 so htmx stops polling."""
-    case = _case(case_id)
+    case = case_or_404(case_id)
     if case.status in GENERATING_STATUSES or not request.htmx:
         return page_or_partial(request, TEMPLATE, "decision-panel", item_context(request, case))
     context = item_context(request, case, just_regenerated=True)
@@ -268,7 +275,7 @@ def regeneration_status(request: ReviewRequest, case_id: int) -> HttpResponse:
 @requires(ASSIGN)
 @require_POST
 def assign(request: ReviewRequest, case_id: int) -> HttpResponse:
-    case = _case(case_id)
+    case = case_or_404(case_id)
     form = _assign_form(None, request.POST)
     if form.is_valid():
         with transaction.atomic():

@@ -1,15 +1,24 @@
-"""The review queues: one per stage, "assigned to me" and, for admins, adjudication."""
+"""The review queues: one per stage, "assigned to me" and, for admins, adjudication; and
+the admins' bulk assignment of a stage's filtered queue."""
 
 from __future__ import annotations
 
+from functools import partial
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from review import selectors
-from review.forms import QueueFilterForm
-from review.views._common import ADJUDICATE, REVIEW, ReviewRequest, page_or_partial, requires
+from generation.errors import on_refusal
+from generation.models import REVIEW_STATUS_BY_STAGE
+from review import selectors, services
+from review.forms import QueueAssignForm, QueueFilterForm
+from review.views._common import ADJUDICATE, ASSIGN, REVIEW, ReviewRequest, page_or_partial, requires
 
 PAGE_SIZE = 50
 
@@ -22,6 +31,11 @@ def review_home(request: ReviewRequest) -> HttpResponse:
     return render(request, "review/home.html", {"queues": queues})
 
 
+def _with_filters(url: str, filters: selectors.QueueFilters) -> str:
+    query = urlencode(filters.as_query())
+    return f"{url}?{query}" if query else url
+
+
 @requires(REVIEW)
 def queue_list(request: ReviewRequest, queue: str) -> HttpResponse:
     if queue not in selectors.QUEUE_LABELS:
@@ -31,7 +45,9 @@ def queue_list(request: ReviewRequest, queue: str) -> HttpResponse:
         raise PermissionDenied("Only admins adjudicate.")
     form = QueueFilterForm(request.GET or None)
     filters = form.filters()
-    cases = selectors.case_queue_for_reviewer(reviewer=request.user, queue=queue, filters=filters)
+    cases = selectors.case_queue_for_reviewer(
+        reviewer=request.user, queue=queue, filters=filters, can_adjudicate=can_adjudicate
+    )
     page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "queue": queue,
@@ -42,4 +58,33 @@ def queue_list(request: ReviewRequest, queue: str) -> HttpResponse:
         "counts": selectors.queue_counts(reviewer=request.user, can_adjudicate=can_adjudicate),
         "labels": selectors.QUEUE_LABELS,
     }
+    if queue in REVIEW_STATUS_BY_STAGE and request.user.has_perm(ASSIGN):
+        context["assign_form"] = QueueAssignForm(reviewers=selectors.reviewers())
+        context["assign_url"] = _with_filters(reverse("review:queue-assign", args=[queue]), filters)
+        context["to_assign"] = selectors.cases_to_assign(stage=queue, filters=filters).count()
     return page_or_partial(request, "review/queue.html", "queue-table", context)
+
+
+@requires(ASSIGN)
+@require_POST
+def queue_assign(request: ReviewRequest, queue: str) -> HttpResponse:
+    """Share out the unassigned cases of a stage's queue, as filtered on the page (the
+    filters travel in the query string), among the chosen reviewers."""
+    if queue not in REVIEW_STATUS_BY_STAGE:
+        raise Http404("Only a stage's queue can be assigned.")
+    filters = QueueFilterForm(request.GET or None).filters()
+    form = QueueAssignForm(request.POST, reviewers=selectors.reviewers())
+    if form.is_valid():
+        with on_refusal(partial(messages.error, request)):
+            created = services.queue_assign(
+                cases=selectors.cases_to_assign(stage=queue, filters=filters),
+                stage=queue,
+                reviewers=list(form.cleaned_data["reviewers"]),
+                mode=form.cleaned_data["mode"],
+                assigned_by=request.user,
+            )
+            cases = len({assignment.case_id for assignment in created})
+            messages.success(request, f"Assigned {cases} case{'s' if cases != 1 else ''}.")
+    else:
+        messages.error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
+    return redirect(_with_filters(reverse("review:queue", args=[queue]), filters))

@@ -99,8 +99,11 @@ def test_two_sessions_edit_the_same_section_and_the_second_is_told_and_keeps_its
     first.locator("#note-section-plan", has_text="First reviewer's plan.").wait_for()
     second.locator("#note-section-plan textarea").fill("Second reviewer's careful plan.")
     second.get_by_role("button", name="Save section").click()
-    second.get_by_text("dr_first saved version 2 while you were editing").wait_for()
+    second.get_by_text("saved version 2 while you were editing").wait_for()
     assert second.locator("#note-section-plan textarea").input_value() == "Second reviewer's careful plan."
+    # The browser keeps its copy too: a refused save is not a saved one.
+    drafts = second.evaluate("() => Object.keys(localStorage).filter(key => key.startsWith('medsynth-draft:'))")
+    assert len(drafts) == 1
     draft = ArtefactVersion.objects.get(case=case, source=VersionSource.HUMAN_DRAFT)
     assert draft.content["plan"] == "Second reviewer's careful plan."
 

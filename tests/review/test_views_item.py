@@ -9,7 +9,7 @@ from generation.models import ArtefactKind, CaseStatus, PipelineStep, VersionSou
 from generation.services.cases import artefact_version_create, case_transition
 from review import services
 from review.models import Guideline, ReviewAction, ReviewDecision
-from tests.factories import ClinicianFactory, LlmEndpointFactory
+from tests.factories import SAMPLE_NOTE, CaseFactory, ClinicianFactory, LlmEndpointFactory
 from tests.review.review_fixtures import case_in_review, seen, seen_post
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,7 @@ def test_reject_without_comment_is_refused_with_a_message(clinician_client):
         **HTMX,
     )
     body = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 400  # not 2xx: the page keeps its copy of the comment
     assert 'id="decision-panel"' in body
     assert "<html" not in body
     assert "A rejection needs a comment" in body
@@ -88,20 +88,67 @@ def test_reject_with_reason_and_comment_is_recorded(clinician_client):
     assert (decision.action, decision.reason, decision.comment) == ("reject", "unsafe_advice", "Dose too high.")
 
 
-def test_editing_a_section_swaps_the_section_then_the_panel(clinician_client):
+def test_editing_a_section_swaps_that_section_and_leaves_the_decision_panel_alone(clinician_client):
     case = case_in_review()
     url = reverse("review:note-section-edit", args=[case.pk, "plan"])
     form = clinician_client.get(url, **HTMX).content.decode()
     assert form.lstrip().startswith('<div id="note-section-plan"')
-    assert "<textarea" in form
+    assert 'id="id_plan_text"' in form  # one id per open section
     saved = clinician_client.post(url, {"base_number": 1, "text": "Start metformin 1000 mg."}, **HTMX)
     body = saved.content.decode()
-    assert body.lstrip().startswith('<section id="note-panel"')
+    # Only the section comes back (it replaces itself: no second note panel nested inside the first)...
+    assert body.lstrip().startswith('<div id="note-section-plan"')
     assert "Start metformin 1000 mg." in body
-    # The decision panel comes out of band with the new version number, so approving names v2.
-    assert 'hx-swap-oob="true"' in body
+    assert 'id="note-panel"' not in body
+    # ...with, out of band, the heading's new version and the numbers the decision forms send,
+    # so approving names v2; the decision panel, and a comment half-written in it, stay.
+    assert '<div id="note-panel-head" hx-swap-oob="true">' in body
+    assert 'data-version="2">v2' in body
+    assert '<span id="decision-seen" hx-swap-oob="true">' in body
     assert 'name="seen_note" value="2"' in body
+    assert 'id="decision-panel"' not in body
+    assert 'name="comment"' not in body
     assert case.versions.get(kind="note", number=2).source == VersionSource.HUMAN_EDIT
+
+
+def test_two_sections_open_at_once_have_their_own_field_ids(clinician_client):
+    case = case_in_review()
+    plan = clinician_client.get(reverse("review:note-section-edit", args=[case.pk, "plan"]), **HTMX)
+    assessment = clinician_client.get(reverse("review:note-section-edit", args=[case.pk, "assessment"]), **HTMX)
+    assert 'for="id_plan_text"' in plan.content.decode()
+    assert 'for="id_assessment_text"' in assessment.content.decode()
+
+
+def test_editing_a_turn_swaps_only_that_turn(clinician_client):
+    case = case_in_review()
+    url = reverse("review:turn-edit", args=[case.pk, 1, "edit"])
+    form = clinician_client.get(url, **HTMX).content.decode()
+    # The editor replaces turn 2 alone, so the editors of other turns stay open.
+    assert form.lstrip().startswith('<li id="turn-1"')
+    assert 'id="dialogue-panel"' not in form
+    assert 'id="id_turn1_edit_text"' in form
+    saved = clinician_client.post(url, {"base_number": 1, "speaker": "patient", "text": "Thirsty, all day."}, **HTMX)
+    body = saved.content.decode()
+    assert saved.status_code == 200
+    assert body.lstrip().startswith('<li id="turn-1"')
+    assert "Thirsty, all day." in body
+    assert 'id="dialogue-panel"' not in body
+    assert '<div id="dialogue-panel-head" hx-swap-oob="true">' in body
+    assert 'name="seen_dialogue" value="2"' in body
+    assert 'id="decision-panel"' not in body
+
+
+def test_a_refused_turn_comes_back_as_400_with_its_message(clinician_client):
+    case = case_in_review()
+    response = clinician_client.post(
+        reverse("review:turn-edit", args=[case.pk, 1, "edit"]),
+        {"base_number": 1, "speaker": "patient", "text": ""},
+        **HTMX,
+    )
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert body.lstrip().startswith('<li id="turn-1"')
+    assert "A turn needs some text." in body
 
 
 def test_a_conflicting_edit_keeps_the_text_and_says_so(clinician_client):
@@ -115,7 +162,8 @@ def test_a_conflicting_edit_keeps_the_text_and_says_so(clinician_client):
         **HTMX,
     )
     body = response.content.decode()
-    assert "dr_other saved version 2" in body
+    assert response.status_code == 409
+    assert "Another reviewer saved version 2" in body  # blind review: not who
     assert "My careful plan.</textarea>" in body
     assert "Their plan." in body  # the newer text is shown to merge by hand
     assert 'name="base_number" value="2"' in body  # a second save is deliberate
@@ -126,10 +174,14 @@ def test_a_conflicting_edit_keeps_the_text_and_says_so(clinician_client):
 def test_adding_a_dialogue_turn_through_the_view(clinician_client):
     case = case_in_review()
     url = reverse("review:turn-edit", args=[case.pk, 0, "insert"])
-    assert b"Add turn" in clinician_client.get(url, **HTMX).content
+    form = clinician_client.get(url, **HTMX).content.decode()
+    assert form.lstrip().startswith('<li id="new-turn-0"')
+    assert "Add turn" in form
     response = clinician_client.post(
         url, {"base_number": 1, "speaker": "patient", "text": "It started in May."}, **HTMX
     )
+    # The turns after it are renumbered, so the whole dialogue comes back in place of the form.
+    assert response["HX-Retarget"] == "#dialogue-panel"
     assert response.content.decode().lstrip().startswith('<section id="dialogue-panel"')
     turns = case.versions.get(kind="dialogue", number=2).content["turns"]
     assert turns[1] == {"speaker": "patient", "text": "It started in May."}
@@ -210,6 +262,24 @@ def test_regenerate_without_comment_is_refused(clinician_client):
     assert "a regeneration needs a comment" in response.content.decode()
     case.refresh_from_db()
     assert case.status == CaseStatus.NOTE_REVIEW
+
+
+def test_a_pipeline_refusal_of_a_regeneration_is_shown_in_the_decision_panel(clinician_client):
+    # A note without a scenario: the pipeline (not the review service) refuses to regenerate it.
+    case = CaseFactory(status=CaseStatus.NOTE_REVIEW)
+    artefact_version_create(case=case, kind=ArtefactKind.NOTE, content=SAMPLE_NOTE, source=VersionSource.LLM_POLISHED)
+    response = clinician_client.post(
+        reverse("review:regenerate", args=[case.pk]),
+        {"target": "note", "comment": "Shorter plan.", **seen_post(case)},
+        **HTMX,
+    )
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert body.lstrip().startswith('<section id="decision-panel"')
+    assert f"Case {case.pk} has no scenario yet, so its note cannot be regenerated." in body
+    case.refresh_from_db()
+    assert case.status == CaseStatus.NOTE_REVIEW
+    assert not ReviewDecision.objects.exists()
 
 
 def test_admin_adjudicates_from_the_item_screen(admin_member_client):

@@ -110,3 +110,30 @@ def test_queue_queries_do_not_grow_with_items(clinician_client, django_assert_ma
     assert _queue_queries(clinician_client) == few
     with django_assert_max_num_queries(few):
         clinician_client.get(queue_url())
+
+
+def test_the_queue_filters_by_check_code_and_severity(clinician_client):
+    unspoken = case_in_review()
+    misplaced = case_in_review()
+    clean = case_in_review()
+    # The summary the checks keep of each case's current findings (set by hand, as above).
+    Case.objects.filter(pk=unspoken.pk).update(check_summary=" coverage_prescription_unspoken:error ")
+    Case.objects.filter(pk=misplaced.pk).update(check_summary=" soap_misplaced:warning ")
+    Case.objects.filter(pk=clean.pk).update(check_summary="")
+    checks = {
+        queue_url(check="coverage_prescription_unspoken"): (True, False, False),
+        queue_url(check="soap_misplaced"): (False, True, False),
+        queue_url(severity="error"): (True, False, False),
+        queue_url(severity="warning"): (False, True, False),
+        queue_url(check="soap_misplaced", severity="error"): (False, False, False),
+        queue_url(): (True, True, True),
+    }
+    for url, expected in checks.items():
+        response = clinician_client.get(url, **HTMX)
+        assert (listed(response, unspoken), listed(response, misplaced), listed(response, clean)) == expected, url
+
+
+def test_the_check_filter_offers_every_check_and_keeps_its_choice(clinician_client):
+    page = clinician_client.get(queue_url(check="dialogue_language")).content.decode()
+    assert '<option value="dialogue_language" selected>' in page
+    assert '<option value="coverage_note_omits">' in page
