@@ -10,7 +10,11 @@ import secrets
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
+
+from generation.errors import DomainError
 
 CLINICIAN = "clinician"
 ADMIN = "admin"
@@ -84,11 +88,21 @@ class UserExists(ValueError):
     """The username is taken."""
 
 
+class PasswordRefused(DomainError):
+    """The given password fails AUTH_PASSWORD_VALIDATORS."""
+
+
 def user_create(*, username: str, role: str, password: str | None = None) -> tuple[User, str]:
     """Create a user in a role; returns (user, password), generating one when none is given.
-    Admins are also staff, for the Django admin site."""
+    A given password must pass the password validators, as in the admin. Admins are also
+    staff, for the Django admin site."""
     if User.objects.filter(username=username).exists():
         raise UserExists(f"User {username!r} already exists.")
+    if password:
+        try:
+            validate_password(password, user=User(username=username))
+        except ValidationError as refusal:
+            raise PasswordRefused(f"Password refused: {' '.join(refusal.messages)}") from refusal
     password = password or secrets.token_urlsafe(12)
     with transaction.atomic():
         user = User.objects.create_user(username=username, password=password, is_staff=role == ADMIN)

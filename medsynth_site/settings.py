@@ -81,8 +81,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Every page needs a login unless its view is marked @login_not_required.
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Every page needs a login unless its view is marked @login_not_required; an htmx
+    # request without one leaves the page for the login form instead of swapping it in.
+    "medsynth_site.middleware.HtmxLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -147,11 +148,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Failed logins: after AXES_FAILURE_LIMIT failures for one username from one address,
-# that pair is locked out for AXES_COOLOFF_MINUTES.
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+# Failed logins, counted over AXES_COOLOFF_MINUTES (medsynth_site/login_throttle.py): a
+# username from one address, one address over any usernames, and the whole site each have
+# a limit; reaching one locks out for AXES_COOLOFF_MINUTES after the last failure.
+LOGIN_FAILURE_LIMIT_PER_ACCOUNT = env_int("AXES_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 20)
+LOGIN_FAILURE_LIMIT_SITE = env_int("LOGIN_FAILURE_LIMIT_SITE", 100)
+AXES_FAILURE_LIMIT = "medsynth_site.login_throttle.failure_limit"
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: none, the header
+# is ignored and the connection's address counts).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "medsynth_site.login_throttle.client_ip_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
@@ -192,9 +201,18 @@ STORAGES = {
 }
 MEDIA_ROOT = DATA_DIR / "media"
 EXPORT_DIR = DATA_DIR / "exports"
+# The largest file anyone may upload (dataset imports, admin imports). Uploads go to a
+# temporary file as they arrive, and one is refused as soon as it passes the limit, never
+# after the whole body has been received (medsynth_site/uploads.py).
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = ["medsynth_site.uploads.BoundedUploadHandler"]
+# The rest of a request (form fields, not files) is held in memory up to this size.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Review -----------------------------------------------------------------------
+# Items one clinician may send back for regeneration per hour (each costs LLM calls);
+# admins are exempt, since they can launch whole batches (review/services/limits.py).
+REGENERATIONS_PER_HOUR = env_int("REGENERATIONS_PER_HOUR", 30)
 
 # --- Celery ---------------------------------------------------------------------
 # Redis when CELERY_BROKER_URL is set; otherwise kombu's filesystem transport in
@@ -218,12 +236,19 @@ if CELERY_BROKER_IS_FILESYSTEM:
 # Pipeline state lives in the database, so task results are never stored.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Above the worst case of one LLM step: attempts x client timeout + retry waits + the wait
+# for a free slot under the shared concurrency limit (see LLM_* below).
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3600)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3660)
 
 # --- LLM ------------------------------------------------------------------------
 # OPENAI_API_KEY (or LLM_BASE_URL) switches from the local demo model to a provider.
 LLM_BASE_URL = env_str("LLM_BASE_URL")
 LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
 LLM_API_KEY_ENV = env_str("LLM_API_KEY_ENV", "OPENAI_API_KEY")
+# Shell-style patterns an endpoint's key variable must match: its value is sent as a bearer
+# token, so no endpoint may name DATABASE_URL or SECRET_KEY (those are refused whatever this says).
+LLM_API_KEY_ENV_ALLOWED = env_list("LLM_API_KEY_ENV_ALLOWED", "*_API_KEY")
 LLM_PROVIDER_CONFIGURED = bool(env_str("OPENAI_API_KEY") or LLM_BASE_URL)
 LOCAL_LLM_HOST = env_str("LOCAL_LLM_HOST", "127.0.0.1")
 LOCAL_LLM_PORT = env_int("LOCAL_LLM_PORT", 8081)
@@ -234,6 +259,41 @@ LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 120)
 LLM_RETRY_MAX_ATTEMPTS = env_int("LLM_RETRY_MAX_ATTEMPTS", 5)
 LLM_RETRY_MAX_WAIT_SECONDS = env_int("LLM_RETRY_MAX_WAIT_SECONDS", 120)
 LLM_CAPACITY_MAX_WAIT_SECONDS = env_int("LLM_CAPACITY_MAX_WAIT_SECONDS", 900)
+
+# --- Liveness of pipeline steps (generation.services.pipeline.leases, generation.services.recovery)
+# A running step holds a lease that its worker's heartbeat renews every quarter lease; once a
+# lease has run out (its worker died), a redelivered message or the recovery pass takes the step over.
+PIPELINE_LEASE_SECONDS = env_int("PIPELINE_LEASE_SECONDS", 60)
+# The longest one step may run: every attempt of its LLM call (the repair attempt too) at the
+# client timeout, plus the retry waits and the wait for a free slot. No attempt starts that could
+# end past it, and the heartbeat stops renewing a step past it, so a hung step becomes
+# recoverable: unlike Celery's time limits, this holds in the thread pool too.
+PIPELINE_STEP_TIME_LIMIT = env_int(
+    "PIPELINE_STEP_TIME_LIMIT",
+    (LLM_RETRY_MAX_ATTEMPTS + 1) * LLM_TIMEOUT_SECONDS + LLM_RETRY_MAX_WAIT_SECONDS + LLM_CAPACITY_MAX_WAIT_SECONDS,
+)
+# How often Celery beat runs the recovery pass, and how long a PENDING step waits before it
+# counts as never sent, or as lost when the generation queue is empty.
+PIPELINE_RECOVERY_INTERVAL_SECONDS = env_int("PIPELINE_RECOVERY_INTERVAL_SECONDS", 60)
+PIPELINE_RECOVERY_GRACE_SECONDS = env_int("PIPELINE_RECOVERY_GRACE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE = {
+    "recover-pipeline-steps": {
+        "task": "generation.tasks.recover_steps",
+        "schedule": float(PIPELINE_RECOVERY_INTERVAL_SECONDS),
+        # A pass that waited longer than the interval (no worker was up) is dropped, not piled up.
+        "options": {"expires": float(PIPELINE_RECOVERY_INTERVAL_SECONDS)},
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+if not CELERY_BROKER_IS_FILESYSTEM:
+    # Redis hands an unacknowledged message to another worker after the visibility timeout: keep
+    # it above the longest a step can hold its message (its time limit, then its lease running
+    # out), so no step still running gets a second copy (the claim would drop it anyway).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int(
+            "CELERY_VISIBILITY_TIMEOUT", 2 * (PIPELINE_STEP_TIME_LIMIT + PIPELINE_LEASE_SECONDS)
+        )
+    }
 
 # --- Logging --------------------------------------------------------------------
 LOGGING = {
@@ -249,3 +309,11 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- django-import-export ---------------------------------------------------------
+# Admin exports: CSV/TSV cells that look like formulas are neutralised (medsynth_site.csv_cells).
+from import_export.formats.base_formats import JSON  # noqa: E402 - settings-only imports, kept beside their use
+
+from medsynth_site.csv_cells import SafeCSV, SafeTSV  # noqa: E402
+
+EXPORT_FORMATS = [SafeCSV, SafeTSV, JSON]

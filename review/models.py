@@ -8,6 +8,14 @@ from django.db import models
 
 from generation.models import ArtefactVersion, Case, QualityVariable, ReviewStage, TimeStampedModel
 from generation.models.base import ImmutableModel
+from generation.models.text_limits import (
+    COMMENT_MAX_CHARS,
+    GUIDELINE_BODY_MAX_CHARS,
+    GUIDELINE_TITLE_MAX_CHARS,
+    SURVEY_SUGGESTION_MAX_CHARS,
+    VARIABLE_NAME_MAX_CHARS,
+    length_at_most,
+)
 
 
 class ReviewAction(models.TextChoices):
@@ -43,7 +51,7 @@ class ReviewDecision(ImmutableModel):
         ArtefactVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reason = models.CharField(max_length=24, choices=RejectReason.choices, blank=True)
-    comment = models.TextField(blank=True)
+    comment = models.TextField(blank=True, max_length=COMMENT_MAX_CHARS)
     seconds_spent = models.PositiveIntegerField(default=0)
     is_adjudication = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -71,6 +79,10 @@ class ReviewDecision(ImmutableModel):
                 | models.Q(action=ReviewAction.SKIP),
                 name="decision_names_a_version",
             ),
+            models.CheckConstraint(
+                condition=models.Q(reason__in=["", *RejectReason.values]), name="decision_reason_valid"
+            ),
+            length_at_most("comment", COMMENT_MAX_CHARS, name="decision_comment_length"),
         ]
         indexes = [models.Index(fields=["case", "stage", "reviewer"], name="decision_case_stage")]
 
@@ -101,12 +113,15 @@ class SurveyResponse(TimeStampedModel):
     variable = models.ForeignKey(QualityVariable, on_delete=models.PROTECT, related_name="responses")
     round = models.PositiveSmallIntegerField(default=1)
     score = models.PositiveSmallIntegerField()
-    suggestion = models.TextField(blank=True, help_text="Free text: how this variable should be used")
+    suggestion = models.TextField(
+        blank=True, max_length=SURVEY_SUGGESTION_MAX_CHARS, help_text="Free text: how this variable should be used"
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["clinician", "variable", "round"], name="one_response_per_variable_round"),
             models.CheckConstraint(condition=models.Q(score__gte=1, score__lte=10), name="survey_score_1_to_10"),
+            length_at_most("suggestion", SURVEY_SUGGESTION_MAX_CHARS, name="survey_suggestion_length"),
         ]
 
     def __str__(self) -> str:
@@ -118,8 +133,14 @@ class VariableSuggestion(TimeStampedModel):
 
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     round = models.PositiveSmallIntegerField(default=1)
-    name = models.CharField(max_length=120)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=VARIABLE_NAME_MAX_CHARS)
+    description = models.TextField(blank=True, max_length=SURVEY_SUGGESTION_MAX_CHARS)
+
+    class Meta:
+        constraints = [
+            length_at_most("name", VARIABLE_NAME_MAX_CHARS, name="variable_suggestion_name_length"),
+            length_at_most("description", SURVEY_SUGGESTION_MAX_CHARS, name="variable_suggestion_description_length"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -128,8 +149,8 @@ class VariableSuggestion(TimeStampedModel):
 class Guideline(TimeStampedModel):
     """Review guidelines shown beside every item; markdown, rendered and sanitised."""
 
-    title = models.CharField(max_length=200)
-    body_markdown = models.TextField()
+    title = models.CharField(max_length=GUIDELINE_TITLE_MAX_CHARS)
+    body_markdown = models.TextField(max_length=GUIDELINE_BODY_MAX_CHARS)
     position = models.PositiveSmallIntegerField(default=0)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -137,6 +158,10 @@ class Guideline(TimeStampedModel):
 
     class Meta:
         ordering = ["position", "id"]
+        constraints = [
+            length_at_most("title", GUIDELINE_TITLE_MAX_CHARS, name="guideline_title_length"),
+            length_at_most("body_markdown", GUIDELINE_BODY_MAX_CHARS, name="guideline_body_length"),
+        ]
 
     def __str__(self) -> str:
         return self.title

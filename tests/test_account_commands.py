@@ -48,3 +48,19 @@ def test_ensure_first_admin_creates_one_admin_only_once(capsys):
     call_command("ensure_first_admin")
     assert "no first admin created" in capsys.readouterr().out
     assert get_user_model().objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("short1", "too short"),
+        ("password123", "too common"),
+        ("8302749163", "entirely numeric"),
+        ("dr_lee_2024", "too similar to the username"),
+    ],
+)
+def test_create_user_refuses_a_password_the_validators_refuse(password, reason):
+    with pytest.raises(CommandError, match=f"Password refused: .*{reason}"):
+        call_command("create_user", "dr_lee_2024", role="clinician", password=password)
+    assert not get_user_model().objects.filter(username="dr_lee_2024").exists()

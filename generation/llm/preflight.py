@@ -5,9 +5,14 @@ from __future__ import annotations
 from generation.llm.client import AttemptFailed, served_models
 from generation.llm.errors import LlmConfigError
 from generation.models import CallErrorKind, LlmEndpoint
+from generation.models.endpoints import api_key_env_problem, base_url_problem
 
 
 def endpoint_key_problem(endpoint: LlmEndpoint) -> str | None:
+    # A row saved before the allow-list (or under a wider LLM_API_KEY_ENV_ALLOWED) is refused here.
+    refused = api_key_env_problem(endpoint.api_key_env) or base_url_problem(endpoint.base_url)
+    if refused:
+        return f"Endpoint '{endpoint.name}' cannot be used until it is corrected in the admin: {refused}"
     if endpoint.api_key_env and endpoint.api_key() is None:
         return (
             f"Endpoint '{endpoint.name}' reads its API key from ${endpoint.api_key_env}, "

@@ -3,11 +3,66 @@
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
+from fnmatch import fnmatchcase
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from generation.models.base import TimeStampedModel
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The key is sent as a bearer token to the base URL, so an endpoint may never read the
+# server's own secrets, whatever LLM_API_KEY_ENV_ALLOWED lets through.
+_NEVER_KEY_PREFIXES = (
+    "DJANGO_",
+    "DATABASE",
+    "DB_",
+    "POSTGRES",
+    "PG",
+    "MYSQL",
+    "CELERY_",
+    "BROKER_",
+    "REDIS_",
+    "AMQP_",
+    "RABBITMQ_",
+    "EMAIL_",
+    "AXES_",
+    "MEDSYNTH_",
+)
+_NEVER_KEY_WORDS = ("SECRET", "PASSWORD", "PASSWD")
+_URL_SCHEMES = ("http", "https")
+
+
+def api_key_env_problem(name: str) -> str | None:
+    """Why `name` may not hold an endpoint's API key, or None when it may (blank: no key)."""
+    if not name:
+        return None
+    allowed = settings.LLM_API_KEY_ENV_ALLOWED
+    upper = name.upper()
+    if not _ENV_NAME.fullmatch(name):
+        return f"'{name}' is not an environment variable name (letters, digits and underscores)."
+    if upper.startswith(_NEVER_KEY_PREFIXES) or any(word in upper for word in _NEVER_KEY_WORDS):
+        return f"${name} holds a setting of this server, never an API key: name the variable that holds the key."
+    if not any(fnmatchcase(name, pattern) for pattern in allowed):
+        return (
+            f"${name} is not an allowed key variable: allowed are {', '.join(allowed) or 'none'} "
+            "(LLM_API_KEY_ENV_ALLOWED)."
+        )
+    return None
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why an endpoint may not send its calls (and key) to `url`, or None (blank: the provider's default)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _URL_SCHEMES or not parts.netloc:
+        return f"The base URL must be an http:// or https:// address, not '{url}'."
+    return None
 
 
 class StructuredOutputMode(models.TextChoices):
@@ -52,9 +107,17 @@ class LlmEndpoint(TimeStampedModel):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        # In clean(), not as field validators: the rules follow a setting, not the schema.
+        problems = {"api_key_env": api_key_env_problem(self.api_key_env), "base_url": base_url_problem(self.base_url)}
+        errors = {field: problem for field, problem in problems.items() if problem}
+        if errors:
+            raise ValidationError(errors)
+
     def api_key(self) -> str | None:
-        """The key from the environment, or None when the variable is unset."""
-        if not self.api_key_env:
+        """The key from the environment, or None when the variable is unset or may not hold a key
+        (a row saved before the allow-list, or a setting changed since, never sends a server secret)."""
+        if not self.api_key_env or api_key_env_problem(self.api_key_env):
             return None
         return os.environ.get(self.api_key_env) or None
 

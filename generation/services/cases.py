@@ -3,16 +3,35 @@ machine and adding an immutable artefact version."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from generation import rendering
-from generation.checks import version_check_flags
-from generation.models import AgentCall, ArtefactKind, ArtefactVersion, Case, InvalidTransition, VersionSource
+from generation.models import (
+    CASE_TRANSITIONS,
+    AgentCall,
+    ArtefactKind,
+    ArtefactVersion,
+    Case,
+    InvalidTransition,
+    VersionSource,
+)
+from generation.models.text_limits import ARTEFACT_TEXT_MAX_CHARS, text_within_limit
+from generation.selectors import current_version, current_versions
+from generation.services.checks import (
+    CHECKED_KINDS,
+    ArtefactText,
+    VersionChecks,
+    case_checks_refresh_on_commit,
+    case_flag_fields,
+    checks_compute,
+)
 
 
 def case_transition(*, case: Case, to: str, error: str = "", expected: str | None = None) -> Case:
@@ -26,19 +45,115 @@ def case_transition(*, case: Case, to: str, error: str = "", expected: str | Non
     case.ensure_transition(to)
     now = timezone.now()
     updated = Case.objects.filter(pk=case.pk, status=current).update(
-        status=to, status_changed_at=now, updated_at=now, error=error, lock_version=F("lock_version") + 1
+        status=to, status_changed_at=now, updated_at=now, error=error
     )
     if not updated:
         case.refresh_from_db()
         raise InvalidTransition(f"Case {case.pk} is {case.status} now, not {current}; {current} -> {to} refused.")
-    case.refresh_from_db(fields=["status", "status_changed_at", "updated_at", "error", "lock_version"])
+    case.refresh_from_db(fields=["status", "status_changed_at", "updated_at", "error"])
     return case
 
 
-def latest_version(*, case: Case, kind: str) -> ArtefactVersion | None:
-    """The current version of an artefact. A draft (a refused, conflicting edit kept so no
-    text is lost) is history, never the current version."""
-    return case.versions.filter(kind=kind).exclude(source=VersionSource.HUMAN_DRAFT).order_by("-number").first()
+def cases_transition(*, cases: QuerySet[Case], current: Collection[str], to: str, error: str = "") -> int:
+    """Move every case of `cases` whose status is one of `current` to `to`, in one UPDATE:
+    case_transition for many cases (a long write made short). The UPDATE is conditional on
+    the status, so a case another request moved meanwhile is left alone. Returns how many moved."""
+    refused = sorted(status for status in current if to not in CASE_TRANSITIONS[status])
+    if refused:
+        raise InvalidTransition(f"{', '.join(refused)} -> {to} is not allowed.")
+    now = timezone.now()
+    return cases.filter(status__in=current).update(status=to, status_changed_at=now, updated_at=now, error=error)
+
+
+@dataclass(frozen=True)
+class VersionDraft:
+    """An artefact's next content, rendered and checked: the slow part of a version write,
+    done before any transaction or lock (artefact_version_draft), so the write itself only
+    writes (artefact_version_write)."""
+
+    kind: str
+    content: dict[str, Any]
+    text: str
+    check_flags: list[Any]
+    rendered: bool  # the text was rendered from the content (an imported version keeps its own)
+    check_versions: dict[str, int] | None = None  # None: flags given, not checked here
+
+
+def artefact_version_draft(
+    *,
+    case: Case,
+    kind: str,
+    content: dict[str, Any],
+    text: str | None = None,
+    check_flags: list[Any] | None = None,
+) -> VersionDraft:
+    """Render (unless `text` is given) and check the next version of a case's artefact.
+    Refuses a text over ARTEFACT_TEXT_MAX_CHARS, so the checks only ever read bounded input."""
+    rendered = text is None
+    text = rendering.render(kind, content) if text is None else text
+    text_within_limit(text, limit=ARTEFACT_TEXT_MAX_CHARS, what=f"The {kind}")
+    if check_flags is not None:
+        return VersionDraft(kind=kind, content=content, text=text, check_flags=check_flags, rendered=rendered)
+    checked = _draft_checks(case=case, kind=kind, content=content, text=text)
+    return VersionDraft(
+        kind=kind,
+        content=content,
+        text=text,
+        check_flags=checked.flags,
+        rendered=rendered,
+        check_versions=checked.versions,
+    )
+
+
+def _draft_checks(*, case: Case, kind: str, content: dict[str, Any], text: str) -> VersionChecks:
+    """The draft checked beside the case's other current texts. Should those change before the
+    write, the refresh after the write's commit checks again (case_checks_refresh)."""
+    if kind not in CHECKED_KINDS:
+        return VersionChecks(flags=[], versions={})
+    texts = {other: ArtefactText(v.text, v.content) for other, v in current_versions(case=case).items()}
+    texts[kind] = ArtefactText(text, content)
+    return checks_compute(case=case, kind=kind, texts=texts)
+
+
+def artefact_version_write(
+    *,
+    case: Case,
+    draft: VersionDraft,
+    source: str,
+    author: User | None = None,
+    parent: ArtefactVersion | None = None,
+    agent_call: AgentCall | None = None,
+) -> ArtefactVersion:
+    """Store a draft as the next version of its artefact, under the case's row lock. Once the
+    write commits, the case's current note and dialogue are checked again (a note edit changes
+    what the dialogue's coverage finds), outside any transaction."""
+    if source == VersionSource.IMPORTED and draft.rendered:
+        raise ValueError("an imported version must keep its original text")
+    with transaction.atomic():
+        # Lock the case row so two writers cannot take the same version number.
+        Case.objects.select_for_update().filter(pk=case.pk).first()
+        last = case.versions.filter(kind=draft.kind).aggregate(n=Max("number"))["n"] or 0
+        version = ArtefactVersion.objects.create(
+            case=case,
+            kind=draft.kind,
+            number=last + 1,
+            source=source,
+            author=author,
+            parent=parent,
+            agent_call=agent_call,
+            content=draft.content,
+            text=draft.text,
+            check_flags=draft.check_flags,
+            check_versions=draft.check_versions or {},
+        )
+        # The badge follows the latest version of each artefact, not any past one.
+        latest = (current_version(case=case, kind=other) for other in ArtefactKind.values)
+        fields = case_flag_fields(version.check_flags for version in latest if version is not None)
+        case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
+        Case.objects.filter(pk=case.pk).update(**fields)
+        if version.source != VersionSource.HUMAN_DRAFT:
+            case_checks_refresh_on_commit(case_id=case.pk)
+        return version
 
 
 def artefact_version_create(
@@ -53,35 +168,43 @@ def artefact_version_create(
     text: str | None = None,
     check_flags: list[Any] | None = None,
 ) -> ArtefactVersion:
-    """Add the next version of a case's artefact. `text` defaults to the rendered content;
-    only imported versions pass their original text verbatim."""
-    if text is None:
-        if source == VersionSource.IMPORTED:
-            raise ValueError("an imported version must keep its original text")
-        text = rendering.render(kind, content)
-    with transaction.atomic():
-        # Lock the case row so two writers cannot take the same version number.
-        Case.objects.select_for_update().filter(pk=case.pk).first()
-        if check_flags is None:
-            note = latest_version(case=case, kind=ArtefactKind.NOTE) if kind == ArtefactKind.DIALOGUE else None
-            check_flags = version_check_flags(
-                kind=kind, content=content, text=text, note_content=note.content if note else None
-            )
-        last = case.versions.filter(kind=kind).aggregate(n=Max("number"))["n"] or 0
-        version = ArtefactVersion.objects.create(
+    """Add the next version of a case's artefact: checked first, then written. `text`
+    defaults to the rendered content; only imported versions pass their original text
+    verbatim. A caller inside a transaction of its own drafts before opening it."""
+    draft = artefact_version_draft(case=case, kind=kind, content=content, text=text, check_flags=check_flags)
+    return artefact_version_write(
+        case=case, draft=draft, source=source, author=author, parent=parent, agent_call=agent_call
+    )
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """A case not saved yet, with the first version of each of its artefacts (an imported pair)."""
+
+    case: Case
+    drafts: list[VersionDraft]
+
+
+def cases_with_versions_create(*, new_cases: list[NewCase], source: str) -> list[Case]:
+    """Insert new cases and their first versions in two statements (one chunk of an import).
+    Each draft becomes version 1 of its kind, and each case's badge follows them, as
+    artefact_version_write would have set it one version at a time."""
+    for item in new_cases:
+        fields = case_flag_fields(draft.check_flags for draft in item.drafts)
+        item.case.has_check_flags, item.case.check_summary = fields["has_check_flags"], fields["check_summary"]
+    cases = Case.objects.bulk_create([item.case for item in new_cases])
+    ArtefactVersion.objects.bulk_create(
+        ArtefactVersion(
             case=case,
-            kind=kind,
-            number=last + 1,
+            kind=draft.kind,
+            number=1,
             source=source,
-            author=author,
-            parent=parent,
-            agent_call=agent_call,
-            content=content,
-            text=text,
-            check_flags=check_flags,
+            content=draft.content,
+            text=draft.text,
+            check_flags=draft.check_flags,
+            check_versions=draft.check_versions or {},
         )
-        # The badge follows the latest version of each artefact, not any past one.
-        latest_flags = (latest_version(case=case, kind=other) for other in ArtefactKind.values)
-        case.has_check_flags = any(bool(latest.check_flags) for latest in latest_flags if latest is not None)
-        Case.objects.filter(pk=case.pk).update(has_check_flags=case.has_check_flags)
-        return version
+        for case, item in zip(cases, new_cases, strict=True)
+        for draft in item.drafts
+    )
+    return cases

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import markdown  # type: ignore[import-untyped]
@@ -11,13 +12,32 @@ from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
+# An absolute path on this site: never "//host/..." or "/\host/...", which browsers read as another host.
+_PATH_ON_THIS_SITE = re.compile(r"/[\w.~-]")
+# Nothing that loads from elsewhere (nh3 allows none of these by default; kept out on purpose).
+_EMBEDDING_TAGS = {"iframe", "frame", "object", "embed", "video", "audio", "source", "picture", "link", "style"}
+
+
+def _images_from_this_site_only(element: str, attribute: str, value: str) -> str | None:
+    # A remote image would tell its server who opened the guideline, and when.
+    if element == "img" and attribute == "src" and not _PATH_ON_THIS_SITE.match(value):
+        return None
+    return value
+
 
 @register.filter
 def markdown_sanitised(text: str) -> SafeString:
-    """Guideline markdown -> HTML that nh3 has stripped of scripts, handlers and styles.
-    Never used on LLM text, which is always shown escaped."""
+    """Guideline markdown -> HTML that nh3 has stripped of scripts, handlers, styles and
+    anything loaded from another site (images, frames, objects); links open with
+    rel="noopener noreferrer". Never used on LLM text, which is always shown escaped."""
     html = markdown.markdown(text or "", extensions=["sane_lists"], output_format="html")
-    return mark_safe(nh3.clean(html))  # noqa: S308 - sanitised by nh3 just above
+    cleaned = nh3.clean(
+        html,
+        tags=nh3.ALLOWED_TAGS - _EMBEDDING_TAGS,
+        attribute_filter=_images_from_this_site_only,
+        link_rel="noopener noreferrer",
+    )
+    return mark_safe(cleaned)  # noqa: S308 - sanitised by nh3 just above
 
 
 @register.filter

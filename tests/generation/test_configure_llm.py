@@ -1,5 +1,5 @@
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from generation.models import LlmEndpoint, StructuredOutputMode
 from generation.services.endpoints import default_endpoint_configure
@@ -37,3 +37,32 @@ def test_an_admin_chosen_default_is_kept(settings):
     chosen = LlmEndpointFactory(name="azure-eu", is_default=True)
     settings.LLM_PROVIDER_CONFIGURED = False
     assert default_endpoint_configure() == chosen
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("key_env", "base_url", "refusal"),
+    [
+        ("DATABASE_URL", "https://llm.example.org/v1", "$DATABASE_URL holds a setting of this server"),
+        ("SECRET_KEY", "https://llm.example.org/v1", "$SECRET_KEY holds a setting of this server"),
+        ("OPENAI_KEY", "https://llm.example.org/v1", "$OPENAI_KEY is not an allowed key variable"),
+        ("OPENAI_API_KEY", "file:///etc/passwd", "http:// or https://"),
+    ],
+)
+def test_a_provider_that_would_leak_a_secret_is_refused_with_a_clear_error(settings, key_env, base_url, refusal):
+    settings.LLM_PROVIDER_CONFIGURED = True
+    settings.LLM_API_KEY_ENV = key_env
+    settings.LLM_BASE_URL = base_url
+    with pytest.raises(CommandError) as raised:
+        call_command("configure_llm")
+    assert refusal in str(raised.value)
+    assert not LlmEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_key_variable_allow_list_comes_from_the_environment(settings):
+    settings.LLM_PROVIDER_CONFIGURED = True
+    settings.LLM_API_KEY_ENV = "AZURE_OPENAI_KEY"
+    settings.LLM_API_KEY_ENV_ALLOWED = ["*_API_KEY", "AZURE_OPENAI_KEY"]
+    call_command("configure_llm")
+    assert LlmEndpoint.objects.get(is_default=True).api_key_env == "AZURE_OPENAI_KEY"

@@ -51,8 +51,8 @@ def test_a_healthy_local_demo_endpoint_passes_and_is_labelled_as_a_demo():
 
 
 def test_an_endpoint_not_serving_its_model_fails_with_a_non_zero_exit(monkeypatch):
-    monkeypatch.setenv("CHECK_TEST_KEY", "sk-test")
-    LlmEndpointFactory(name="provider", default_model="gpt-9", api_key_env="CHECK_TEST_KEY")
+    monkeypatch.setenv("CHECK_TEST_API_KEY", "sk-test")
+    LlmEndpointFactory(name="provider", default_model="gpt-9", api_key_env="CHECK_TEST_API_KEY")
     with llm_replay([models_response(["gpt-4o-mini"]), error_response(404, "The model `gpt-9` does not exist")]):
         output, error = run_check("--endpoint", "provider")
 
@@ -63,15 +63,15 @@ def test_an_endpoint_not_serving_its_model_fails_with_a_non_zero_exit(monkeypatc
 
 
 def test_only_the_named_endpoint_is_checked_and_a_missing_key_is_reported(monkeypatch):
-    monkeypatch.delenv("UNSET_CHECK_KEY", raising=False)
+    monkeypatch.delenv("UNSET_CHECK_API_KEY", raising=False)
     LlmEndpointFactory(name="other")
-    LlmEndpointFactory(name="provider", api_key_env="UNSET_CHECK_KEY")
+    LlmEndpointFactory(name="provider", api_key_env="UNSET_CHECK_API_KEY")
     with llm_replay([]) as replay:
         output, error = run_check("--endpoint", "provider")
 
     assert error is not None
     assert "other" not in output
-    assert "$UNSET_CHECK_KEY" in output
+    assert "$UNSET_CHECK_API_KEY" in output
     assert replay.requests == []
 
 

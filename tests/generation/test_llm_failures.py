@@ -249,8 +249,8 @@ def test_client_errors_are_not_retried(status, kind):
 
 def test_the_api_key_is_never_stored(monkeypatch):
     canary = "sk-test-LEAK-CANARY"
-    monkeypatch.setenv("CANARY_KEY", canary)
-    endpoint = LlmEndpointFactory(api_key_env="CANARY_KEY")
+    monkeypatch.setenv("CANARY_API_KEY", canary)
+    endpoint = LlmEndpointFactory(api_key_env="CANARY_API_KEY")
     answers = [
         error_response(401, f"Incorrect API key provided: {canary}."),
     ]

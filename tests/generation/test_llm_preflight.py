@@ -13,21 +13,21 @@ pytestmark = pytest.mark.django_db
 
 
 def test_an_endpoint_whose_key_variable_is_unset_is_refused_without_a_request(monkeypatch):
-    monkeypatch.delenv("MISSING_TEST_KEY", raising=False)
-    endpoint = LlmEndpointFactory(name="provider", api_key_env="MISSING_TEST_KEY")
+    monkeypatch.delenv("MISSING_TEST_API_KEY", raising=False)
+    endpoint = LlmEndpointFactory(name="provider", api_key_env="MISSING_TEST_API_KEY")
 
     with llm_replay([]) as replay, pytest.raises(LlmConfigError) as raised:
         endpoint_preflight(endpoint=endpoint)
 
     assert str(raised.value) == (
-        "Endpoint 'provider' reads its API key from $MISSING_TEST_KEY, but that environment variable is not set."
+        "Endpoint 'provider' reads its API key from $MISSING_TEST_API_KEY, but that environment variable is not set."
     )
     assert replay.requests == []
 
 
 def test_a_model_the_endpoint_does_not_serve_is_refused(monkeypatch):
-    monkeypatch.setenv("PRESENT_TEST_KEY", "sk-test")
-    endpoint = LlmEndpointFactory(name="provider", api_key_env="PRESENT_TEST_KEY")
+    monkeypatch.setenv("PRESENT_TEST_API_KEY", "sk-test")
+    endpoint = LlmEndpointFactory(name="provider", api_key_env="PRESENT_TEST_API_KEY")
 
     with llm_replay([fixture_response("models_list.json")]) as replay, pytest.raises(LlmConfigError) as raised:
         endpoint_preflight(endpoint=endpoint, model="gpt-9")

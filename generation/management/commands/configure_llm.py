@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from generation.errors import DomainError
 from generation.services.endpoints import default_endpoint_configure
 
 
@@ -11,7 +12,10 @@ class Command(BaseCommand):
     help = "Register the LLM endpoint the environment describes (a provider, or the local demo model)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        endpoint = default_endpoint_configure()
+        try:
+            endpoint = default_endpoint_configure()
+        except DomainError as refusal:
+            raise CommandError(str(refusal)) from refusal
         where = endpoint.base_url or "the provider's default URL"
         self.stdout.write(f"Default LLM endpoint: {endpoint.name} ({endpoint.default_model} at {where}).")
         if endpoint.is_local_demo:

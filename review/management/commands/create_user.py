@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from medsynth_site.roles import ROLES, UserExists, user_create
+from medsynth_site.roles import ROLES, PasswordRefused, UserExists, user_create
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
             _user, password = user_create(
                 username=options["username"], role=options["role"], password=options["password"]
             )
-        except UserExists as error:
+        except (UserExists, PasswordRefused) as error:
             raise CommandError(str(error)) from error
         self.stdout.write(self.style.SUCCESS(f"Created {options['role']} {options['username']!r}."))
         if not options["password"]:

@@ -6,14 +6,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from review.dataset_import import IMPORT_FORMATS, ImportRefused, dataset_import_file
+from generation.services.batches import ImportInterrupted
+from medsynth_site.csv_cells import csv_safe_row
+from review.datasets.imports import IMPORT_FORMATS, ImportRefused, dataset_import_file
 
 
 def report_write(*, report: list[dict[str, Any]], path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["line", "column", "problem"])
         writer.writeheader()
-        writer.writerows(report)
+        writer.writerows(csv_safe_row(row) for row in report)
 
 
 class Command(BaseCommand):
@@ -46,6 +48,8 @@ class Command(BaseCommand):
                     self.stderr.write(f"line {problem['line']} {problem['column']}: {problem['problem']}")
                 raise CommandError(f"{refused.message} Row report: {report_path}") from refused
             raise CommandError(refused.message) from refused
+        except ImportInterrupted as interrupted:
+            raise CommandError(str(interrupted)) from interrupted
         if result.report:
             report_write(report=result.report, path=report_path)
             self.stdout.write(f"{len(result.report)} problem(s) skipped; row report: {report_path}")

@@ -1,0 +1,1 @@
+"""Load test of the review workspace: `make loadtest` (see loadtest/run.py)."""
