@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
 from generation import rendering
+from generation.agents.limits import MinWords
 from generation.agents.prompting import (
     Message,
     agent_messages,
@@ -14,7 +17,7 @@ from generation.agents.prompting import (
     prompt_version_id,
 )
 from generation.examples import WorkedExample
-from generation.models import AgentName
+from generation.models import CANONICAL_SPEAKERS, AgentName, speaker_name
 
 AGENT = AgentName.DIALOGUE_GENERATOR
 VERSION = 1
@@ -22,16 +25,73 @@ PROMPT_VERSION = prompt_version_id(agent=AGENT, version=VERSION)
 DEFAULT_TEMPERATURE = 0.7
 
 
+@dataclass(frozen=True)
+class TurnBounds:
+    """The least a generated conversation must have; a batch may raise or lower them
+    (config "turn_bounds"). The local demo limits cap the maximum."""
+
+    min_turns: int = 6
+    min_words: int = 2
+    min_chars: int = 8
+
+
+DEFAULT_TURN_BOUNDS = TurnBounds()
+
+
+def canonical_speaker(raw: object) -> object:
+    """Before validation, for providers in plain JSON mode: "Doctor", "**Patient:**", "Dr."
+    become their canonical tag; anything else is left for the enum to refuse."""
+    return speaker_name(speaker_tag(raw).rstrip(".")) if isinstance(raw, str) else raw
+
+
+def _known_speaker(speaker: str) -> str:
+    if speaker not in CANONICAL_SPEAKERS:
+        raise ValueError(f"the speaker must be one of: {', '.join(CANONICAL_SPEAKERS)}")
+    return speaker
+
+
+# An enum in the JSON schema: llama.cpp's grammar and OpenAI's strict mode allow only these.
+Speaker = Annotated[
+    str,
+    BeforeValidator(canonical_speaker),
+    AfterValidator(_known_speaker),
+    WithJsonSchema({"type": "string", "enum": list(CANONICAL_SPEAKERS)}),
+]
+
+
+def spoken_text(bounds: TurnBounds) -> Any:
+    """A turn's text: at least `min_chars` characters and `min_words` words (a turn of one
+    letter is not a conversation)."""
+    return Annotated[
+        str,
+        Field(min_length=bounds.min_chars, description=f"What is said: at least {bounds.min_words} words."),
+        MinWords(bounds.min_words),
+    ]
+
+
 class DialogueTurn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    speaker: str
-    text: str
+    speaker: Speaker
+    text: spoken_text(DEFAULT_TURN_BOUNDS)  # type: ignore[valid-type]
+
+
+def turns_field(bounds: TurnBounds, turn: type[DialogueTurn] = DialogueTurn) -> Any:
+    return Annotated[list[turn], Field(min_length=bounds.min_turns)]  # type: ignore[valid-type]
 
 
 class DialogueGeneratorOutput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     planning: str
-    turns: list[DialogueTurn]
+    turns: turns_field(DEFAULT_TURN_BOUNDS)  # type: ignore[valid-type]
+
+
+@lru_cache(maxsize=32)
+def with_turn_bounds(output: type[BaseModel], bounds: TurnBounds) -> type[BaseModel]:
+    """`output` (the generator's or the polisher's schema) with other turn bounds."""
+    if bounds == DEFAULT_TURN_BOUNDS:
+        return output
+    turn = create_model("DialogueTurn", __base__=DialogueTurn, text=(spoken_text(bounds), ...))
+    return create_model(output.__name__, __base__=output, turns=(turns_field(bounds, turn), ...))
 
 
 class EmptyDialogue(ValueError):

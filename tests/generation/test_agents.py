@@ -1,15 +1,34 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
-from generation.agents.dialogue_generator import DialogueGeneratorOutput, DialogueTurn, EmptyDialogue, dialogue_content
+from generation.agents.dialogue_generator import (
+    DialogueGeneratorOutput,
+    DialogueTurn,
+    EmptyDialogue,
+    TurnBounds,
+    dialogue_content,
+    with_turn_bounds,
+)
+from generation.agents.dialogue_polisher import DialoguePolisherOutput
 from generation.agents.limits import OutputLimits, bounded_schema
 from generation.agents.scenario_provider import role_resolve
 from generation.examples import examples_for_code, shipped_examples
+from generation.llm.schemas import grammar_schema, strict_schema
 from generation.models import ArtefactKind, CaseStatus, PhysicianRole, VersionSource
 from generation.services.cases import artefact_version_create
-from tests.factories import SAMPLE_DIALOGUE, SAMPLE_NOTE, SAMPLE_SCENARIO, CaseFactory, IcdCodeFactory
+from generation.services.pipeline.config import LOCAL_DEMO_LIMITS, pipeline_config
+from tests.factories import (
+    SAMPLE_DIALOGUE,
+    SAMPLE_NOTE,
+    SAMPLE_SCENARIO,
+    CaseFactory,
+    GenerationBatchFactory,
+    IcdCodeFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -51,29 +70,109 @@ def test_shipped_examples_are_used_until_the_chapter_has_approved_cases():
     assert (example.approved_case_id, example.note) == (approved.pk, SAMPLE_NOTE)
 
 
+def six_turns(**first: str) -> list[dict[str, str]]:
+    spoken = [{"speaker": speaker, "text": "We talk about your cough."} for speaker in ("doctor", "patient") * 3]
+    return [{**spoken[0], **first}, *spoken[1:]]
+
+
 def test_bounded_schemas_cap_strings_and_lists_for_small_models():
-    bounded = bounded_schema(DialogueGeneratorOutput, OutputLimits(max_chars=10, max_items=2))
+    bounded = bounded_schema(DialogueGeneratorOutput, OutputLimits(max_chars=30, max_items=8))
     schema = bounded.model_json_schema()
-    assert schema["properties"]["turns"]["maxItems"] == 2
-    assert schema["$defs"]["DialogueTurn"]["properties"]["text"]["maxLength"] == 10
+    assert schema["properties"]["turns"]["maxItems"] == 8
+    assert schema["$defs"]["DialogueTurn"]["properties"]["text"]["maxLength"] == 30
     with pytest.raises(ValidationError):
-        bounded.model_validate({"planning": "x", "turns": [{"speaker": "doctor", "text": "far too long a turn"}]})
+        bounded.model_validate({"planning": "x", "turns": six_turns(text="a turn far longer than thirty characters")})
+
+
+def test_the_speaker_is_an_enum_of_the_known_speakers_in_every_wire_schema():
+    known = ["doctor", "patient", "nurse", "mother", "father", "parent", "caregiver", "wife", "husband", "son"]
+    bounded = bounded_schema(DialogueGeneratorOutput, LOCAL_DEMO_LIMITS)
+    for wire in (
+        strict_schema(DialogueGeneratorOutput),
+        grammar_schema(bounded),
+        strict_schema(DialoguePolisherOutput),
+    ):
+        speaker = wire["properties"]["turns"]["items"]["properties"]["speaker"]
+        assert speaker["enum"][: len(known)] == known
+        assert "interpreter" in speaker["enum"]
+        assert "dr" not in speaker["enum"]  # aliases are folded, not offered
+
+
+def test_the_turns_have_a_least_count_and_length_in_the_schema_and_the_demo_caps_the_most():
+    strict = strict_schema(DialogueGeneratorOutput)["properties"]["turns"]
+    # OpenAI strict mode accepts minItems; string lengths go into the description as words.
+    assert strict["minItems"] == 6
+    assert "minLength" not in strict["items"]["properties"]["text"]
+    assert "at least 2 words" in strict["items"]["properties"]["text"]["description"]
+    assert "at least 8 characters" in strict["items"]["properties"]["text"]["description"]
+    grammar = grammar_schema(bounded_schema(DialogueGeneratorOutput, LOCAL_DEMO_LIMITS))["properties"]["turns"]
+    assert (grammar["minItems"], grammar["maxItems"]) == (6, 8)
+    text_pattern = re.compile(grammar["items"]["properties"]["text"]["pattern"])
+    assert text_pattern.match("I feel fine.")
+    assert not text_pattern.match("aaaaaaaaaaaa")  # one word
+    assert not text_pattern.match("a b")  # too short
+    assert not text_pattern.match("ab " + "c" * 98)  # over the demo's 100 characters
+
+
+@pytest.mark.parametrize(
+    ("returned", "stored"),
+    [
+        ("Doctor", "doctor"),
+        ("**Patient**", "patient"),
+        ("Dr.", "doctor"),
+        ("[Nurse]:", "nurse"),
+        ("Physician", "doctor"),
+    ],
+)
+def test_a_speaker_in_a_usual_spelling_is_folded_to_its_canonical_tag(returned, stored):
+    output = DialogueGeneratorOutput.model_validate({"planning": "x", "turns": six_turns(speaker=returned)})
+    assert output.turns[0].speaker == stored
+
+
+@pytest.mark.parametrize(
+    "bad_turn",
+    [{"speaker": "1"}, {"speaker": "Speaker A"}, {"text": "a"}, {"text": "Mmmmmmmmmmm"}, {"text": "Hi there"[:5]}],
+)
+def test_numbered_speakers_and_one_letter_or_one_word_turns_are_refused(bad_turn):
+    with pytest.raises(ValidationError):
+        DialogueGeneratorOutput.model_validate({"planning": "x", "turns": six_turns(**bad_turn)})
+
+
+def test_fewer_than_six_turns_are_refused_unless_the_batch_lowers_the_bound():
+    four = six_turns()[:4]
+    with pytest.raises(ValidationError):
+        DialogueGeneratorOutput.model_validate({"planning": "x", "turns": four})
+    with pytest.raises(ValidationError):
+        DialoguePolisherOutput.model_validate({"missing_facts": [], "turns": four})
+    relaxed = with_turn_bounds(DialogueGeneratorOutput, TurnBounds(min_turns=4, min_words=1, min_chars=2))
+    assert (
+        len(relaxed.model_validate({"planning": "x", "turns": [*four[:3], {"speaker": "patient", "text": "Ok"}]}).turns)
+        == 4
+    )
+
+
+def test_a_batch_sets_the_turn_bounds_in_its_config():
+    batch = GenerationBatchFactory(config={"turn_bounds": {"min_turns": 10}})
+    assert pipeline_config(batch=batch).turn_bounds == TurnBounds(min_turns=10, min_words=2, min_chars=8)
 
 
 def test_dialogue_turns_get_clean_speaker_tags_and_an_empty_dialogue_is_an_error():
-    turns = [DialogueTurn(speaker="**Doctor:**", text=" Hello. "), DialogueTurn(speaker="x", text=" ")]
+    turns = [
+        DialogueTurn(speaker="**Doctor:**", text=" Hello there. "),
+        DialogueTurn.model_construct(speaker="x", text=" "),
+    ]
     content = dialogue_content(turns)
-    assert content == {"turns": [{"speaker": "doctor", "text": "Hello."}]}
+    assert content == {"turns": [{"speaker": "doctor", "text": "Hello there."}]}
     with pytest.raises(EmptyDialogue):
         dialogue_content([])
 
 
 @pytest.mark.parametrize(
     ("raw", "tag"),
-    [("[Patient]", "patient"), ("doctor: hello", "doctor"), ("Mother:", "mother"), ("  ", "unknown")],
+    [("[Patient]", "patient"), ("doctor: hello", "doctor"), ("Mother:", "mother")],
 )
 def test_a_speaker_that_runs_into_its_line_keeps_only_its_name(raw, tag):
-    assert dialogue_content([DialogueTurn(speaker=raw, text="Hi.")])["turns"][0]["speaker"] == tag
+    assert dialogue_content([DialogueTurn(speaker=raw, text="Hi there.")])["turns"][0]["speaker"] == tag
 
 
 def test_prompts_carry_text_verbatim_not_html_escaped():

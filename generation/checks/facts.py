@@ -1,0 +1,225 @@
+"""Clinical facts in a text, with their character spans: quantities with units, vital signs,
+medications with their doses, labs, imaging, procedures, diagnoses, symptoms (with polarity),
+referrals and follow-up intervals. Headings and template words are never facts: a fact is a
+vocabulary entry (generation/checks/lexicon.py), a medicine name, or a number that carries a
+unit or sits beside a vital sign, a lab or a follow-up.
+
+Every pattern here follows the linear-time rules of generation/checks/patterns.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from generation.checks.lexicon import (
+    DOSE_UNITS,
+    DRUG_SUFFIXES,
+    DRUGS,
+    FOLLOW_UP_WORDS,
+    INTERVAL_UNITS,
+    TERMS,
+    UNITS,
+    VITAL_NAMES,
+)
+from generation.models import note_heading
+
+# A word, with inner hyphens or apostrophes ("x-ray", "a-fib", "patient's").
+TOKEN = re.compile(r"[A-Za-z0-9]++(?:['-][A-Za-z0-9]++)*+")
+_NUMBER = r"\d{1,7}+(?:,\d{3})*+(?:\.\d{1,3}+)?"
+_UNIT_WORDS = "|".join(sorted((re.escape(unit) for unit in UNITS), key=len, reverse=True))
+# 148/90, 148 over 90, 40 mg, 45%, 98.6 degrees, 2 weeks. Not a date (12/03/2020) nor an age.
+QUANTITY = re.compile(
+    rf"(?<![\w.,/])(?P<first>{_NUMBER})"
+    rf"(?:[^\S\n]{{0,3}}+(?:/|over)[^\S\n]{{0,3}}+(?P<second>{_NUMBER})(?![\d/]))?"
+    rf"(?:[^\S\n]{{0,3}}+(?P<unit>{_UNIT_WORDS})(?![A-Za-z]))?",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.;!?\n]")
+_NEGATIONS = frozenset({"no", "not", "denies", "denied", "deny", "denying", "without", "never", "negative", "nor"})
+_NEGATION_PHRASES = ("free of", "absence of", "ruled out", "rule out", "no evidence of", "don't have", "do not have")
+# ConText terminators: a negation's scope ends at them ("no fever but a cough").
+_TERMINATORS = frozenset({"but", "however", "although", "though", "except", "aside", "which", "still"})
+MEDICATION = "medication"
+QUANTITY_KIND = "quantity"
+VITAL = "vital"
+FOLLOW_UP = "follow-up"
+DOSE = "dose"
+# Categories whose polarity is kept: "denies chest pain" is not the fact "chest pain".
+POLAR_CATEGORIES = frozenset({"symptom", "diagnosis"})
+
+
+def _phrase_index() -> dict[str, tuple[str, str]]:
+    index: dict[str, tuple[str, str]] = {}
+    for category, entries in TERMS.items():
+        for canonical, forms in entries.items():
+            for form in (canonical, *forms):
+                index.setdefault(form, (category, canonical))
+    for canonical, forms in DRUGS.items():
+        for form in (canonical, *forms):
+            index[form] = (MEDICATION, canonical)
+    return index
+
+
+PHRASES = _phrase_index()
+# Every form of each canonical term: what a dialogue may say for it.
+FORMS: dict[tuple[str, str], tuple[str, ...]] = {}
+for _form, _key in PHRASES.items():
+    FORMS[_key] = (*FORMS.get(_key, ()), _form)
+MAX_PHRASE_WORDS = max(len(form.split()) for form in PHRASES)
+# First word -> (the form's words, its entry), longest forms first: a text is read once,
+# and only where a word can start a form.
+_BY_FIRST_WORD: dict[str, list[tuple[tuple[str, ...], tuple[str, str]]]] = {}
+for _form, _entry in sorted(PHRASES.items(), key=lambda item: -len(item[0].split())):
+    _words = tuple(_form.split())
+    _BY_FIRST_WORD.setdefault(_words[0], []).append((_words, _entry))
+
+
+@dataclass(frozen=True)
+class Fact:
+    category: str
+    name: str  # canonical term, or the quantity as written
+    start: int
+    end: int
+    numbers: tuple[str, ...] = ()
+    negated: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{'no ' if self.negated else ''}{self.name} ({self.category})"
+
+
+def normalise_number(raw: str) -> str:
+    value = raw.replace(",", "")
+    if "." in value:
+        value = value.rstrip("0").rstrip(".")
+    return value.lstrip("0") or "0"
+
+
+def tokens(text: str) -> list[tuple[str, int, int]]:
+    lowered = text.lower()
+    if len(lowered) == len(text):  # offsets hold: lower the text once, not every word
+        return [(match.group(0), match.start(), match.end()) for match in TOKEN.finditer(lowered)]
+    return [(match.group(0).lower(), match.start(), match.end()) for match in TOKEN.finditer(text)]
+
+
+def is_drug_word(word: str) -> bool:
+    return len(word) >= 6 and word.endswith(DRUG_SUFFIXES)
+
+
+# How far around a term its sentence is read: a negation or a unit further away is not its own,
+# and a text without full stops is not re-read from every term (linear time).
+_SENTENCE_WINDOW = 200
+
+
+def _sentence_bounds(text: str, position: int) -> tuple[int, int]:
+    window_start = max(0, position - _SENTENCE_WINDOW)
+    start = max(max(text.rfind(mark, window_start, position) for mark in ".;!?\n") + 1, window_start)
+    end_match = _SENTENCE_END.search(text, position, position + _SENTENCE_WINDOW)
+    return start, end_match.start() if end_match else min(len(text), position + _SENTENCE_WINDOW)
+
+
+def is_negated(text: str, start: int) -> bool:
+    """ConText-style: a negation trigger earlier in the same sentence, with no terminator
+    between it and the term."""
+    sentence_start, _end = _sentence_bounds(text, start)
+    before = text[sentence_start:start].lower()
+    words = [word for word, _s, _e in tokens(before)]
+    for word in reversed(words):
+        if word in _TERMINATORS:
+            return False
+        if word in _NEGATIONS or word.endswith("n't"):
+            return True
+    return any(phrase in before for phrase in _NEGATION_PHRASES)
+
+
+def term_mentions(text: str) -> Iterator[Fact]:
+    """Vocabulary terms and medicine names, longest form first, with their polarity."""
+    words = tokens(text)
+    index = 0
+    while index < len(words):
+        found = None
+        for form, entry in _BY_FIRST_WORD.get(words[index][0], ()):
+            if tuple(word for word, _s, _e in words[index : index + len(form)]) == form:
+                found = (entry, len(form))
+                break
+        if found is None and is_drug_word(words[index][0]):
+            found = ((MEDICATION, words[index][0]), 1)
+        if found is None:
+            index += 1
+            continue
+        (category, canonical), size = found
+        start, end = words[index][1], words[index + size - 1][2]
+        negated = category in POLAR_CATEGORIES and is_negated(text, start)
+        yield Fact(category, canonical, start, end, negated=negated)
+        index += size
+
+
+# A number is a vital sign or a measure when its name is among the few characters before it.
+_NEAR_CHARS = 30
+_VITAL_NEAR = re.compile(r"\b(?:" + "|".join(re.escape(name) for name in VITAL_NAMES) + r")\b")
+_MEASURE_NEAR = re.compile(r"a1c|level|count|score|fraction|saturation|grade")
+
+
+def _context_kind(text: str, start: int, unit: str) -> str | None:
+    """What a number is, from its unit and the words before it in its sentence."""
+    canonical_unit = UNITS.get(unit.lower(), "") if unit else ""
+    if canonical_unit in DOSE_UNITS:
+        return DOSE
+    if canonical_unit in INTERVAL_UNITS:
+        sentence_start, _end = _sentence_bounds(text, start)
+        before = text[sentence_start:start].lower()
+        return FOLLOW_UP if any(word in before for word in FOLLOW_UP_WORDS) else QUANTITY_KIND
+    if canonical_unit:
+        return QUANTITY_KIND
+    near = text[max(0, start - _NEAR_CHARS) : start].lower()
+    if _VITAL_NEAR.search(near):
+        return VITAL
+    if _MEASURE_NEAR.search(near):
+        return QUANTITY_KIND
+    return None
+
+
+def quantities(text: str) -> Iterator[Fact]:
+    for match in QUANTITY.finditer(text):
+        first, second, unit = match.group("first"), match.group("second"), match.group("unit") or ""
+        after = text[match.end() : match.end() + 5]
+        if after.startswith(("-year", "-month", "-week", "-day")) or (second is None and after.startswith("/")):
+            continue  # an age ("50-year-old") or a date
+        if second and len(second) == 4 and not unit:
+            continue  # a month and year: 03/2021
+        kind = _context_kind(text, match.start(), unit) or (QUANTITY_KIND if second else None)
+        if kind is None:
+            continue
+        numbers = tuple(normalise_number(n) for n in (first, second) if n)
+        yield Fact(kind, match.group(0).strip(), match.start(), match.end(), numbers=numbers)
+
+
+def _is_heading_line(text: str, position: int) -> bool:
+    line_start = text.rfind("\n", 0, position) + 1
+    line_end = text.find("\n", position)
+    line = text[line_start : line_end if line_end >= 0 else len(text)]
+    heading = note_heading(line)
+    return heading is not None and not heading.inline
+
+
+# "• Medical Treatment: ..." or "Surgical History: ...": a short label before a colon at the
+# start of a line names a part of the note, it states no fact.
+_LINE_LABEL = re.compile(r"^[^\S\n]{0,20}+(?:[-•*][^\S\n]{0,5}+)?[A-Za-z][A-Za-z /&'-]{0,40}+:", re.MULTILINE)
+
+
+def _label_spans(text: str) -> list[tuple[int, int]]:
+    return [(match.start(), match.end()) for match in _LINE_LABEL.finditer(text)]
+
+
+def note_facts(text: str) -> list[Fact]:
+    """The facts of a note, in reading order, one per mention of a distinct fact."""
+    found: dict[tuple[str, str, bool], Fact] = {}
+    labels = _label_spans(text)
+    for fact in [*term_mentions(text), *quantities(text)]:
+        if _is_heading_line(text, fact.start) or any(start <= fact.start < end for start, end in labels):
+            continue
+        key = (fact.category, fact.name.lower() if not fact.numbers else "/".join(fact.numbers), fact.negated)
+        found.setdefault(key, fact)
+    return sorted(found.values(), key=lambda fact: fact.start)
