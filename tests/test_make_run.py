@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ from tests.processes import ROOT, AppEnvironment, free_port, wait_until
 pytestmark = pytest.mark.slow
 
 GRACE_SECONDS = 1
+# Replies slow enough that a call under way at Ctrl-C outlasts the grace period.
+REPLY_DELAY = (4.0, 5.0)
 AGENTS = (
     "scenario_provider",
     "scenario_judge",
@@ -85,7 +88,7 @@ def _make_run(app: AppEnvironment, log: Path) -> Iterator[subprocess.Popen[bytes
 
 
 def test_ctrl_c_interrupts_the_running_steps_and_the_batch_finishes_after_a_restart(tmp_path):
-    with fake_llm_server(reply_delay=(2.0, 3.0)) as llm:
+    with fake_llm_server(reply_delay=REPLY_DELAY) as llm:
         app = AppEnvironment(
             data_dir=tmp_path / "data",
             extra={
@@ -109,7 +112,12 @@ def test_ctrl_c_interrupts_the_running_steps_and_the_batch_finishes_after_a_rest
 
             def mid_batch() -> bool:  # several calls answered, and some still waiting for the server
                 served = llm.served()
-                return sum(1 for call in served if call.finished) >= 6 and any(not call.finished for call in served)
+                # A call under way that cannot end within the grace period: it started less than
+                # (shortest reply delay - grace - margin) seconds ago.
+                fresh = time.time() - (REPLY_DELAY[0] - GRACE_SECONDS - 1.0)
+                return sum(1 for call in served if call.finished) >= 6 and any(
+                    not call.finished and call.started > fresh for call in served
+                )
 
             wait_until(mid_batch, seconds=120, what="the batch to be under way", poll=0.2)
             stopped = _ctrl_c(run, log)
