@@ -7,7 +7,6 @@ from pathlib import Path
 from medsynth_site.celery import app
 
 ROOT = Path(__file__).resolve().parent.parent
-TIME_LIMIT_VARIABLES = ("CELERY_TASK_SOFT_TIME_LIMIT", "CELERY_TASK_TIME_LIMIT")
 
 
 def route(task_name: str) -> tuple[str, str]:
@@ -31,26 +30,11 @@ def test_workers_ack_late_one_task_at_a_time():
 
 def _time_limits(tmp_path: Path, **env: str) -> str:
     """The settings' and the Celery app's time limits, read in a fresh process."""
-    clean = {key: value for key, value in os.environ.items() if key not in TIME_LIMIT_VARIABLES}
-    clean |= {"MEDSYNTH_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "medsynth_site.settings", **env}
     code = """
-        import django; django.setup()
-        from django.conf import settings
-        from medsynth_site.celery import app
         print(settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT,
               app.conf.task_soft_time_limit, app.conf.task_time_limit)
     """
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return _settings_read_in_a_fresh_process(tmp_path, code, **env)
 
 
 def test_the_time_limits_are_settings_read_from_the_environment(tmp_path):
