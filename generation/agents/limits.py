@@ -55,14 +55,20 @@ _LONGEST_WORD = 24
 
 
 def plain_text_pattern(*, max_chars: int, min_chars: int = 0, min_words: int = 1) -> str:
-    """Printable text of min_chars..max_chars characters; with min_words > 1, that many words
-    (each but the last at most _LONGEST_WORD characters, so the total stays bounded)."""
+    """Printable text of min_chars..max_chars characters; with min_words > 1, that many words.
+
+    The words before the last are each capped (at most _LONGEST_WORD characters, and at most
+    half the room left once the minimum is met) so the total stays within max_chars while the
+    last part keeps room to say something. Only when even one-letter words cannot fit does
+    the pattern fall back to the character bounds alone (validation still counts words)."""
     leading = min_words - 1
-    rest_max = max_chars - leading * (_LONGEST_WORD + 1) - 1
     rest_min = max(0, min_chars - 2 * leading - 1)
-    if leading <= 0 or rest_max < rest_min:
+    room = max_chars - 1 - rest_min  # for the leading words, their spaces and the tail's extra
+    word_max = min(_LONGEST_WORD, room // leading - 1, max(1, room // (2 * leading) - 1)) if leading > 0 else 0
+    if leading <= 0 or word_max < 1:
         return f"^{_CHAR}{{{min_chars},{max_chars}}}$"
-    word = f"{_NON_SPACE}{{1,{_LONGEST_WORD}}} "
+    rest_max = max_chars - leading * (word_max + 1) - 1
+    word = f"{_NON_SPACE}{{1,{word_max}}} "
     return f"^(?:{word}){{{leading}}}{_NON_SPACE}{_CHAR}{{{rest_min},{rest_max}}}$"
 
 

@@ -14,7 +14,7 @@ from generation.agents.dialogue_generator import (
     with_turn_bounds,
 )
 from generation.agents.dialogue_polisher import DialoguePolisherOutput
-from generation.agents.limits import OutputLimits, bounded_schema
+from generation.agents.limits import OutputLimits, bounded_schema, plain_text_pattern
 from generation.agents.scenario_provider import role_resolve
 from generation.examples import examples_for_code, shipped_examples
 from generation.llm.schemas import grammar_schema, strict_schema
@@ -112,6 +112,26 @@ def test_the_turns_have_a_least_count_and_length_in_the_schema_and_the_demo_caps
     assert not text_pattern.match("aaaaaaaaaaaa")  # one word
     assert not text_pattern.match("a b")  # too short
     assert not text_pattern.match("ab " + "c" * 98)  # over the demo's 100 characters
+
+
+@pytest.mark.parametrize(
+    ("max_chars", "min_chars", "min_words", "fitting", "one_word"),
+    [
+        # The local-model end-to-end test's limits: a minimum of 8 characters once made the
+        # two-word pattern "impossible" and the grammar let one long word through.
+        (30, 8, 2, ["I feel fine.", "Where does it hurt most?"], "Goodmorning."),
+        (9, 8, 3, ["a b cdef", "I m fine"], "abcdefgh"),
+        (2000, 8, 2, ["Any fever since Monday?"], "a" * 30),
+    ],
+)
+def test_tight_text_bounds_still_put_the_least_word_count_into_the_grammar(
+    max_chars, min_chars, min_words, fitting, one_word
+):
+    pattern = re.compile(plain_text_pattern(max_chars=max_chars, min_chars=min_chars, min_words=min_words))
+    for text in fitting:
+        assert pattern.match(text), text
+    assert not pattern.match(one_word)
+    assert not pattern.match("x" * (max_chars + 1))
 
 
 @pytest.mark.parametrize(
