@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from django.db.models import (
     Count,
-    DateTimeField,
     Exists,
     IntegerField,
     Max,
@@ -128,14 +126,6 @@ def dialogue_polisher_report(*, case: Case) -> PolisherReport | None:
         return None
     facts = (step["result"] or {}).get("missing_facts") or []
     return PolisherReport(step["output_version__number"], [str(fact) for fact in facts if str(fact).strip()])
-
-
-def content_changed_at(*, case: Any) -> Subquery:
-    """When a case's current content last changed: the creation time of its newest version
-    that can be current (a draft never is). `case` is a case, its id or an OuterRef, so
-    the expression works for one case and inside a query over many."""
-    newest = _current_first(ArtefactVersion.objects.filter(case=case)).order_by("-created_at").values("created_at")
-    return Subquery(newest[:1], output_field=DateTimeField())
 
 
 def latest_survey_snapshot() -> SurveySnapshot | None:

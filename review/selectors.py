@@ -9,8 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from generation.models import (
     BATCH_ASSIGNMENT_REQUIRED,
@@ -29,7 +28,6 @@ from generation.models import (
     code_compact,
 )
 from generation.models import VersionSource as Source
-from generation.selectors import content_changed_at
 from generation.services.checks import check_summary_match
 from review.models import (
     Guideline,
@@ -100,22 +98,18 @@ def stage_for_case(*, case: Case) -> str | None:
 
 # --- The review round ----------------------------------------------------------------
 # A round is the span in which neither the case's status nor its content changes. It starts
-# when the case enters its review status (status_changed_at) or when its content changes
-# (a new version that can be current: an edit, or the agents' output of a regeneration),
-# whichever is later. So a verdict counts only for the very content it judged: after an
-# edit, earlier approvals (and refusals) belong to an earlier round, their reviewers see
-# the case again, and the round's verdicts all name the same versions. Every "this round"
-# question is built from the expressions below: for one case (round_start_of) and in
-# queries over many cases (the round_started_at annotation of _with_round_counts).
+# when the case enters its review status or when its content changes (a new version that can
+# be current: an edit, or the agents' output of a regeneration), whichever is later: the
+# case's round_started_at, which generation.services.cases keeps. So a verdict counts only
+# for the very content it judged: after an edit, earlier approvals (and refusals) belong to
+# an earlier round, their reviewers see the case again, and the round's verdicts all name
+# the same versions. Every "this round" question is built from the expressions below: for
+# one case (round_start_of) and in queries over many cases (_with_round_counts).
 
 
-def round_start(*, case: Any, status_changed_at: Any) -> Greatest:
-    """When the round began: the later of the status change and the last content change."""
-    return Greatest(status_changed_at, Coalesce(content_changed_at(case=case), status_changed_at))
-
-
-def round_start_of(case: Case) -> Greatest:
-    return round_start(case=case.pk, status_changed_at=Value(case.status_changed_at, output_field=DateTimeField()))
+def round_start_of(case: Case) -> Subquery:
+    """When the case's round began, read from the database (the instance may predate a write)."""
+    return Subquery(Case.objects.filter(pk=case.pk).values("round_started_at")[:1])
 
 
 def made_this_round(*, started: Any, through: str = "") -> Q:
@@ -132,7 +126,6 @@ def is_verdict(*, through: str = "") -> Q:
 def _with_round_counts(cases: QuerySet[Case]) -> QuerySet[Case]:
     """Per case: when its round began, this round's verdicts (round_reviews), and how many
     accept or refuse."""
-    cases = cases.annotate(round_started_at=round_start(case=OuterRef("pk"), status_changed_at=F("status_changed_at")))
     verdict = made_this_round(started=F("round_started_at"), through="decisions__") & is_verdict(through="decisions__")
     return cases.annotate(
         round_reviews=Count("decisions", filter=verdict, distinct=True),

@@ -3,6 +3,8 @@ the real services; a factory never bypasses a model invariant."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -21,6 +23,7 @@ from generation.models import (
     VersionSource,
     code_compact,
 )
+from generation.services.cases import cases_content_changed
 from medsynth_site.roles import ADMIN, CLINICIAN
 
 
@@ -155,6 +158,14 @@ class ArtefactVersionFactory(factory.django.DjangoModelFactory):
     source = VersionSource.LLM_POLISHED
     content = factory.LazyAttribute(lambda o: SAMPLE_CONTENT[o.kind])
     text = factory.LazyAttribute(lambda o: rendering.render(o.kind, o.content))
+
+    @classmethod
+    def _create(cls, model_class: type[ArtefactVersion], *args: Any, **kwargs: Any) -> ArtefactVersion:
+        """Written as the services write a version: one that can be current starts a review round."""
+        version = super()._create(model_class, *args, **kwargs)
+        if version.source != VersionSource.HUMAN_DRAFT:
+            cases_content_changed(case_ids=[version.case_id], at=version.created_at)
+        return version
 
 
 # --- Approved pairs for dataset export tests (appended by the dataset export work) ---------

@@ -7,6 +7,7 @@ from itertools import pairwise
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from generation.errors import DomainError
 from generation.models.base import ImmutableModel, TimeStampedModel
@@ -187,6 +188,11 @@ class Case(TimeStampedModel):
     role = models.ForeignKey(PhysicianRole, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
     status = models.CharField(max_length=24, choices=CaseStatus.choices, default=CaseStatus.PLANNED)
     status_changed_at = models.DateTimeField(auto_now_add=True)
+    # When the case's current review round began: the later of its last status change and
+    # the last change of its content (a version that can be current). Kept by the services
+    # of generation.services.cases, so the review queues read a column instead of looking
+    # for every case's newest version.
+    round_started_at = models.DateTimeField(default=timezone.now)
     survey_snapshot = models.ForeignKey(
         SurveySnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
     )

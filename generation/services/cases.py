@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -45,12 +46,12 @@ def case_transition(*, case: Case, to: str, error: str = "", expected: str | Non
     case.ensure_transition(to)
     now = timezone.now()
     updated = Case.objects.filter(pk=case.pk, status=current).update(
-        status=to, status_changed_at=now, updated_at=now, error=error
+        status=to, status_changed_at=now, round_started_at=now, updated_at=now, error=error
     )
     if not updated:
         case.refresh_from_db()
         raise InvalidTransition(f"Case {case.pk} is {case.status} now, not {current}; {current} -> {to} refused.")
-    case.refresh_from_db(fields=["status", "status_changed_at", "updated_at", "error"])
+    case.refresh_from_db(fields=["status", "status_changed_at", "round_started_at", "updated_at", "error"])
     return case
 
 
@@ -62,7 +63,16 @@ def cases_transition(*, cases: QuerySet[Case], current: Collection[str], to: str
     if refused:
         raise InvalidTransition(f"{', '.join(refused)} -> {to} is not allowed.")
     now = timezone.now()
-    return cases.filter(status__in=current).update(status=to, status_changed_at=now, updated_at=now, error=error)
+    return cases.filter(status__in=current).update(
+        status=to, status_changed_at=now, round_started_at=now, updated_at=now, error=error
+    )
+
+
+def cases_content_changed(*, case_ids: Collection[int], at: datetime) -> None:
+    """The rule of the review round for content: a new version that can be current (not a
+    draft) starts a new round at its creation time `at`, so verdicts given before it no
+    longer count and the version itself belongs to the new round."""
+    Case.objects.filter(pk__in=case_ids).update(round_started_at=at)
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,7 @@ def artefact_version_write(
         case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
         Case.objects.filter(pk=case.pk).update(**fields)
         if version.source != VersionSource.HUMAN_DRAFT:
+            cases_content_changed(case_ids=[case.pk], at=version.created_at)
             case_checks_refresh_on_commit(case_id=case.pk)
         return version
 
@@ -188,7 +199,8 @@ class NewCase:
 def cases_with_versions_create(*, new_cases: list[NewCase], source: str) -> list[Case]:
     """Insert new cases and their first versions in two statements (one chunk of an import).
     Each draft becomes version 1 of its kind, and each case's badge follows them, as
-    artefact_version_write would have set it one version at a time."""
+    artefact_version_write would have set it one version at a time. The cases' review round
+    began when they were built (round_started_at's default), before their versions."""
     for item in new_cases:
         fields = case_flag_fields(draft.check_flags for draft in item.drafts)
         item.case.has_check_flags, item.case.check_summary = fields["has_check_flags"], fields["check_summary"]
