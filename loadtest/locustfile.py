@@ -75,8 +75,13 @@ ADDITIONS = (
 
 _accounts = itertools.count()
 outcomes: Counter[str] = Counter()
-# Response times of the review actions alone, for their percentiles without the logins.
+# Response times of the review actions alone in the steady state, for their percentiles
+# without the logins.
 review_times_ms: list[float] = []
+# While reviewers are still arriving (each logs in as it starts), every request's time and
+# failure by action: the driver reports the ramp-up apart from the steady state.
+ramping_up = True
+ramp_up: dict[str, dict[str, Any]] = {}
 
 
 def answered(answer: Any) -> str:
@@ -249,9 +254,22 @@ class Reviewer(HttpUser):
         self.decide()
 
 
+@events.spawning_complete.add_listener  # type: ignore[untyped-decorator]
+def ramp_up_end(**_kwargs: Any) -> None:
+    """Every reviewer is at work: from here on is the measured steady state (the driver runs
+    Locust with --reset-stats, which clears Locust's own figures at the same moment)."""
+    global ramping_up
+    ramping_up = False
+    review_times_ms.clear()
+
+
 @events.request.add_listener  # type: ignore[untyped-decorator]
-def review_time_record(*, name: str, response_time: float, **_kwargs: Any) -> None:
-    if name in REVIEW_ACTIONS:
+def request_record(*, name: str, response_time: float, exception: Any = None, **_kwargs: Any) -> None:
+    if ramping_up:
+        ramp_up.setdefault(name, {"times_ms": [], "failures": 0})
+        ramp_up[name]["times_ms"].append(response_time)
+        ramp_up[name]["failures"] += exception is not None
+    elif name in REVIEW_ACTIONS:
         review_times_ms.append(response_time)
 
 
@@ -259,5 +277,9 @@ def review_time_record(*, name: str, response_time: float, **_kwargs: Any) -> No
 def outcomes_write(**_kwargs: Any) -> None:
     path = os.environ.get(OUTCOMES_ENV)
     if path:
-        record = {"outcomes": {name: outcomes[name] for name in OUTCOMES}, "review_times_ms": review_times_ms}
+        record = {
+            "outcomes": {name: outcomes[name] for name in OUTCOMES},
+            "review_times_ms": review_times_ms,
+            "ramp_up": ramp_up,
+        }
         Path(path).write_text(json.dumps(record), encoding="utf-8")
