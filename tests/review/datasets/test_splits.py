@@ -4,11 +4,16 @@ from collections import Counter
 
 import pytest
 
-from review.datasets.splits import SplitAssigner, SplitOptionError, SplitPlan, ratios_parse
+from review.datasets.splits import CodeCount, SplitAssigner, SplitOptionError, SplitPlan, ratios_parse
 
 
-def _grouped(counts: dict[str, int], seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> dict[str, str]:
-    assigner = SplitAssigner(plan=SplitPlan(mode="grouped", ratios=ratios, seed=seed), code_counts=counts)
+def _codes(counts: dict[str, int], chapter: str = "1") -> list[CodeCount]:
+    return [CodeCount(code=code, block="", chapter=chapter, count=count) for code, count in counts.items()]
+
+
+def _grouped(counts: dict[str, int], seed: int = 0, ratios=(0.8, 0.1, 0.1), level: str = "code") -> dict[str, str]:
+    plan = SplitPlan(mode="grouped", ratios=ratios, seed=seed, group_level=level)
+    assigner = SplitAssigner(plan=plan, codes=_codes(counts))
     return {code: assigner.split_for(code, 0) for code in counts}
 
 
@@ -36,7 +41,7 @@ def test_a_zero_ratio_split_gets_nothing():
 
 def test_stratified_spreads_each_code_in_the_ratios():
     assigner = SplitAssigner(
-        plan=SplitPlan(mode="stratified", ratios=(0.6, 0.2, 0.2), seed=9), code_counts={"A": 10, "B": 5}
+        plan=SplitPlan(mode="stratified", ratios=(0.6, 0.2, 0.2), seed=9), codes=_codes({"A": 10, "B": 5})
     )
     for code, count in (("A", 10), ("B", 5)):
         splits = Counter(assigner.split_for(code, position) for position in range(count))
