@@ -226,13 +226,13 @@ def card_markdown(*, stats: CardStats, options: dict[str, Any], data_files: dict
         lines += _table(("Agent", "Model", "Prompt version", "Pairs"), model_rows)
     else:
         lines.append("No LLM call is recorded for these pairs (imported or hand-made).")
-    lines += ["", *_pairs_by_model_section(stats), "", *_provenance_section(stats)]
     lines += [
         "",
         "Survey weights versions: "
         + (", ".join(f"{version} ({count})" for version, count in sorted(stats.survey_versions.items())) or "none"),
         "",
     ]
+    lines += [*_pairs_by_model_section(stats), "", *_provenance_section(stats), ""]
     lines += ["## Export options", "", "```json", _options_json(options), "```", ""]
     if options.get("format") == "csv":
         lines += ["## CSV cells", "", CSV_CELLS_NOTE, ""]
@@ -242,7 +242,7 @@ def card_markdown(*, stats: CardStats, options: dict[str, Any], data_files: dict
 
 LEVEL_NAMES = {
     "code": "ICD-10 code",
-    "category": "ICD-10 category (first three characters)",
+    "category": "ICD-10 category, the first three characters of the code",
     "block": "ICD-10 block",
     "chapter": "ICD-10 chapter",
 }
