@@ -22,7 +22,10 @@ class ExampleRule(TimeStampedModel):
     for a real endpoint, free of demo text); an excluded case is never shown."""
 
     chapter = models.CharField(
-        max_length=4, db_index=True, help_text="The chapter (1-22) whose prompts the rule applies to"
+        max_length=4,
+        db_index=True,
+        blank=True,
+        help_text="The chapter (1-22) whose prompts the rule applies to; blank: the case's own chapter",
     )
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="example_rules")
     kind = models.CharField(max_length=8, choices=ExampleRuleKind.choices)
@@ -43,8 +46,11 @@ class ExampleRule(TimeStampedModel):
         return f"{self.kind} case {self.case_id} for chapter {self.chapter}"
 
     def clean(self) -> None:
-        # Only at the time of pinning: a case sent back later simply stops being shown.
-        if self.kind == ExampleRuleKind.PIN and self.case_id and self.case.status != CaseStatus.APPROVED:
+        if not self.case_id:
+            return
+        self.chapter = self.chapter.strip() or self.case.code.chapter
+        # Checked when pinning only: a case sent back later simply stops being shown.
+        if self.kind == ExampleRuleKind.PIN and self.case.status != CaseStatus.APPROVED:
             raise ValidationError({"case": "Only an approved case can be pinned as an example."})
 
 
