@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from generation.models import AgentCall, ArtefactKind, Case, CaseStatus, ExampleRule, ExampleRuleKind, IcdCode
 from generation.selectors import current_versions_of_cases
@@ -49,8 +49,10 @@ def shipped_examples() -> tuple[WorkedExample, ...]:
 
 
 def demo_written() -> Exists:
-    """True for a case with any call to a local demo endpoint: its text may be demo text."""
-    return Exists(AgentCall.objects.filter(case=OuterRef("pk"), endpoint__is_local_demo=True))
+    """True for a case with any call to a local demo endpoint, or to an endpoint deleted
+    since (it can no longer be told apart): its text may be demo text."""
+    calls = AgentCall.objects.filter(case=OuterRef("pk"))
+    return Exists(calls.filter(Q(endpoint__is_local_demo=True) | Q(endpoint__isnull=True)))
 
 
 def example_eligible_cases(*, for_demo_endpoint: bool) -> QuerySet[Case]:

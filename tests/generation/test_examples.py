@@ -78,9 +78,20 @@ def test_demo_approvals_are_never_examples_for_a_real_endpoint():
     )
     from_real = _approved_example(written_by=real)
     imported = _approved_example()
+    written_by_a_deleted_endpoint = _approved_example()
+    AgentCall.objects.create(
+        case=written_by_a_deleted_endpoint,
+        agent="note_writer",
+        endpoint=None,
+        endpoint_name="gone",
+        model="m",
+        request_messages=[],
+    )
 
     assert sorted(_ids(limit=5, for_demo_endpoint=False)) == sorted([from_real.pk, imported.pk])
-    assert sorted(_ids(limit=5, for_demo_endpoint=True)) == sorted([from_demo.pk, from_real.pk, imported.pk])
+    assert sorted(_ids(limit=5, for_demo_endpoint=True)) == sorted(
+        [from_demo.pk, from_real.pk, imported.pk, written_by_a_deleted_endpoint.pk]
+    )
 
 
 def test_with_only_demo_approvals_a_real_endpoint_gets_the_shipped_examples():
