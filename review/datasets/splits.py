@@ -197,20 +197,25 @@ class SplitAssigner:
         return {name: ratio * total for name, ratio in zip(SPLITS, self.plan.ratios, strict=True)}
 
     def _fill(self, components: list[_Component]) -> dict[str, str]:
-        # First one component for each split that should have any (smallest split first),
-        # then each to the split furthest below its target pair count, so the ratios hold
-        # by pairs, not by groups.
+        # First the smallest components seed the smaller splits (one each, so a split with
+        # a ratio gets pairs even from few groups; never the largest component, which may
+        # hold most of the data once links merged groups), then the rest, largest first,
+        # each to the split furthest below its target pair count: ratios hold by pairs.
         targets = self._targets(sum(component.count for component in components))
         wanted = [name for name in sorted(SPLITS, key=lambda name: targets[name]) if targets[name] > 0]
+        by_size = sorted(components, key=lambda component: component.count)  # stable: seeded order on ties
+        seeds = by_size[: min(len(wanted) - 1, len(components) - 1)] if wanted else []
         filled = dict.fromkeys(SPLITS, 0)
         assignment: dict[str, str] = {}
-        for index, component in enumerate(components):
-            if index < len(wanted):
-                split = wanted[index]
-            else:
-                split = max(SPLITS, key=lambda name: (targets[name] - filled[name], -SPLITS.index(name)))
+
+        def place(component: _Component, split: str) -> None:
             filled[split] += component.count
             assignment.update(dict.fromkeys(component.groups, split))
+
+        for component, split in zip(seeds, wanted, strict=False):
+            place(component, split)
+        for component in reversed(by_size[len(seeds) :]):
+            place(component, max(SPLITS, key=lambda name: (targets[name] - filled[name], -SPLITS.index(name))))
         return assignment
 
     def _stratified_fill(self, components: list[_Component]) -> dict[str, str]:

@@ -150,3 +150,12 @@ def test_stratified_by_chapter_spreads_every_chapter_over_the_splits():
 def test_impossible_grouping_options_are_refused(plan, message):
     with pytest.raises(SplitOptionError, match=message):
         SplitPlan(**plan)
+
+
+def test_a_group_holding_most_pairs_goes_to_train_not_to_a_small_split():
+    # Links can merge many groups into one large component; it must never seed validation or test.
+    counts = {"BIG": 100, **{f"S{index:02d}": 1 for index in range(10)}}
+    for seed in range(10):
+        assignment = _grouped(counts, seed=seed)
+        assert assignment["BIG"] == "train"
+        assert {"validation", "test"} <= set(assignment.values())
