@@ -3,10 +3,13 @@ hand-written examples shipped in shipped.json.
 
 Which approved cases, for the prompts of a code of chapter C:
 1. the cases an admin pinned for C (ExampleRule, in the order they were pinned), then
-2. the other approved cases of C, in a rotation: ranked by a hash of (seed, case id), so
-   each generated case sees its own few examples (not always the oldest ones), the same
-   seed always gives the same examples (runs are reproducible), and a newly approved case
-   displaces an example only where it ranks higher.
+2. the other approved cases of C, those of the code's own ICD-10 category (first three
+   characters) first, each in a rotation: ranked by a hash of (seed, case id), so each
+   generated case sees its own few examples (not always the oldest ones), the same seed
+   always gives the same examples (runs are reproducible), and a newly approved case
+   displaces an example only where it ranks higher. Same-category examples are the
+   closest clinically, and an export split by category keeps an example with the pairs
+   made from it without merging groups.
 Never a case an admin excluded for C, never the generated case itself, and, when the
 calls go to a real (non-demo) endpoint, never a case that any call to a local demo
 endpoint wrote: a reviewer's edit of demo text is still demo text. Imported cases and the
@@ -69,17 +72,21 @@ def rotation_rank(*, seed: str, case_id: int) -> bytes:
 
 
 def _ordered_candidate_ids(
-    *, chapter: str, seed: str, for_demo_endpoint: bool, exclude_case_id: int | None
+    *, code: IcdCode, seed: str, for_demo_endpoint: bool, exclude_case_id: int | None
 ) -> list[int]:
+    chapter, category = code.chapter, code.code[:3]
     rules = ExampleRule.objects.filter(chapter=chapter)
     excluded = {*rules.filter(kind=ExampleRuleKind.EXCLUDE).values_list("case_id", flat=True), exclude_case_id}
     eligible = example_eligible_cases(for_demo_endpoint=for_demo_endpoint)
     pinned_in_order = rules.filter(kind=ExampleRuleKind.PIN).order_by("id").values_list("case_id", flat=True)
     eligible_pins = set(eligible.filter(pk__in=pinned_in_order).values_list("pk", flat=True))
     pinned = [case_id for case_id in pinned_in_order if case_id in eligible_pins and case_id not in excluded]
-    others = eligible.filter(code__chapter=chapter).exclude(pk__in=pinned).values_list("pk", flat=True)
-    rotated = sorted((pk for pk in others if pk not in excluded), key=lambda pk: rotation_rank(seed=seed, case_id=pk))
-    return [*pinned, *rotated]
+    others = eligible.filter(code__chapter=chapter).exclude(pk__in=pinned).values_list("pk", "code__code")
+    rotated = sorted(
+        ((pk, other_code) for pk, other_code in others if pk not in excluded),
+        key=lambda row: (row[1][:3] != category, rotation_rank(seed=seed, case_id=row[0])),
+    )
+    return [*pinned, *(pk for pk, _code in rotated)]
 
 
 def _complete_examples(case_ids: list[int], *, page: int) -> Iterator[WorkedExample]:
@@ -121,7 +128,7 @@ def examples_for_code(
     if limit <= 0:
         return []
     ordered = _ordered_candidate_ids(
-        chapter=code.chapter, seed=seed, for_demo_endpoint=for_demo_endpoint, exclude_case_id=exclude_case_id
+        code=code, seed=seed, for_demo_endpoint=for_demo_endpoint, exclude_case_id=exclude_case_id
     )
     approved: list[WorkedExample] = []
     for example in _complete_examples(ordered, page=limit * 3):

@@ -138,6 +138,15 @@ def test_examples_rotate_among_the_approved_cases_and_a_seed_always_gives_the_sa
     assert sum(chosen == oldest_two for chosen in picks.values()) < 20  # ...not always the oldest
 
 
+def test_cases_of_the_same_category_come_before_the_rest_of_the_chapter():
+    same_category = [_approved_example(code=_code(f"E11.{child}")) for child in (0, 1, 6)]
+    for _ in range(6):
+        _approved_example(code=_code("E10.9"))
+
+    for seed in range(10):
+        assert set(_ids(limit=3, seed=f"case:{seed}")) == {case.pk for case in same_category}
+
+
 def test_a_case_is_never_its_own_example():
     itself = _approved_example()
     other = _approved_example()
