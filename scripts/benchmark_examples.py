@@ -6,8 +6,9 @@
    --approved approved cases, a tenth of them written on a local demo endpoint: what one
    agent step adds before its model call. Throwaway SQLite database (temporary
    MEDSYNTH_DATA_DIR), or PostgreSQL when DATABASE_URL is set (rolled back).
-2. `SplitAssigner` at the category level over --pairs pairs on 2,000 codes, with three
-   example links per pair (union-find), as the export builds it before writing.
+2. `SplitAssigner` at the category level over --pairs pairs on 2,000 codes, with two
+   example links per pair (union-find), as the export builds it before writing; prints
+   the realised shares, which show how much the links coarsen the split.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -60,39 +62,61 @@ def _approved_cases(count: int) -> IcdCode:
     contents = {"scenario": example.scenario, "note": example.note, "dialogue": example.dialogue}
     texts = {kind: rendering.render(kind, content) for kind, content in contents.items()}
     for start in range(0, count, BULK):
+        slots = range(start + 1, min(count, start + BULK) + 1)
         cases = Case.objects.bulk_create(
-            [Case(batch=batch, code=code, slot=i + 1, status=CaseStatus.APPROVED) for i in range(start, min(count, start + BULK))]
-        )  # fmt: skip
+            [Case(batch=batch, code=code, slot=slot, status=CaseStatus.APPROVED) for slot in slots]
+        )
         ArtefactVersion.objects.bulk_create(
             ArtefactVersion(case=case, kind=kind, number=1, source="llm_polished", content=content, text=texts[kind])
             for case in cases
             for kind, content in contents.items()
         )
         AgentCall.objects.bulk_create(
-            AgentCall(case=case, agent="note_writer", endpoint=demo, endpoint_name=demo.name, model="tiny", request_messages=[])
+            AgentCall(case=case, agent="note_writer", endpoint=demo, endpoint_name=demo.name, request_messages=[])
             for case in cases[::10]
-        )  # fmt: skip
+        )
     return code
 
 
 def _split_with_links(pairs: int) -> None:
+    """Codes A00.0-J19.9 (200 categories of 10 codes, 22 chapters); each pair was shown two
+    examples, mostly of its own category (as the rotation prefers), one in a hundred from
+    another category of its chapter (a category with too few approved cases yet)."""
     codes = [
-        CodeCount(code=f"C{i // 10:03d}.{i % 10}", block="", chapter=str(i % 22 + 1), count=0) for i in range(2000)
+        CodeCount(code=f"{chr(65 + c // 20)}{c % 20:02d}.{d}", block="", chapter=str(c % 22 + 1), count=pairs // 2000)
+        for c in range(200)
+        for d in range(10)
     ]
-    counts = [pairs // len(codes)] * len(codes)
-    codes = [
-        CodeCount(code=c.code, block=c.block, chapter=c.chapter, count=n) for c, n in zip(codes, counts, strict=True)
-    ]
-    case_codes = {case_id: codes[case_id % len(codes)].code for case_id in range(pairs)}
+    code_of_case = {case_id: codes[case_id % len(codes)] for case_id in range(pairs)}
+    by_category: dict[str, list[int]] = {}
+    by_chapter: dict[str, list[int]] = {}
+    for case_id, code in code_of_case.items():
+        by_category.setdefault(code.code[:3], []).append(case_id)
+        by_chapter.setdefault(code.chapter, []).append(case_id)
     rng = random.Random(1)
-    links = [(case_id, rng.randrange(pairs)) for case_id in range(pairs) for _ in range(3)]
+    links = [
+        (case_id, rng.choice(by_chapter[code.chapter] if rng.random() < 0.01 else by_category[code.code[:3]]))
+        for case_id, code in code_of_case.items()
+        for _ in range(2)
+    ]
     started = time.perf_counter()
     assigner = SplitAssigner(
-        plan=SplitPlan(mode="grouped", seed=1), codes=codes, kept_together=links, case_codes=case_codes
+        plan=SplitPlan(mode="grouped", seed=1),
+        codes=codes,
+        kept_together=links,
+        case_codes={case_id: code.code for case_id, code in code_of_case.items()},
     )
     seconds = time.perf_counter() - started
-    splits = {assigner.split_for(code.code, 0) for code in codes}
-    print(f"Grouped split of {pairs:,} pairs, {len(links):,} example links: {seconds:.2f} s ({sorted(splits)})")
+    shares = Counter()
+    for code in codes:
+        shares[assigner.split_for(code.code, 0)] += code.count
+    realised = ", ".join(f"{split} {shares[split] / pairs:.0%}" for split in ("train", "validation", "test"))
+    print(f"Grouped split of {pairs:,} pairs with {len(links):,} example links: {seconds:.2f} s")
+    if merge := assigner.merge:
+        print(
+            f"  {merge.groups} category groups merged into {merge.components}, the largest "
+            f"{merge.largest_share:.0%} of the pairs; realised {realised}"
+        )
 
 
 def main() -> None:
@@ -108,7 +132,7 @@ def main() -> None:
             for seed in range(LOOKUPS):
                 examples_for_code(code=code, limit=2, seed=f"case:{seed}", for_demo_endpoint=demo)
             per_call = (time.perf_counter() - started) / LOOKUPS * 1000
-            endpoint = "a demo endpoint" if demo else "a real endpoint"
+            endpoint = "demo endpoint" if demo else "real endpoint"
             print(
                 f"Examples from {args.approved:,} approved cases of a chapter, for {endpoint}: {per_call:.1f} ms a step"
             )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from review.datasets.export.query import PairRecord
-from review.datasets.splits import DEFAULT_GROUP_LEVEL, GROUP_LEVELS, group_key
+from review.datasets.splits import DEFAULT_GROUP_LEVEL, GROUP_LEVELS, GroupMerge, group_key
 
 INTENDED_USE = (
     "Training and evaluating models that turn a doctor-patient conversation into a SOAP note (or the reverse), "
@@ -90,6 +90,8 @@ class CardStats:
     split_of_case: dict[int, str] = field(default_factory=dict)
     # (generated case id, example case id) of every in-context example of an exported pair.
     example_links: set[tuple[int, int]] = field(default_factory=set)
+    # A grouped split's groups after the kept-together links merged them.
+    group_merge: GroupMerge | None = None
 
     def add(self, record: PairRecord, *, split: str) -> None:
         code = record.case.code
@@ -264,6 +266,7 @@ def _splits_section(*, stats: CardStats, options: dict[str, Any]) -> list[str]:
             "- In-context examples kept in the split of the pairs made from them: "
             f"{'yes' if options.get('keep_examples_together', True) else 'no'}.",
         ]
+        lines += _merge_lines(stats.group_merge, level=level, ratios=split.get("ratios") or [1.0])
     spanning = stats.groups_in_several_splits(level)
     lines += [
         f"- Check, computed from the exported rows: **{spanning}** {level} group(s) in more than one split.",
@@ -278,6 +281,21 @@ def _splits_section(*, stats: CardStats, options: dict[str, Any]) -> list[str]:
         for name, groups in stats.group_splits.items()
     ]
     return [*lines, *_table(("Level", "Groups", "Groups in more than one split"), rows)]
+
+
+def _merge_lines(merge: GroupMerge | None, *, level: str, ratios: list[float]) -> list[str]:
+    if merge is None or merge.components == merge.groups:
+        return []
+    lines = [
+        f"- The kept-together links (in-context examples) merged the {merge.groups} {level} groups into "
+        f"{merge.components}; the largest holds {merge.largest_share:.0%} of the pairs."
+    ]
+    if merge.largest_share > max(ratios):
+        lines.append(
+            "- **Warning:** that is more than the largest split's ratio, so the splits cannot follow the ratios. "
+            "Export without keeping examples together to split by the groups alone."
+        )
+    return lines
 
 
 def _pairs_by_model_section(stats: CardStats) -> list[str]:

@@ -118,6 +118,20 @@ class UnionFind:
             self._parent[high] = low
 
 
+@dataclass(frozen=True)
+class GroupMerge:
+    """What the kept-together links did to a grouped split's groups."""
+
+    groups: int
+    components: int
+    largest_pairs: int
+    total_pairs: int
+
+    @property
+    def largest_share(self) -> float:
+        return self.largest_pairs / self.total_pairs if self.total_pairs else 0.0
+
+
 @dataclass
 class _Component:
     groups: list[str]
@@ -155,6 +169,7 @@ class SplitAssigner:
         self.codes = {code.code: code for code in codes}
         self.code_counts = {code.code: code.count for code in codes}
         self._split_of_code: dict[str, str] = {}
+        self.merge: GroupMerge | None = None
         if plan.mode == "grouped":
             self._split_of_code = self._grouped_assignment(kept_together, case_codes or {})
         self._ranks: tuple[str, list[int]] | None = None
@@ -188,6 +203,12 @@ class SplitAssigner:
         self, kept_together: Iterable[Collection[int]], case_codes: Mapping[int, str]
     ) -> dict[str, str]:
         components = self._components(kept_together, case_codes)
+        self.merge = GroupMerge(
+            groups=len({self.group_of(code) for code in self.codes}),
+            components=len(components),
+            largest_pairs=max((component.count for component in components), default=0),
+            total_pairs=sum(component.count for component in components),
+        )
         random.Random(f"grouped:{self.plan.seed}").shuffle(components)  # noqa: S311 - a reproducible split, not a secret
         fill = self._stratified_fill if self.plan.stratify_by_chapter else self._fill
         split_of_group = fill(components)

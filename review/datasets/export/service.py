@@ -141,7 +141,7 @@ def _write_rows(
     data_files = {split: f"data/{split}.{options.fmt}" for split in options.split.split_names}
     (folder / "data").mkdir(parents=True, exist_ok=True)
     writers: dict[str, RowWriter] = {}
-    stats = CardStats()
+    stats = CardStats(group_merge=assigner.merge)
     done, position, current_code = 0, 0, ""
     if progress:
         progress(0, total)

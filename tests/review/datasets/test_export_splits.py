@@ -113,6 +113,8 @@ def test_an_example_and_the_pairs_made_from_it_land_in_one_split(tmp_path):
         assert {_split_of(kept, case) for case in (example, *made)} == {_split_of(kept, example)}
         card = _card(tmp_path / f"kept{seed}")
         assert _card_rows(card, "In-context examples")["Example links across two splits"] == ["0"]
+        assert "merged the 20 category groups into 18; the largest holds 15% of the pairs" in card
+        assert "Warning" not in card
 
         loose = _export(tmp_path / f"loose{seed}", split=plan, keep_examples_together=False)
         if len({_split_of(loose, case) for case in (example, *made)}) > 1:
@@ -124,6 +126,21 @@ def test_an_example_and_the_pairs_made_from_it_land_in_one_split(tmp_path):
     row = next(row for row in kept[_split_of(kept, made[0])] if row["case_id"] == made[0].pk)
     assert row["in_context_examples"] == {"note_writer": [example.pk]}
     assert _card_rows(card, "In-context examples")["Distinct example cases"] == ["1"]
+
+
+def test_the_card_warns_when_links_merge_most_pairs_into_one_group(tmp_path):
+    endpoint = LlmEndpointFactory(name="provider")
+    cases = [approved_pair_create(code=IcdCodeFactory(code=f"D{index:02d}.0", chapter="3")) for index in range(5)]
+    for made, example in zip(cases[1:], cases, strict=False):
+        _made_from(made, example, endpoint=endpoint)
+
+    out = tmp_path / "out"
+    data = _export(out, split=SplitPlan(mode="grouped"))
+
+    assert [len(data.get(split, [])) for split in SPLIT_NAMES] == [5, 0, 0]
+    card = _card(out)
+    assert "merged the 5 category groups into 1; the largest holds 100% of the pairs" in card
+    assert "**Warning:**" in card
 
 
 def test_the_card_states_the_share_of_pairs_made_by_each_model(tmp_path):
