@@ -202,3 +202,11 @@ def test_the_export_form_takes_the_grouping_options():
     refused = ExportForm({**fields, "licence": "other", "group_level": "chapter", "stratify_by_chapter": "on"})
     assert not refused.is_valid()
     assert re.search("chapter is the group", str(refused.errors))
+
+
+def test_the_background_job_reads_back_the_grouping_options():
+    options = ExportOptions(
+        split=SplitPlan(mode="grouped", group_level="block", stratify_by_chapter=True), keep_examples_together=False
+    )
+
+    assert ExportOptions.from_params(json.loads(json.dumps(options.to_params()))) == options
