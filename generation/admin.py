@@ -17,8 +17,10 @@ from generation.models import (
     AgentCall,
     ArtefactVersion,
     Case,
+    ExampleRule,
     GenerationBatch,
     IcdCode,
+    InContextExample,
     LlmEndpoint,
     LlmModel,
     PhysicianRole,
@@ -290,3 +292,28 @@ class AgentCallAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["agent", "error_kind", "endpoint_name", "model"]
     search_fields = ["case__id", "provider_request_id", "error"]
+
+
+@admin.register(ExampleRule)
+class ExampleRuleAdmin(admin.ModelAdmin):
+    """Pin a good approved case as an in-context example for a chapter, or exclude one
+    (generation.examples says how the prompts use the rules)."""
+
+    list_display = ["chapter", "kind", "case", "note", "created_by", "created_at"]
+    list_filter = ["kind", "chapter"]
+    list_select_related = ["case__code", "created_by"]
+    search_fields = ["case__id", "case__code__code", "note"]
+    raw_id_fields = ["case"]
+    readonly_fields = ["created_by"]
+
+    def save_model(self, request: HttpRequest, obj: ExampleRule, form: forms.ModelForm, change: bool) -> None:
+        if not change and request.user.is_authenticated:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(InContextExample)
+class InContextExampleAdmin(ReadOnlyAdmin):
+    list_display = ["case", "example_case", "position", "call"]
+    list_select_related = ["call"]
+    search_fields = ["case__id", "example_case__id"]

@@ -60,6 +60,11 @@ ADMIN_PERMISSIONS = (
     "generation.view_llmmodel",
     "generation.add_llmmodel",
     "generation.change_llmmodel",
+    "generation.view_examplerule",
+    "generation.add_examplerule",
+    "generation.change_examplerule",
+    "generation.delete_examplerule",
+    "generation.view_incontextexample",
 )
 ROLE_PERMISSIONS = {CLINICIAN: CLINICIAN_PERMISSIONS, ADMIN: ADMIN_PERMISSIONS}
 

@@ -2,8 +2,9 @@
 variables and the in-context examples.
 
 The system message (instructions + examples) comes first and changes only with the
-prompt version and the ICD chapter, so provider-side prompt caching keeps applying;
-everything case-specific goes into the last user message.
+prompt version and the worked examples (which rotate per case: generation.examples), so
+the instructions stay a stable prefix for provider-side prompt caching; everything else
+case-specific goes into the last user message.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from generation.models.catalogue import (
 )
 from generation.models.content import NOTE_FIELD_LABELS, NOTE_FIELDS, SOAP_SECTIONS, SUBJECTIVE_PARTS
 from generation.models.endpoints import LlmEndpoint, LlmModel, StructuredOutputMode
+from generation.models.examples import ExampleRule, ExampleRuleKind, InContextExample
 from generation.models.note_format import (
     CANONICAL_SPEAKERS,
     KNOWN_SPEAKERS,
@@ -115,7 +116,10 @@ __all__ = [
     "Case",
     "CaseStatus",
     "GenerationBatch",
+    "ExampleRule",
+    "ExampleRuleKind",
     "IcdCode",
+    "InContextExample",
     "ImmutableModel",
     "ImmutableRowError",
     "InvalidTransition",

@@ -1,7 +1,8 @@
 """The dataset card (README.md of an export bundle). Its numbers are accumulated from
 the very rows the exporter writes, one row at a time, so the card cannot disagree
 with the data and needs no second pass over it. Memory is bounded by the number of
-distinct codes and distinct lengths, not by the number of rows."""
+distinct codes and distinct lengths, plus one small entry per pair for the check that
+no in-context example sits in another split than the pairs made from it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from review.datasets.export.query import PairRecord
+from review.datasets.splits import DEFAULT_GROUP_LEVEL, GROUP_LEVELS, GroupMerge, group_key
 
 INTENDED_USE = (
     "Training and evaluating models that turn a doctor-patient conversation into a SOAP note (or the reverse), "
@@ -30,6 +32,9 @@ LIMITATIONS = (
     "- Generated text can repeat the biases of the models that wrote it; automatic checks flag missing sections, "
     "placeholders, PHI-like strings and note facts not said in the dialogue, but they are heuristics.",
 )
+
+
+PROVENANCE_TOP = 10
 
 
 def _words(text: str) -> int:
@@ -76,10 +81,32 @@ class CardStats:
     edited: int = 0
     adjudicated: int = 0
     models: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # Pairs per (model, endpoint, made on a local demo endpoint); a pair counts once per model it used.
+    pair_models: Counter[tuple[str, str, bool]] = field(default_factory=Counter)
+    pairs_with_models: int = 0
     survey_versions: Counter[str] = field(default_factory=Counter)
+    # {level: {group: the splits it is in}}: the computed no-leak check of every level.
+    group_splits: dict[str, dict[str, set[str]]] = field(default_factory=lambda: {level: {} for level in GROUP_LEVELS})
+    split_of_case: dict[int, str] = field(default_factory=dict)
+    # (generated case id, example case id) of every in-context example of an exported pair.
+    example_links: set[tuple[int, int]] = field(default_factory=set)
+    # A grouped split's groups after the kept-together links merged them.
+    group_merge: GroupMerge | None = None
 
     def add(self, record: PairRecord, *, split: str) -> None:
         code = record.case.code
+        for level, groups in self.group_splits.items():
+            group = group_key(level, code=code.code, block=code.block, chapter=code.chapter)
+            groups.setdefault(group, set()).add(split)
+        self.split_of_case[record.case.pk] = split
+        self.example_links.update((record.case.pk, example) for shown in record.examples.values() for example in shown)
+        self.pairs_with_models += bool(record.models)
+        self.pair_models.update(
+            {
+                (str(used["model"]), str(used.get("endpoint", "")), bool(used.get("local_demo")))
+                for used in record.models.values()
+            }
+        )
         self.pairs[split] += 1
         self.codes_by_split.setdefault(split, set()).add(code.code)
         self.chapters[(code.chapter, code.chapter_title)] += 1
@@ -101,6 +128,17 @@ class CardStats:
     @property
     def total(self) -> int:
         return sum(self.pairs.values())
+
+    def groups_in_several_splits(self, level: str) -> int:
+        return sum(len(splits) > 1 for splits in self.group_splits[level].values())
+
+    def example_links_across_splits(self) -> int:
+        """Example links whose two pairs are both exported but in different splits."""
+        splits = self.split_of_case
+        return sum(
+            case in splits and example in splits and splits[case] != splits[example]
+            for case, example in self.example_links
+        )
 
     @property
     def codes(self) -> set[str]:
@@ -153,6 +191,7 @@ def card_markdown(*, stats: CardStats, options: dict[str, Any], data_files: dict
     lines += ["## Counts", ""]
     split_rows = [(split, stats.pairs[split], len(stats.codes_by_split.get(split, set()))) for split in data_files]
     lines += _table(("Split", "Pairs", "Codes"), [*split_rows, ("all", stats.total, len(stats.codes))])
+    lines += ["", *_splits_section(stats=stats, options=options)]
     lines += ["", "## Chapter coverage", ""]
     chapter_rows = [
         (chapter, title, count, len(stats.chapter_codes[chapter]))
@@ -195,11 +234,123 @@ def card_markdown(*, stats: CardStats, options: dict[str, Any], data_files: dict
         + (", ".join(f"{version} ({count})" for version, count in sorted(stats.survey_versions.items())) or "none"),
         "",
     ]
+    lines += [*_pairs_by_model_section(stats), "", *_provenance_section(stats), ""]
     lines += ["## Export options", "", "```json", _options_json(options), "```", ""]
     if options.get("format") == "csv":
         lines += ["## CSV cells", "", CSV_CELLS_NOTE, ""]
     lines += ["## Intended use", "", INTENDED_USE, "", "## Limitations", "", *LIMITATIONS, ""]
     return "\n".join(lines)
+
+
+LEVEL_NAMES = {
+    "code": "ICD-10 code",
+    "category": "ICD-10 category, the first three characters of the code",
+    "block": "ICD-10 block",
+    "chapter": "ICD-10 chapter",
+}
+SPLIT_MODE_TEXT = {
+    "none": "no split: every pair is in `train`.",
+    "grouped": "grouped: every group is in one split.",
+    "stratified": "stratified: the pairs of each code are spread over the splits, so groups span splits by design.",
+}
+
+
+def _splits_section(*, stats: CardStats, options: dict[str, Any]) -> list[str]:
+    split = options.get("split") or {}
+    mode, level = split.get("mode", "none"), split.get("group_level", DEFAULT_GROUP_LEVEL)
+    lines = ["## Splits", "", f"- Mode: {SPLIT_MODE_TEXT.get(mode, mode)}"]
+    if mode == "grouped":
+        lines += [
+            f"- Grouping level: **{level}** ({LEVEL_NAMES[level]}).",
+            f"- Stratified by chapter: {'yes' if split.get('stratify_by_chapter') else 'no'}.",
+            "- In-context examples kept in the split of the pairs made from them: "
+            f"{'yes' if options.get('keep_examples_together', True) else 'no'}.",
+        ]
+        lines += _merge_lines(stats.group_merge, level=level, ratios=split.get("ratios") or [1.0])
+    spanning = stats.groups_in_several_splits(level)
+    lines += [
+        f"- Check, computed from the exported rows: **{spanning}** {level} group(s) in more than one split.",
+        "",
+    ]
+    rows = [
+        (
+            name + (" (this export's level)" if name == level and mode == "grouped" else ""),
+            len(groups),
+            stats.groups_in_several_splits(name),
+        )
+        for name, groups in stats.group_splits.items()
+    ]
+    return [*lines, *_table(("Level", "Groups", "Groups in more than one split"), rows)]
+
+
+def _merge_lines(merge: GroupMerge | None, *, level: str, ratios: list[float]) -> list[str]:
+    if merge is None or merge.components == merge.groups:
+        return []
+    lines = [
+        f"- The kept-together links (in-context examples) merged the {merge.groups} {level} groups into "
+        f"{merge.components}; the largest holds {merge.largest_share:.0%} of the pairs."
+    ]
+    if merge.largest_share > max(ratios):
+        lines.append(
+            "- **Warning:** that is more than the largest split's ratio, so the splits cannot follow the ratios. "
+            "Export without keeping examples together to split by the groups alone."
+        )
+    return lines
+
+
+def _pairs_by_model_section(stats: CardStats) -> list[str]:
+    lines = ["## Pairs by model", ""]
+    if not stats.total:
+        return [*lines, "No pairs."]
+    rows: list[tuple[Any, ...]] = [
+        (model, endpoint + (" (local demo)" if demo else ""), count, f"{100 * count / stats.total:.1f}%")
+        for (model, endpoint, demo), count in sorted(stats.pair_models.items())
+    ]
+    unmodelled = stats.total - stats.pairs_with_models
+    if unmodelled:
+        rows.append(("none (imported or hand-made)", "", unmodelled, f"{100 * unmodelled / stats.total:.1f}%"))
+    lines += _table(("Model", "Endpoint", "Pairs", "Share of pairs"), rows)
+    return [
+        *lines,
+        "",
+        "A pair counts once for each model that wrote part of it, so shares add up to more than 100% when "
+        "the agents of a pair used different models. Text from a local demo model is not clinical content.",
+    ]
+
+
+def _provenance_section(stats: CardStats) -> list[str]:
+    uses = Counter(example for _case, example in stats.example_links)
+    with_examples = len({case for case, _example in stats.example_links})
+    exported_examples = sum(example in stats.split_of_case for example in uses)
+    lines = ["## In-context examples", ""]
+    lines += _table(
+        ("Measure", "Value"),
+        [
+            ("Pairs whose prompts showed approved cases as examples", with_examples),
+            ("Distinct example cases", len(uses)),
+            ("Example cases in this export", exported_examples),
+            (
+                "Example links with both pairs in this export",
+                sum(
+                    case in stats.split_of_case and example in stats.split_of_case
+                    for case, example in stats.example_links
+                ),
+            ),
+            ("Example links across two splits", stats.example_links_across_splits()),
+        ],
+    )
+    if uses:
+        top = sorted(uses.items(), key=lambda item: (-item[1], item[0]))[:PROVENANCE_TOP]
+        lines += ["", f"Most used example cases (top {PROVENANCE_TOP}):", ""]
+        lines += _table(
+            ("Example case", "Pairs made with it", "Its split"),
+            [(case, count, stats.split_of_case.get(case, "not exported")) for case, count in top],
+        )
+    return [
+        *lines,
+        "",
+        "The full profile lists each pair's examples per agent in `in_context_examples` (case ids).",
+    ]
 
 
 def _chapter_key(chapter: tuple[str, str]) -> tuple[int, str]:

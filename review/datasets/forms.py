@@ -11,7 +11,14 @@ from generation.models import GenerationBatch
 from generation.models.text_limits import CODE_LIST_MAX_CHARS, SEARCH_MAX_CHARS
 from review.datasets.export import FORMATS, PROFILES, ExportFilters, ExportOptionError, ExportOptions
 from review.datasets.imports import IMPORT_FORMATS
-from review.datasets.splits import SPLIT_MODES, SplitOptionError, SplitPlan, ratios_parse
+from review.datasets.splits import (
+    DEFAULT_GROUP_LEVEL,
+    GROUP_LEVELS,
+    SPLIT_MODES,
+    SplitOptionError,
+    SplitPlan,
+    ratios_parse,
+)
 
 
 def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -28,7 +35,24 @@ class ExportForm(forms.Form):
         choices=_choices(PROFILES), help_text="medsynth: Note, Dialogue, ICD10, ICD10_desc; full: every field"
     )
     original_header = forms.BooleanField(required=False, label="Write the published ' Note' header (medsynth)")
-    split = forms.ChoiceField(choices=_choices(SPLIT_MODES), initial="none", help_text="grouped: no code in two splits")
+    split = forms.ChoiceField(
+        choices=_choices(SPLIT_MODES), initial="none", help_text="grouped: no group in two splits"
+    )
+    group_level = forms.ChoiceField(
+        label="Grouping level",
+        choices=_choices(GROUP_LEVELS),
+        initial=DEFAULT_GROUP_LEVEL,
+        required=False,
+        help_text="grouped splits: category = first three characters (E11.9 and E11.65 are one group)",
+    )
+    stratify_by_chapter = forms.BooleanField(
+        required=False, label="Stratify by chapter (grouped: each chapter's groups spread over the splits)"
+    )
+    keep_examples_together = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Keep each in-context example in the split of the pairs generated from it (grouped)",
+    )
     ratios = forms.CharField(initial="0.8,0.1,0.1", max_length=SEARCH_MAX_CHARS, help_text="train,validation,test")
     seed = forms.IntegerField(initial=0)
     batches = forms.ModelMultipleChoiceField(queryset=GenerationBatch.objects.order_by("-created_at"), required=False)
@@ -52,7 +76,13 @@ class ExportForm(forms.Form):
                 fmt=data["fmt"],
                 profile=data["profile"],
                 original_header=data["original_header"],
-                split=SplitPlan(mode=data["split"], ratios=ratios_parse(data["ratios"]), seed=data["seed"]),
+                split=SplitPlan(
+                    mode=data["split"],
+                    ratios=ratios_parse(data["ratios"]),
+                    seed=data["seed"],
+                    group_level=data["group_level"] or DEFAULT_GROUP_LEVEL,
+                    stratify_by_chapter=data["stratify_by_chapter"],
+                ),
                 filters=ExportFilters(
                     batch_ids=tuple(batch.pk for batch in data["batches"]),
                     codes=_csv_list(data["codes"]),
@@ -62,6 +92,7 @@ class ExportForm(forms.Form):
                     min_agreement=data["min_agreement"],
                 ),
                 licence=data["licence"].strip() or "other",
+                keep_examples_together=data["keep_examples_together"],
             )
         except (ExportOptionError, SplitOptionError) as error:
             raise forms.ValidationError(str(error)) from error

@@ -4,8 +4,10 @@
   columns, so anything that loads that dataset loads ours. The published CSV's first
   header is ' Note' (a leading space); `original_header` writes it verbatim.
 - `full`: everything a researcher needs to audit a pair: code, chapter, role, scenario,
-  SOAP sections as fields, dialogue turns, rendered texts, batch, models and prompt
-  versions per agent, survey version, reviews, agreement and the automatic checks.
+  SOAP sections as fields, dialogue turns, rendered texts, batch, models, prompt
+  versions and endpoints per agent, the approved cases each agent was shown as
+  in-context examples (`in_context_examples`: {agent: [case ids]}), survey version,
+  reviews, agreement and the automatic checks.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ FULL_COLUMNS: tuple[str, ...] = (
     "batch",
     "batch_id",
     "models",
+    "in_context_examples",
     "survey_snapshot_version",
     "reviews",
     "reviewer_agreement",
@@ -47,7 +50,7 @@ FULL_COLUMNS: tuple[str, ...] = (
     "check_flags",
 )
 # Fields whose values are objects: JSON text in CSV and Parquet (turns stay a real list in Parquet).
-FULL_NESTED = ("scenario", "models", "reviews", "check_flags", "turns")
+FULL_NESTED = ("scenario", "models", "in_context_examples", "reviews", "check_flags", "turns")
 
 _TURN = pa.struct([("speaker", pa.string()), ("text", pa.string())])
 _FULL_TYPES: dict[str, pa.DataType] = {
@@ -123,6 +126,7 @@ def full_row(record: PairRecord) -> dict[str, Any]:
         "batch": case.batch.name,
         "batch_id": case.batch_id,
         "models": record.models,
+        "in_context_examples": record.examples,
         "survey_snapshot_version": case.survey_snapshot.version if case.survey_snapshot else None,
         "reviews": _reviews(record),
         "reviewer_agreement": record.agreement,

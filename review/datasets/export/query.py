@@ -4,7 +4,7 @@ every counted approver approved."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -24,8 +24,18 @@ from django.db.models.expressions import OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from generation.models import AgentCall, ArtefactKind, ArtefactVersion, Case, CaseStatus, ReviewStage, code_compact
+from generation.models import (
+    AgentCall,
+    ArtefactKind,
+    ArtefactVersion,
+    Case,
+    CaseStatus,
+    InContextExample,
+    ReviewStage,
+    code_compact,
+)
 from generation.selectors import current_versions_of_cases
+from review.datasets.splits import CodeCount
 from review.models import ReviewAction, ReviewDecision
 from review.selectors import ACCEPTING_ACTIONS
 
@@ -124,16 +134,47 @@ def approved_pairs(*, filters: ExportFilters) -> QuerySet[Case]:
 
 
 @dataclass(frozen=True)
-class CodeGroup:
-    code: str
+class CodeGroup(CodeCount):
     code_id: int
-    count: int
 
 
 def code_groups(*, cases: QuerySet[Case]) -> list[CodeGroup]:
     """The exported codes in export order with their pair counts: one row per code, however many pairs."""
-    rows = cases.order_by().values_list("code__code", "code_id").annotate(n=Count("id", distinct=True))
-    return sorted((CodeGroup(code=code, code_id=code_id, count=n) for code, code_id, n in rows), key=lambda g: g.code)
+    rows = (
+        cases.order_by()
+        .values_list("code__code", "code_id", "code__block", "code__chapter")
+        .annotate(n=Count("id", distinct=True))
+    )
+    return sorted(
+        (
+            CodeGroup(code=code, code_id=code_id, block=block, chapter=chapter, count=n)
+            for code, code_id, block, chapter, n in rows
+        ),
+        key=lambda group: group.code,
+    )
+
+
+def example_links(*, cases: QuerySet[Case]) -> list[tuple[int, int]]:
+    """(generated case id, example case id) for each exported case that was shown another
+    exported case as an in-context example (generation.models.InContextExample)."""
+    exported = cases.order_by().values("pk")
+    links = (
+        InContextExample.objects.filter(case_id__in=exported, example_case_id__in=exported)
+        .values_list("case_id", "example_case_id")
+        .order_by("case_id", "example_case_id")
+        .distinct()
+    )
+    return list(links)
+
+
+def exported_case_codes(*, cases: QuerySet[Case], case_ids: Iterable[int]) -> dict[int, str]:
+    """{case id: code} of the given cases that the export holds (the others are left out)."""
+    wanted = sorted(set(case_ids))
+    codes: dict[int, str] = {}
+    for start in range(0, len(wanted), CHUNK_SIZE):
+        page = cases.order_by().filter(pk__in=wanted[start : start + CHUNK_SIZE]).values_list("pk", "code__code")
+        codes.update(page)
+    return codes
 
 
 def annotation(case: Case, name: str) -> Any:
@@ -150,7 +191,9 @@ class PairRecord:
     dialogue: ArtefactVersion
     scenario: ArtefactVersion | None
     decisions: list[ReviewDecision] = field(default_factory=list)
-    models: dict[str, dict[str, str]] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # {agent: [approved case ids shown as in-context examples]}, in the order shown.
+    examples: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def agreement(self) -> float:
@@ -188,18 +231,38 @@ def _case_pages(cases: QuerySet[Case], groups: list[CodeGroup], size: int) -> It
         yield list(related.filter(code_id__in=pending))
 
 
-def _models_by_case(case_ids: list[int]) -> dict[int, dict[str, dict[str, str]]]:
-    """The model and prompt version of each agent's last successful call, per case."""
-    models: dict[int, dict[str, dict[str, str]]] = {}
+def _models_by_case(case_ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """The model, prompt version and endpoint of each agent's last successful call, per case."""
+    models: dict[int, dict[str, dict[str, Any]]] = {}
     calls = (
         AgentCall.objects.filter(case_id__in=case_ids, error_kind="")
         .exclude(agent="")
         .order_by("case_id", "created_at", "id")
-        .values_list("case_id", "agent", "model", "prompt_version")
+        .values_list("case_id", "agent", "model", "prompt_version", "endpoint_name", "endpoint__is_local_demo")
     )
-    for case_id, agent, model, prompt_version in calls:
-        models.setdefault(case_id, {})[agent] = {"model": model, "prompt_version": prompt_version}
+    for case_id, agent, model, prompt_version, endpoint, local_demo in calls:
+        models.setdefault(case_id, {})[agent] = {
+            "model": model,
+            "prompt_version": prompt_version,
+            "endpoint": endpoint,
+            "local_demo": bool(local_demo),
+        }
     return models
+
+
+def _examples_by_case(case_ids: list[int]) -> dict[int, dict[str, list[int]]]:
+    """{case id: {agent: example case ids}} over the case's successful calls, each id once per agent."""
+    examples: dict[int, dict[str, list[int]]] = {}
+    uses = (
+        InContextExample.objects.filter(case_id__in=case_ids)
+        .order_by("case_id", "call__agent", "call_id", "position")
+        .values_list("case_id", "call__agent", "example_case_id")
+    )
+    for case_id, agent, example_id in uses:
+        shown = examples.setdefault(case_id, {}).setdefault(agent, [])
+        if example_id not in shown:
+            shown.append(example_id)
+    return examples
 
 
 def pair_records(
@@ -214,6 +277,7 @@ def pair_records(
         versions = ArtefactVersion.objects.in_bulk(version_ids)
         scenarios = current_versions_of_cases(case_ids=ids, kind=ArtefactKind.SCENARIO)
         models = _models_by_case(ids)
+        examples = _examples_by_case(ids)
         decisions: dict[int, list[ReviewDecision]] = {}
         for decision in (
             ReviewDecision.objects.filter(case_id__in=ids).select_related("reviewer").order_by("created_at", "id")
@@ -227,4 +291,5 @@ def pair_records(
                 scenario=scenarios.get((case.pk, ArtefactKind.SCENARIO)),
                 decisions=decisions.get(case.pk, []),
                 models=models.get(case.pk, {}),
+                examples=examples.get(case.pk, {}),
             )

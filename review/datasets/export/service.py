@@ -21,14 +21,24 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from generation.errors import DomainError
+from generation.models import Case
 from review.datasets.card import CardStats, card_markdown
 from review.datasets.export.profiles import PROFILES, profile_row
-from review.datasets.export.query import ExportFilters, approved_pairs, code_groups, pair_records
+from review.datasets.export.query import (
+    CodeGroup,
+    ExportFilters,
+    approved_pairs,
+    code_groups,
+    example_links,
+    exported_case_codes,
+    pair_records,
+)
 from review.datasets.export.writers import FORMATS, RowWriter, row_writer
-from review.datasets.splits import SplitAssigner, SplitPlan
+from review.datasets.splits import DEFAULT_GROUP_LEVEL, SplitAssigner, SplitPlan
 from review.models import DatasetExport, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -50,6 +60,8 @@ class ExportOptions:
     split: SplitPlan = field(default_factory=SplitPlan)
     original_header: bool = False
     licence: str = "other"
+    # Grouped splits: an in-context example and the cases generated from it share a split.
+    keep_examples_together: bool = True
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
@@ -64,9 +76,16 @@ class ExportOptions:
             "format": self.fmt,
             "profile": self.profile,
             "filters": self.filters.to_params(),
-            "split": {"mode": self.split.mode, "ratios": list(self.split.ratios), "seed": self.split.seed},
+            "split": {
+                "mode": self.split.mode,
+                "ratios": list(self.split.ratios),
+                "seed": self.split.seed,
+                "group_level": self.split.group_level,
+                "stratify_by_chapter": self.split.stratify_by_chapter,
+            },
             "original_header": self.original_header,
             "licence": self.licence,
+            "keep_examples_together": self.keep_examples_together,
         }
 
     @classmethod
@@ -77,9 +96,16 @@ class ExportOptions:
             fmt=params.get("format", "jsonl"),
             profile=params.get("profile", "medsynth"),
             filters=ExportFilters.from_params(params.get("filters") or {}),
-            split=SplitPlan(mode=split.get("mode", "none"), ratios=ratios, seed=int(split.get("seed", 0))),
+            split=SplitPlan(
+                mode=split.get("mode", "none"),
+                ratios=ratios,
+                seed=int(split.get("seed", 0)),
+                group_level=split.get("group_level", DEFAULT_GROUP_LEVEL),
+                stratify_by_chapter=bool(split.get("stratify_by_chapter")),
+            ),
             original_header=bool(params.get("original_header")),
             licence=str(params.get("licence") or "other"),
+            keep_examples_together=bool(params.get("keep_examples_together", True)),
         )
 
 
@@ -90,17 +116,32 @@ class ExportResult:
     data_files: dict[str, str]
 
 
+def kept_together_sets(*, options: ExportOptions, cases: QuerySet[Case]) -> list[tuple[int, ...]]:
+    """The sets of exported case ids that a grouped split must keep in one split: each
+    in-context example with a case generated from it (unless the export turned that off).
+    Any other link between cases (near-duplicate clusters) belongs in this list too."""
+    if options.split.mode != "grouped" or not options.keep_examples_together:
+        return []
+    return list(example_links(cases=cases))
+
+
+def split_assigner(*, options: ExportOptions, cases: QuerySet[Case], groups: list[CodeGroup]) -> SplitAssigner:
+    kept = kept_together_sets(options=options, cases=cases)
+    case_codes = exported_case_codes(cases=cases, case_ids=(case_id for linked in kept for case_id in linked))
+    return SplitAssigner(plan=options.split, codes=groups, kept_together=kept, case_codes=case_codes)
+
+
 def _write_rows(
     *, options: ExportOptions, folder: Path, progress: Progress | None
 ) -> tuple[int, CardStats, dict[str, str]]:
     cases = approved_pairs(filters=options.filters)
     groups = code_groups(cases=cases)
     total = sum(group.count for group in groups)
-    assigner = SplitAssigner(plan=options.split, code_counts={group.code: group.count for group in groups})
+    assigner = split_assigner(options=options, cases=cases, groups=groups)
     data_files = {split: f"data/{split}.{options.fmt}" for split in options.split.split_names}
     (folder / "data").mkdir(parents=True, exist_ok=True)
     writers: dict[str, RowWriter] = {}
-    stats = CardStats()
+    stats = CardStats(group_merge=assigner.merge)
     done, position, current_code = 0, 0, ""
     if progress:
         progress(0, total)

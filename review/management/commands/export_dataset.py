@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,14 @@ from review.datasets.export import (
     ExportOptions,
     dataset_export_write,
 )
-from review.datasets.splits import SPLIT_MODES, SplitOptionError, SplitPlan, ratios_parse
+from review.datasets.splits import (
+    DEFAULT_GROUP_LEVEL,
+    GROUP_LEVELS,
+    SPLIT_MODES,
+    SplitOptionError,
+    SplitPlan,
+    ratios_parse,
+)
 
 
 def _csv_list(raw: str | None) -> tuple[str, ...]:
@@ -41,7 +49,24 @@ class Command(BaseCommand):
             "--split",
             choices=SPLIT_MODES,
             default="none",
-            help="grouped: no code in two splits; stratified: every code in every split",
+            help="grouped: no group (see --group-by) in two splits; stratified: every code in every split",
+        )
+        parser.add_argument(
+            "--group-by",
+            choices=GROUP_LEVELS,
+            default=DEFAULT_GROUP_LEVEL,
+            help="grouped splits: the group kept in one split (default: category, the first three characters)",
+        )
+        parser.add_argument(
+            "--stratify-by-chapter",
+            action="store_true",
+            help="grouped splits: spread the groups of each chapter over the splits in the ratios",
+        )
+        parser.add_argument(
+            "--keep-examples-together",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="grouped splits: keep each in-context example in the split of the pairs made from it (default on)",
         )
         parser.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test (default 0.8,0.1,0.1)")
         parser.add_argument("--seed", type=int, default=0)
@@ -64,7 +89,13 @@ class Command(BaseCommand):
             export_options = ExportOptions(
                 fmt=options["fmt"],
                 profile=options["profile"],
-                split=SplitPlan(mode=options["split"], ratios=ratios_parse(options["ratios"]), seed=options["seed"]),
+                split=SplitPlan(
+                    mode=options["split"],
+                    ratios=ratios_parse(options["ratios"]),
+                    seed=options["seed"],
+                    group_level=options["group_by"],
+                    stratify_by_chapter=options["stratify_by_chapter"],
+                ),
                 filters=ExportFilters(
                     batch_ids=tuple(options["batch"]),
                     codes=_csv_list(options["codes"]),
@@ -75,6 +106,7 @@ class Command(BaseCommand):
                 ),
                 original_header=options["original_header"],
                 licence=options["licence"],
+                keep_examples_together=options["keep_examples_together"],
             )
         except (ExportOptionError, SplitOptionError) as error:
             raise CommandError(str(error)) from error

@@ -3,7 +3,7 @@ step ends with an output (store it, mark the step done, start what follows)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from generation.models import (
     VersionSource,
 )
 from generation.services.cases import artefact_version_draft, artefact_version_write
+from generation.services.examples import in_context_examples_record
 from generation.services.pipeline.config import AGENT_MODULES, PipelineConfig, batch_endpoint
 from generation.services.pipeline.control import stop_when_cancelled
 from generation.services.pipeline.errors import PipelineError
@@ -121,12 +122,20 @@ def _attempt_checks(context: StepContext, *, endpoint: LlmEndpoint) -> Callable[
     return check_all
 
 
-def agent_call(context: StepContext, *, messages: list[Message], schema: type[BaseModel]) -> LlmResult[BaseModel]:
+def agent_call(
+    context: StepContext,
+    *,
+    messages: list[Message],
+    schema: type[BaseModel],
+    examples: Sequence[WorkedExample] = (),
+) -> LlmResult[BaseModel]:
+    """One structured model call for the step; the approved cases among `examples` (the
+    worked examples in `messages`) are recorded against the call that succeeded."""
     step, case, config = context.step, context.case, context.config
     module = AGENT_MODULES[AgentName(step.agent)]
     bounded = bounded_schema(schema, config.limits) if config.limits else schema
     endpoint = endpoint_for(case.batch)
-    return structured_completion(
+    result = structured_completion(
         endpoint=endpoint,
         messages=messages_without_system(messages) if endpoint.is_local_demo else messages,
         schema=bounded,
@@ -139,10 +148,22 @@ def agent_call(context: StepContext, *, messages: list[Message], schema: type[Ba
         step=step,
         before_attempt=_attempt_checks(context, endpoint=endpoint),
     )
+    in_context_examples_record(call=result.call, examples=examples)
+    return result
 
 
 def worked_examples(context: StepContext) -> list[WorkedExample]:
-    return examples_for_code(code=context.case.code, limit=context.config.examples_per_prompt)
+    """The step's worked examples. Seeded by the case, so the agents of one case share their
+    examples (a case is linked to at most `examples_per_prompt` examples, which keeps the
+    groups that splits must keep together small) and a rerun picks the same ones."""
+    case = context.case
+    return examples_for_code(
+        code=case.code,
+        limit=context.config.examples_per_prompt,
+        seed=f"case:{case.pk}",
+        for_demo_endpoint=endpoint_for(case.batch).is_local_demo,
+        exclude_case_id=case.pk,
+    )
 
 
 def variable_names() -> dict[str, str]:

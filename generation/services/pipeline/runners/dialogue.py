@@ -31,15 +31,19 @@ def run_dialogue_generator(context: StepContext) -> None:
     # must speak the facts of the note that is released with it.
     note = required_version(case, ArtefactKind.NOTE)
     previous = previous_version(context, ArtefactKind.DIALOGUE)
+    examples = worked_examples(context)
     messages = dialogue_generator.build_messages(
         role=case.role.name if case.role else "",
         polished_note=note.content,
-        examples=worked_examples(context),
+        examples=examples,
         previous=previous.content if previous else None,
         feedback=step.feedback,
     )
     result = agent_call(
-        context, messages=messages, schema=_bounded(context, dialogue_generator.DialogueGeneratorOutput)
+        context,
+        messages=messages,
+        schema=_bounded(context, dialogue_generator.DialogueGeneratorOutput),
+        examples=examples,
     )
     output: Any = result.output
     step_complete(

@@ -24,18 +24,19 @@ def run_note_writer(context: StepContext) -> None:
     step, case = context.step, context.case
     scenario = required_version(case, ArtefactKind.SCENARIO)
     previous = previous_version(context, ArtefactKind.NOTE)
+    examples = worked_examples(context)
     messages = note_writer.build_messages(
         code=case.code,
         role=case.role.name if case.role else str(scenario.content.get("role", "")),
         scenario=scenario.content,
         variables=ranked_variables(snapshot=case.survey_snapshot),
         survey=case.survey_snapshot,
-        examples=worked_examples(context),
+        examples=examples,
         variable_names=variable_names(),
         previous=previous.content if previous else None,
         feedback=step.feedback,
     )
-    result = agent_call(context, messages=messages, schema=note_writer.NoteWriterOutput)
+    result = agent_call(context, messages=messages, schema=note_writer.NoteWriterOutput, examples=examples)
     output: Any = result.output
     step_complete(
         context,

@@ -43,17 +43,20 @@ def run_scenario_provider(context: StepContext) -> None:
     keys = list(QualityVariable.objects.filter(is_active=True).values_list("key", flat=True))
     roles = list(PhysicianRole.objects.filter(is_active=True))
     previous = previous_version(context, ArtefactKind.SCENARIO)
+    examples = worked_examples(context)
     messages = scenario_provider.build_messages(
         code=case.code,
         roles=roles,
         variables=ranked_variables(snapshot=case.survey_snapshot),
         survey=case.survey_snapshot,
-        examples=worked_examples(context),
+        examples=examples,
         fixed_role=context.fixed_role,
         previous=previous.content if previous else None,
         feedback=step.feedback,
     )
-    result = agent_call(context, messages=messages, schema=scenario_provider.output_schema(tuple(keys)))
+    result = agent_call(
+        context, messages=messages, schema=scenario_provider.output_schema(tuple(keys)), examples=examples
+    )
     output: Any = result.output
     role = scenario_provider.role_resolve(
         name=context.fixed_role or output.role, roles=roles
