@@ -17,10 +17,14 @@ BAR_WIDTH = 30
 
 
 def _budget(value: str) -> Decimal:
+    problem = f"{value!r} is not an amount in dollars, e.g. 25 or 12.50"
     try:
-        return Decimal(value.strip().lstrip("$"))
+        amount = Decimal(value.strip().lstrip("$"))
     except InvalidOperation as error:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an amount in dollars, e.g. 25 or 12.50") from error
+        raise argparse.ArgumentTypeError(problem) from error
+    if not amount.is_finite():
+        raise argparse.ArgumentTypeError(problem)
+    return amount
 
 
 def estimate_lines(estimate: BatchEstimate) -> list[str]:
