@@ -47,7 +47,8 @@ def test_the_estimate_shows_every_agent_and_the_total_and_creates_nothing(admin_
     for agent in AgentName:
         assert agent.label in text
     assert f"${estimate.cost:.4f}" in text
-    assert f"${estimate.cost_low:.4f}" in text and f"${estimate.cost_high:.4f}" in text
+    assert f"${estimate.cost_low:.4f}" in text
+    assert f"${estimate.cost_high:.4f}" in text
     # The plan rides along in hidden fields to the confirmation.
     assert 'type="hidden" name="codes" value="I10"' in text
     assert 'type="hidden" name="gates" value="note"' in text
