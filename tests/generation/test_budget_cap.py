@@ -112,8 +112,10 @@ def test_a_batch_pauses_at_its_cap_with_nothing_lost_and_resumes_when_the_cap_is
     assert not AgentCall.objects.filter(step__in=held).exists()
     assert not batch.cases.filter(status__in=[CaseStatus.FAILED, CaseStatus.NEEDS_ATTENTION]).exists()
 
-    page = admin_member_client.get(reverse("generation:batch-detail", args=[batch.pk]))
-    assert "Paused at its budget cap" in page.content.decode()
+    page = admin_member_client.get(reverse("generation:batch-detail", args=[batch.pk])).content.decode()
+    assert "Paused at its budget cap" in page
+    assert ">Resume</button>" not in page  # raising the cap resumes it, not the button
+    assert 'id="batch-budget"' in page
 
     with llm_replay([agent_answerer()] * 100) as replay, django_capture_on_commit_callbacks(execute=True):
         change = batch_budget_set(batch=batch, budget=Decimal("5"))
