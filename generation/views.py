@@ -19,7 +19,6 @@ from generation.forms import BatchBudgetForm, BatchLaunchForm, CaseActionForm, R
 from generation.models import FAILED_STATUSES, BatchStatus, Case, GenerationBatch
 from generation.services.attention import case_discard, case_reassign, case_scenario_rerun
 from generation.services.batches import (
-    BudgetChange,
     batch_budget_set,
     batch_cancel,
     batch_create,
@@ -211,15 +210,6 @@ def batch_retry_failed_view(request: HttpRequest, batch: GenerationBatch) -> str
 BUDGET_PARTIAL = "generation/batch_detail.html#batch-budget"
 
 
-def _budget_notice(change: BudgetChange) -> str:
-    cap = f"${change.budget}" if change.budget is not None else "none"
-    if change.still_short:
-        return f"Cap set to {cap}, but the batch stays paused: its next step would still pass it. Raise it further."
-    if change.resumed is not None:
-        return f"Cap set to {cap}; the batch resumed: {change.resumed} waiting step(s) sent to the workers again."
-    return f"Budget cap set to {cap}."
-
-
 @permission_required(LAUNCH_BATCH, raise_exception=True)
 @require_POST
 def batch_budget_view(request: HttpRequest, batch_id: int) -> HttpResponse:
@@ -231,7 +221,7 @@ def batch_budget_view(request: HttpRequest, batch_id: int) -> HttpResponse:
     notice = ""
     if form.is_valid():
         with on_refusal(refusals.append):
-            notice = _budget_notice(batch_budget_set(batch=batch, budget=form.cleaned_data["budget"]))
+            notice = batch_budget_set(batch=batch, budget=form.cleaned_data["budget"]).summary
     status = 400 if refusals or form.errors else 200
     if request.htmx:  # type: ignore[attr-defined]
         context = {**_batch_page_context(batch.pk), "notice": notice, "refusals": refusals}

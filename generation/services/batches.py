@@ -386,6 +386,15 @@ class BudgetChange:
     resumed: int | None
     still_short: bool = False
 
+    @property
+    def summary(self) -> str:
+        cap = f"${self.budget}" if self.budget is not None else "none"
+        if self.still_short:
+            return f"Cap set to {cap}, but the batch stays paused: its next step would still pass it. Raise it further."
+        if self.resumed is not None:
+            return f"Cap set to {cap}; the batch resumed: {self.resumed} waiting step(s) sent to the workers again."
+        return f"Budget cap set to {cap}."
+
 
 def batch_budget_set(*, batch: GenerationBatch, budget: Decimal | None) -> BudgetChange:
     """Set a batch's cost cap (None removes it). A batch paused at its cap resumes once the new

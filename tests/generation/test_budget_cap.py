@@ -4,8 +4,10 @@ fails, nothing is lost) and resumes when the cap is raised."""
 from __future__ import annotations
 
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from generation import selectors
@@ -197,3 +199,18 @@ def test_the_budget_form_on_the_batch_page_raises_the_cap_and_resumes(
     batch.refresh_from_db()
     assert batch.status == BatchStatus.COMPLETED
     assert batch.budget == Decimal("5")
+
+
+def test_the_batch_command_raises_the_cap_headless(eager_tasks, django_capture_on_commit_callbacks):
+    batch = _capped_batch(Decimal("0.20"))
+    _run_until_paused_or_done(batch)
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="give either --amount USD or --no-cap"):
+        call_command("batch", "budget", str(batch.pk), stdout=out)
+    with llm_replay([agent_answerer()] * 100), django_capture_on_commit_callbacks(execute=True):
+        call_command("batch", "budget", str(batch.pk), "--amount", "$4", stdout=out)
+
+    assert "Cap set to $4; the batch resumed" in out.getvalue()
+    batch.refresh_from_db()
+    assert (batch.status, batch.budget) == (BatchStatus.COMPLETED, Decimal("4"))

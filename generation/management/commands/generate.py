@@ -1,30 +1,18 @@
 from __future__ import annotations
 
-import argparse
 import time
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation import selectors
+from generation.management.arguments import budget_amount
 from generation.models import BATCH_ASSIGNMENT_REQUIRED, AgentName
 from generation.services.batches import BatchPlanError, BatchRequest, batch_create, batch_request_estimate
 from generation.services.estimates import BatchEstimate
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
 BAR_WIDTH = 30
-
-
-def _budget(value: str) -> Decimal:
-    problem = f"{value!r} is not an amount in dollars, e.g. 25 or 12.50"
-    try:
-        amount = Decimal(value.strip().lstrip("$"))
-    except InvalidOperation as error:
-        raise argparse.ArgumentTypeError(problem) from error
-    if not amount.is_finite():
-        raise argparse.ArgumentTypeError(problem)
-    return amount
 
 
 def estimate_lines(estimate: BatchEstimate) -> list[str]:
@@ -82,7 +70,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--budget",
-            type=_budget,
+            type=budget_amount,
             default=None,
             metavar="USD",
             help="Cost cap: the batch pauses (never fails) before a step would take it past this; "
