@@ -31,7 +31,8 @@ class BatchStatus(models.TextChoices):
 
 # A batch in these statuses starts its planned cases, and may be paused.
 BATCH_STARTABLE_STATUSES = frozenset({BatchStatus.QUEUED, BatchStatus.RUNNING})
-# A batch in these statuses starts no new LLM call (an admin paused or cancelled it).
+# A batch in these statuses starts no new LLM call (an admin paused or cancelled it, or it
+# reached its budget cap: GenerationBatch.pause_reason says which pause).
 BATCH_HOLDING_STATUSES = frozenset({BatchStatus.PAUSED, BatchStatus.CANCELLED})
 
 
