@@ -226,6 +226,10 @@ class GenerationBatchAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "created_by",
+        # Changed through the batch page (batch_budget_set), which resumes a batch paused at its cap.
+        "budget",
+        "cost_estimate",
+        "pause_reason",
     ]
 
 

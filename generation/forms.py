@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -8,7 +9,7 @@ from django import forms
 from generation import selectors
 from generation.models import BATCH_ASSIGNMENT_REQUIRED, LlmEndpoint, PhysicianRole
 from generation.models.text_limits import CODE_LIST_MAX_CHARS, COMMENT_MAX_CHARS, DISCARD_REASON_MAX_CHARS
-from generation.services.batches import MAX_PAIRS_PER_CODE, BatchRequest
+from generation.services.batches import MAX_BUDGET, MAX_PAIRS_PER_CODE, BatchRequest
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
 
@@ -94,6 +95,21 @@ class BatchLaunchForm(forms.Form):
             role=role.name if role else "",
             config=self._config(data),
         )
+
+
+class BatchBudgetForm(forms.Form):
+    """A batch's cost cap, on the launch confirmation and on the batch page."""
+
+    budget = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.0001"),
+        max_value=MAX_BUDGET - Decimal("0.0001"),
+        max_digits=12,
+        decimal_places=4,
+        label="Budget cap (USD)",
+        help_text="The batch pauses, and loses nothing, before a step would take its cost past this; "
+        "raising the cap resumes it. Blank: no cap.",
+    )
 
 
 # --- Batch operations and the needs-attention queue ------------------------------------------

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import (
     Count,
+    DecimalField,
     Exists,
     IntegerField,
     Max,
@@ -36,6 +38,7 @@ from generation.models import (
     GenerationBatch,
     IcdCode,
     LlmEndpoint,
+    PauseReason,
     PhysicianRole,
     PipelineStep,
     QualityVariable,
@@ -227,6 +230,47 @@ class BatchPace:
 
 
 @dataclass(frozen=True)
+class BatchSpending:
+    """A batch's cost against its estimate and its cap."""
+
+    spent: Decimal
+    approved: int
+    budget: Decimal | None
+    estimate: Decimal | None
+    estimate_low: Decimal | None
+    estimate_high: Decimal | None
+    paused_at_cap: bool
+
+    @property
+    def cost_per_approved_pair(self) -> Decimal | None:
+        return self.spent / self.approved if self.approved else None
+
+    @property
+    def percent_of_estimate(self) -> int | None:
+        return int(round(100 * self.spent / self.estimate)) if self.estimate else None
+
+    @property
+    def budget_left(self) -> Decimal | None:
+        return self.budget - self.spent if self.budget is not None else None
+
+
+def _estimate_figure(estimate: dict[str, Any] | None, key: str) -> Decimal | None:
+    return Decimal(estimate[key]) if estimate and key in estimate else None
+
+
+def batch_spending(*, batch: GenerationBatch, spent: Decimal, approved: int) -> BatchSpending:
+    return BatchSpending(
+        spent=spent,
+        approved=approved,
+        budget=batch.budget,
+        estimate=_estimate_figure(batch.cost_estimate, "cost"),
+        estimate_low=_estimate_figure(batch.cost_estimate, "cost_low"),
+        estimate_high=_estimate_figure(batch.cost_estimate, "cost_high"),
+        paused_at_cap=batch.status == BatchStatus.PAUSED and batch.pause_reason == PauseReason.BUDGET,
+    )
+
+
+@dataclass(frozen=True)
 class BatchProgress:
     batch_id: int
     name: str
@@ -244,6 +288,7 @@ class BatchProgress:
     is_local_demo: bool
     calls_in_flight: int
     pace: BatchPace
+    spending: BatchSpending
 
     @property
     def settled(self) -> int:
@@ -304,11 +349,95 @@ def batch_progress(*, batch_id: int) -> BatchProgress:
             remaining=counts.in_flight,
             elapsed_seconds=batch_elapsed_seconds(batch),
         ),
+        spending=batch_spending(batch=batch, spent=calls["cost"] or Decimal(0), approved=counts.approved),
     )
 
 
 def batch_for_detail(*, batch_id: int) -> GenerationBatch:
     return GenerationBatch.objects.select_related("endpoint", "created_by").get(pk=batch_id)
+
+
+# --- Call history, for cost estimates ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepUsage:
+    """What one past agent step used: its calls (repairs and retries included) and tokens."""
+
+    calls: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+
+
+def agent_step_usage(*, agent: str, model: str, prompt_version: str, limit: int) -> list[StepUsage]:
+    """The most recent `limit` steps of `agent` that called `model` with `prompt_version`,
+    one row per step. Regenerations a reviewer asked for are left out: they are not part of
+    what a batch's own run costs."""
+    rows = (
+        AgentCall.objects.filter(
+            agent=agent,
+            model=model,
+            prompt_version=prompt_version,
+            step__isnull=False,
+            step__requested_by__isnull=True,
+        )
+        .values("step_id")
+        .annotate(
+            calls=Count("id"),
+            input_tokens=Sum("input_tokens"),
+            cached_input_tokens=Sum("cached_input_tokens"),
+            output_tokens=Sum("output_tokens"),
+        )
+        .order_by("-step_id")[:limit]
+    )
+    return [
+        StepUsage(
+            calls=row["calls"],
+            input_tokens=row["input_tokens"] or 0,
+            cached_input_tokens=row["cached_input_tokens"] or 0,
+            output_tokens=row["output_tokens"] or 0,
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class JudgeHistory:
+    verdicts: int
+    rejections: int
+
+    @property
+    def rejection_rate(self) -> float:
+        return self.rejections / self.verdicts if self.verdicts else 0.0
+
+
+def judge_history(*, model: str) -> JudgeHistory:
+    """How often the scenario judge sent a scenario back, in batches run on `model`."""
+    counts = PipelineStep.objects.filter(
+        agent=AgentName.SCENARIO_JUDGE,
+        status=StepStatus.SUCCEEDED,
+        requested_by__isnull=True,
+        case__batch__model=model,
+    ).aggregate(verdicts=Count("id"), rejections=Count("id", filter=Q(result__approved=False)))
+    return JudgeHistory(verdicts=counts["verdicts"], rejections=counts["rejections"])
+
+
+def batch_spent(*, batch_id: int) -> Decimal:
+    """What a batch's LLM calls have cost so far."""
+    return AgentCall.objects.filter(case__batch_id=batch_id).aggregate(total=Sum("cost"))["total"] or Decimal(0)
+
+
+def batch_reserved_cost(*, batch_id: int, excluding_step_id: int | None = None) -> Decimal:
+    """What the batch's running steps still hold against its budget cap: each one's
+    reservation less what its calls have cost so far (never below nothing)."""
+    running = PipelineStep.objects.filter(case__batch_id=batch_id, status=StepStatus.RUNNING)
+    if excluding_step_id is not None:
+        running = running.exclude(pk=excluding_step_id)
+    held = running.annotate(
+        spent=Coalesce(Sum("calls__cost"), Value(Decimal(0)), output_field=DecimalField())
+    ).values_list("reserved_cost", "spent")
+    return sum((max(reserved - spent, Decimal(0)) for reserved, spent in held), Decimal(0))
 
 
 # --- The batch list ---------------------------------------------------------------------

@@ -6,6 +6,9 @@ app_name = "generation"
 
 urlpatterns = [
     path("batches/new/", views.batch_launch, name="batch-launch"),
+    path("batches/new/estimate/", views.batch_estimate_view, name="batch-estimate"),
+    path("batches/new/confirm/", views.batch_confirm_view, name="batch-confirm"),
+    path("batches/<int:batch_id>/budget/", views.batch_budget_view, name="batch-budget"),
     path("batches/<int:batch_id>/", views.batch_detail, name="batch-detail"),
     path("batches/<int:batch_id>/cancel/", views.batch_cancel_view, name="batch-cancel"),
     path("batches/<int:batch_id>/retry-failed/", views.batch_retry_failed_view, name="batch-retry-failed"),

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial, wraps
 from typing import Any
 
@@ -15,13 +15,15 @@ from django_htmx.http import HttpResponseStopPolling
 
 from generation import selectors
 from generation.errors import on_refusal
-from generation.forms import BatchLaunchForm, CaseActionForm, RetryFailedForm, case_action_forms
+from generation.forms import BatchBudgetForm, BatchLaunchForm, CaseActionForm, RetryFailedForm, case_action_forms
 from generation.models import FAILED_STATUSES, BatchStatus, Case, GenerationBatch
 from generation.services.attention import case_discard, case_reassign, case_scenario_rerun
 from generation.services.batches import (
+    batch_budget_set,
     batch_cancel,
     batch_create,
     batch_pause,
+    batch_request_estimate,
     batch_resume,
     batch_retry_failed,
 )
@@ -57,6 +59,58 @@ def batch_launch(request: HttpRequest) -> HttpResponse:
     return render(request, "generation/batch_launch.html", {"form": form}, status=status)
 
 
+# --- Launch confirmation: the plan's cost estimate, then confirm and start -------------------
+
+LAUNCH_TEMPLATE = "generation/batch_launch.html"
+CONFIRM_TEMPLATE = "generation/batch_confirm.html"
+
+
+def _launch_form_again(request: HttpRequest, form: BatchLaunchForm, *, status: int) -> HttpResponse:
+    return render(request, LAUNCH_TEMPLATE, {"form": form}, status=status)
+
+
+def _confirmation(
+    request: HttpRequest, form: BatchLaunchForm, budget_form: BatchBudgetForm, *, status: int = 200
+) -> HttpResponse:
+    """The estimate of the planned batch beside the plan (carried in hidden fields) and its cap."""
+    with on_refusal(partial(form.add_error, None)):
+        estimate = batch_request_estimate(request=form.batch_request())
+        context = {"form": form, "estimate": estimate, "budget_form": budget_form}
+        return render(request, CONFIRM_TEMPLATE, context, status=status)
+    return _launch_form_again(request, form, status=400)
+
+
+@permission_required(LAUNCH_BATCH, raise_exception=True)
+@require_POST
+def batch_estimate_view(request: HttpRequest) -> HttpResponse:
+    """Plan -> the estimate: what the batch would cost, before anything is created. "Change
+    the plan" comes back here and shows the form as it was filled in."""
+    form = BatchLaunchForm(request.POST)
+    if "change" in request.POST:
+        return _launch_form_again(request, form, status=200)
+    if not form.is_valid():
+        return _launch_form_again(request, form, status=400)
+    return _confirmation(request, form, BatchBudgetForm())
+
+
+@permission_required(LAUNCH_BATCH, raise_exception=True)
+@require_POST
+def batch_confirm_view(request: HttpRequest) -> HttpResponse:
+    """Confirm and start: create the batch that was estimated, with its cap."""
+    form = BatchLaunchForm(request.POST)
+    budget_form = BatchBudgetForm(request.POST)
+    if not form.is_valid():
+        return _launch_form_again(request, form, status=400)
+    if not budget_form.is_valid():
+        return _confirmation(request, form, budget_form, status=400)
+    with on_refusal(partial(form.add_error, None)):
+        batch_request = replace(form.batch_request(), budget=budget_form.cleaned_data["budget"])
+        batch = batch_create(request=batch_request, created_by=request.user)  # type: ignore[arg-type]
+        messages.success(request, f"Batch '{batch.name}' planned: {batch.planned_count} case(s).")
+        return redirect("generation:batch-detail", batch_id=batch.pk)
+    return _launch_form_again(request, form, status=400)
+
+
 def _batch_page_context(batch_id: int) -> dict[str, Any]:
     batch = selectors.batch_for_detail(batch_id=batch_id)
     progress = selectors.batch_progress(batch_id=batch_id)
@@ -66,6 +120,7 @@ def _batch_page_context(batch_id: int) -> dict[str, Any]:
         "progress": progress,
         "judge_mode": pipeline_config(batch=batch).judge_mode,
         "retry_form": retry_form,
+        "budget_form": BatchBudgetForm(initial={"budget": batch.budget}),
     }
 
 
@@ -150,6 +205,34 @@ def batch_retry_failed_view(request: HttpRequest, batch: GenerationBatch) -> str
     if not retried:
         return "No failed case to send back: the failed steps shown were already sent back."
     return f"{retried} failed case(s) sent back to the queue."
+
+
+BUDGET_PARTIAL = "generation/batch_detail.html#batch-budget"
+
+
+@permission_required(LAUNCH_BATCH, raise_exception=True)
+@require_POST
+def batch_budget_view(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """Set (raise) a batch's cap; a batch paused at its cap resumes when the new one leaves room.
+    Under htmx the budget panel comes back (with the form's errors, keeping what was typed)."""
+    batch = get_object_or_404(GenerationBatch, pk=batch_id)
+    form = BatchBudgetForm(request.POST)
+    refusals: list[str] = []
+    notice = ""
+    if form.is_valid():
+        with on_refusal(refusals.append):
+            notice = batch_budget_set(batch=batch, budget=form.cleaned_data["budget"]).summary
+    status = 400 if refusals or form.errors else 200
+    if request.htmx:  # type: ignore[attr-defined]
+        context = {**_batch_page_context(batch.pk), "notice": notice, "refusals": refusals}
+        if status == 400:
+            context["budget_form"] = form
+        return render(request, BUDGET_PARTIAL, context, status=status)
+    for message in [*refusals, *(error for errors in form.errors.values() for error in errors)]:
+        messages.error(request, str(message))
+    if notice:
+        messages.info(request, notice)
+    return redirect("generation:batch-detail", batch_id=batch.pk)
 
 
 # --- The needs-attention queue -------------------------------------------------------------

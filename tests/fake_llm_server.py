@@ -10,6 +10,15 @@ its replayed answers from the same shapes.
         server.base_url          # http://127.0.0.1:PORT/v1
         server.requests          # one ServedRequest per chat request: agent, fault, request id, times
 
+With `like_a_model=True` the server answers as a model that follows its prompt, for cost
+tests: its reply takes the shape and length of the first worked example in the prompt (a
+polisher returns the note or dialogue it was given; the judge writes a sentence per
+criterion and rejects a `judge_reject_rate` share of scenarios, evenly spread), and the usage it reports
+follows the real sizes: prompt tokens are the characters of the messages and the response
+format over 4, completion tokens those of the reply over 4, and a system message it has seen
+before is reported as cached prompt tokens (prefix caching). Otherwise every reply reports a
+fixed usage (200 in, 80 out).
+
 Faults, drawn per chat request with probability `fault_rate` (evenly among FAULTS):
 429 with Retry-After, 500, a timeout (no answer until the client has given up), invalid
 JSON, and a truncated reply (finish_reason=length). Every answer the client can read carries
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -134,14 +144,108 @@ def requested_variable_keys(body: dict[str, Any]) -> list[str]:
     return list((variables.get("properties") or {}).keys())
 
 
-def chat_completion(*, model: str, content: str, finish_reason: str = "stop") -> dict[str, Any]:
+CHARS_PER_TOKEN = 4
+FIXED_USAGE = {"prompt_tokens": 200, "completion_tokens": 80, "total_tokens": 280}
+_WORKED_EXAMPLE = re.compile(r"Worked example 1\.\nInput:\n.*?\nOutput:\n(\{[^\n]*\})", re.S)
+_BLOCK_AFTER = {
+    "note_polisher": "The note to polish:\n",
+    "dialogue_polisher": "The dialogue to polish:\n",
+}
+_SPOKEN_TURN = re.compile(r"^\[(?P<speaker>[^\]]+)\]:\s*(?P<text>.+)$")
+JUDGE_REASON = (
+    "The scenario fits the code: the history, findings and plan agree with the diagnosis, "
+    "and the patient differs from the approved ones."
+)
+JUDGE_REJECTION = "The medication plan does not match the stated kidney function; revise the dose."
+
+
+WIDE_VOCABULARY = [f"{stem}{n}" for stem in ("fever", "cough", "rash", "ache", "ward", "dose") for n in range(300)]
+
+
+def _words_of_length(length: int, pick: random.Random) -> str:
+    words: list[str] = []
+    while sum(len(word) + 1 for word in words) < length:
+        words.append(pick.choice(WIDE_VOCABULARY))
+    return " ".join(words)
+
+
+def measured_usage(*, body: dict[str, Any], content: str, cached_prefix: str) -> dict[str, Any]:
+    """Usage as a provider counts it, at about 4 characters a token."""
+    messages = body.get("messages") or []
+    prompt_chars = sum(len(str(message.get("content") or "")) for message in messages)
+    prompt_chars += len(json.dumps(body.get("response_format") or {}))
+    prompt, completion = prompt_chars // CHARS_PER_TOKEN, len(content) // CHARS_PER_TOKEN
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": len(cached_prefix) // CHARS_PER_TOKEN},
+    }
+
+
+def _user_text(messages: list[dict[str, Any]]) -> str:
+    return str(messages[-1].get("content") or "") if messages else ""
+
+
+def _block(text: str, heading: str) -> str:
+    """The text under `heading` in a prompt, up to the prompt's next part."""
+    after = text.split(heading, 1)[1] if heading in text else ""
+    for next_part in ("\nAn automatic check", "\nReturn JSON"):
+        after = after.split(next_part, 1)[0]
+    return after.strip()
+
+
+def _polished_note(text: str) -> dict[str, Any]:
+    note = note_output(marker="polished", lead="changes")
+    return {**note, "subjective": text or note["subjective"]}
+
+
+def _polished_dialogue(text: str) -> dict[str, Any]:
+    turns = [
+        {"speaker": match["speaker"], "text": match["text"]}
+        for line in text.splitlines()
+        if (match := _SPOKEN_TURN.match(line.strip()))
+    ]
+    answer = dialogue_output(marker="polished", lead="missing_facts")
+    return {**answer, "turns": turns if len(turns) >= len(answer["turns"]) else answer["turns"]}
+
+
+def model_like_output(
+    agent: str, *, body: dict[str, Any], pick: random.Random, rejected: bool = False
+) -> dict[str, Any]:
+    """An answer the size a model following the prompt would write (see the module's doc)."""
+    messages = body.get("messages") or []
+    keys = requested_variable_keys(body)
+    answer = default_output(agent, variable_keys=keys, pick=pick)
+    if agent == "scenario_judge":
+        return judge_output(approved=not rejected, reason=JUDGE_REJECTION if rejected else JUDGE_REASON)
+    if agent in _BLOCK_AFTER:
+        given = _block(_user_text(messages), _BLOCK_AFTER[agent])
+        return _polished_note(given) if agent == "note_polisher" else _polished_dialogue(given)
+    system = "\n".join(str(message.get("content") or "") for message in messages[:1])
+    found = _WORKED_EXAMPLE.search(system)
+    if not found:
+        return answer
+    example = json.loads(found.group(1))
+    if agent == "scenario_provider":
+        lengths = [len(str(value)) for value in (example.get("variables") or {}).values()] or [40]
+        # As long as the example's values, in words of its own: a new scenario, not a near duplicate.
+        answer["variables"] = {key: _words_of_length(lengths[n % len(lengths)], pick) for n, key in enumerate(keys)}
+        answer["role"] = example.get("role") or answer["role"]
+        return answer
+    return {**answer, **{key: value for key, value in example.items() if key in answer}}
+
+
+def chat_completion(
+    *, model: str, content: str, finish_reason: str = "stop", usage: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": 200, "completion_tokens": 80, "total_tokens": 280},
+        "usage": usage or FIXED_USAGE,
     }
 
 
@@ -166,7 +270,13 @@ class FakeLlmServer:
     client_timeout: float = 2.0
     reply_delay: tuple[float, float] = (0.0, 0.0)
     seed: int | None = None
+    # Answer like a model following its prompt, with usage measured from the sizes (cost tests).
+    like_a_model: bool = False
+    judge_reject_rate: float = 0.0
     requests: list[ServedRequest] = field(default_factory=list)
+    # System messages already served: a provider with prefix caching reports them as cached.
+    _seen_prefixes: set[str] = field(default_factory=set)
+    _verdicts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _random: random.Random = field(default_factory=random.Random)
 
@@ -182,6 +292,25 @@ class FakeLlmServer:
         with self._lock:
             fault = self._random.choice(FAULTS) if self._random.random() < self.fault_rate else ""
             return fault, self._random.uniform(*self.reply_delay), random.Random(self._random.random())
+
+    def cached_prefix(self, body: dict[str, Any]) -> str:
+        """The first message, when it is a system message served before ("" the first time)."""
+        messages = body.get("messages") or []
+        first = messages[0] if messages else {}
+        if first.get("role") != "system":
+            return ""
+        text = str(first.get("content") or "")
+        with self._lock:
+            seen = text in self._seen_prefixes
+            self._seen_prefixes.add(text)
+        return text if seen else ""
+
+    def judge_rejects_next(self) -> bool:
+        """Whether the judge rejects this scenario: exactly `judge_reject_rate` of them, spread evenly."""
+        with self._lock:
+            self._verdicts += 1
+            made = self._verdicts
+        return int(made * self.judge_reject_rate) > int((made - 1) * self.judge_reject_rate)
 
     def record(self, served: ServedRequest) -> None:
         with self._lock:
@@ -253,7 +382,17 @@ class _Handler(BaseHTTPRequestHandler):
                 500, {"error": {"message": "The server had an error", "type": "server_error"}}, headers=headers
             )
             return
-        content = json.dumps(default_output(agent, variable_keys=requested_variable_keys(body), pick=pick))
+        fake = self.fake
+        if fake.like_a_model:
+            rejected = agent == "scenario_judge" and fake.judge_rejects_next()
+            output = model_like_output(agent, body=body, pick=pick, rejected=rejected)
+        else:
+            output = default_output(agent, variable_keys=requested_variable_keys(body), pick=pick)
+        content = json.dumps(output)
+        if fake.like_a_model and not fault:
+            usage = measured_usage(body=body, content=content, cached_prefix=fake.cached_prefix(body))
+            self._send_json(200, chat_completion(model=fake.model, content=content, usage=usage), headers=headers)
+            return
         if fault == INVALID_JSON:
             self._send_json(200, chat_completion(model=self.fake.model, content=content[:-3] + "'}"), headers=headers)
         elif fault == TRUNCATED:

@@ -14,7 +14,7 @@ before any case is created. Tests replay HTTP responses with tests/llm_replay.py
 """
 
 from generation.llm.client import http_client_factory, use_http_client_factory, use_sleep
-from generation.llm.completion import LlmResult, RetryPolicy, structured_completion
+from generation.llm.completion import LlmResult, RetryPolicy, request_sent, structured_completion, text_tokens
 from generation.llm.errors import LlmCallError, LlmConfigError
 from generation.llm.health import EndpointHealth, endpoint_health_check
 from generation.llm.preflight import endpoint_preflight
@@ -28,7 +28,9 @@ __all__ = [
     "endpoint_health_check",
     "endpoint_preflight",
     "http_client_factory",
+    "request_sent",
     "structured_completion",
+    "text_tokens",
     "use_http_client_factory",
     "use_sleep",
 ]

@@ -29,7 +29,6 @@ from generation.models import AgentCall, CallErrorKind, Case, LlmEndpoint, LlmMo
 
 T = TypeVar("T", bound=BaseModel)
 
-MILLION = Decimal(1_000_000)
 REDACTED = "[redacted]"
 # Without max_tokens the reply size is unknown; this is what the tokens-per-minute budget assumes.
 ASSUMED_REPLY_TOKENS = 512
@@ -93,8 +92,8 @@ class _Call:
     before_attempt: Callable[[], None] | None = None
 
     def estimated_tokens(self, messages: list[dict[str, str]]) -> int:
-        prompt_chars = sum(len(message.get("content") or "") for message in messages)
-        return prompt_chars // CHARS_PER_TOKEN + (self.params.get("max_tokens") or ASSUMED_REPLY_TOKENS)
+        prompt = "".join(message.get("content") or "" for message in messages)
+        return text_tokens(prompt) + (self.params.get("max_tokens") or ASSUMED_REPLY_TOKENS)
 
 
 def _scrub(text: str, secret: str | None) -> str:
@@ -105,15 +104,11 @@ def _scrub(text: str, secret: str | None) -> str:
 def _cost(price: LlmModel | None, reply: Reply | None) -> Decimal:
     if price is None or reply is None:
         return Decimal(0)
-    cached = min(reply.cached_input_tokens, reply.input_tokens)
-    cached_price = price.cached_input_price_per_mtok
-    if cached_price is None:
-        cached_price = price.input_price_per_mtok
-    return (
-        price.input_price_per_mtok * (reply.input_tokens - cached)
-        + cached_price * cached
-        + price.output_price_per_mtok * reply.output_tokens
-    ) / MILLION
+    return price.cost(
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        cached_input_tokens=reply.cached_input_tokens,
+    )
 
 
 def _record(
@@ -208,6 +203,30 @@ def _reply_problem(reply: Reply) -> LlmCallError | None:
     return None
 
 
+def request_sent(
+    *,
+    endpoint: LlmEndpoint,
+    messages: list[dict[str, str]],
+    schema: type[BaseModel],
+    temperature: float = 0.0,
+    max_tokens: int | None = None,
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """The messages and parameters structured_completion sends for `schema` on `endpoint`
+    (its first attempt): what a cost estimate measures."""
+    params: dict[str, Any] = {
+        "temperature": temperature,
+        "response_format": response_format_for(mode=endpoint.structured_output_mode, schema=schema),
+    }
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    return messages_with_schema(mode=endpoint.structured_output_mode, messages=messages, schema=schema), params
+
+
+def text_tokens(text: str) -> int:
+    """The tokens a text is taken to hold when no tokenizer is at hand (about 4 characters each)."""
+    return len(text) // CHARS_PER_TOKEN
+
+
 def structured_completion(
     *,
     endpoint: LlmEndpoint,
@@ -227,12 +246,9 @@ def structured_completion(
 
     Call it outside any open transaction: the rows of failed attempts must survive the failure."""
     model_name = model or endpoint.default_model
-    params: dict[str, Any] = {
-        "temperature": temperature,
-        "response_format": response_format_for(mode=endpoint.structured_output_mode, schema=schema),
-    }
-    if max_tokens is not None:
-        params["max_tokens"] = max_tokens
+    conversation, params = request_sent(
+        endpoint=endpoint, messages=messages, schema=schema, temperature=temperature, max_tokens=max_tokens
+    )
     call = _Call(
         endpoint=endpoint,
         model=model_name,
@@ -246,7 +262,6 @@ def structured_completion(
         price=LlmModel.objects.filter(endpoint=endpoint, name=model_name).first(),
         before_attempt=before_attempt,
     )
-    conversation = messages_with_schema(mode=endpoint.structured_output_mode, messages=messages, schema=schema)
     repaired = False
     while True:
         reply = _send_with_retries(call, conversation)

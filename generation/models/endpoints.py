@@ -14,6 +14,7 @@ from django.db import models
 
 from generation.models.base import TimeStampedModel
 
+MILLION = Decimal(1_000_000)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The key is sent as a bearer token to the base URL, so an endpoint may never read the
 # server's own secrets, whatever LLM_API_KEY_ENV_ALLOWED lets through.
@@ -145,6 +146,15 @@ class LlmModel(models.Model):
     def __str__(self) -> str:
         return f"{self.endpoint.name}/{self.name}"
 
-    def cost(self, *, input_tokens: int, output_tokens: int) -> Decimal:
-        million = Decimal(1_000_000)
-        return self.input_price_per_mtok * input_tokens / million + self.output_price_per_mtok * output_tokens / million
+    def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> Decimal:
+        """The price of one call: `cached_input_tokens` of the input at the cached-input price
+        (the input price when none is set), the rest of the input and the output at theirs."""
+        cached = min(cached_input_tokens, input_tokens)
+        cached_price = (
+            self.input_price_per_mtok if self.cached_input_price_per_mtok is None else self.cached_input_price_per_mtok
+        )
+        return (
+            self.input_price_per_mtok * (input_tokens - cached)
+            + cached_price * cached
+            + self.output_price_per_mtok * output_tokens
+        ) / MILLION

@@ -32,8 +32,19 @@ class BatchStatus(models.TextChoices):
 
 # A batch in these statuses starts its planned cases, and may be paused.
 BATCH_STARTABLE_STATUSES = frozenset({BatchStatus.QUEUED, BatchStatus.RUNNING})
-# A batch in these statuses starts no new LLM call (an admin paused or cancelled it).
+# A batch in these statuses starts no new LLM call (an admin paused or cancelled it, or it
+# reached its budget cap: GenerationBatch.pause_reason says which pause).
 BATCH_HOLDING_STATUSES = frozenset({BatchStatus.PAUSED, BatchStatus.CANCELLED})
+
+
+class PauseReason(models.TextChoices):
+    """Why a paused batch is paused: an admin's pause, or its budget cap (raising the cap resumes it)."""
+
+    NONE = "", "Not paused"
+    ADMIN = "admin", "Paused by an admin"
+    BUDGET = "budget", "Paused at its budget cap"
+
+
 # GenerationBatch.config key: when true, a case of the batch is reviewed only by the
 # reviewers an admin assigned to its stage (and by admins).
 BATCH_ASSIGNMENT_REQUIRED = "assignment_required"
@@ -56,6 +67,16 @@ class GenerationBatch(TimeStampedModel):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Cost control (generation.services.estimates, generation.services.pipeline.budget).
+    budget = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Cost cap: no step starts whose reserved cost would pass it (blank: no cap)",
+    )
+    cost_estimate = models.JSONField(null=True, blank=True, help_text="The cost estimate shown before launch")
+    pause_reason = models.CharField(max_length=16, choices=PauseReason.choices, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
@@ -68,6 +89,9 @@ class GenerationBatch(TimeStampedModel):
                 name="batch_produced_lte_planned",
             ),
             length_at_most("name", BATCH_NAME_MAX_CHARS, name="batch_name_length"),
+            models.CheckConstraint(
+                condition=models.Q(budget__isnull=True) | models.Q(budget__gt=0), name="batch_budget_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -289,6 +313,8 @@ class PipelineStep(TimeStampedModel):
     lease_owner = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker process running it")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     claim_count = models.PositiveSmallIntegerField(default=0, help_text="Runs started, takeovers included")
+    # What the step may cost, held against its batch's budget cap while it runs.
+    reserved_cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
 
     class Meta:
         ordering = ["case", "created_at"]

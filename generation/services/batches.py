@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 from itertools import islice
 from typing import Any, TypeVar
@@ -36,6 +37,7 @@ from generation.models import (
     IcdCode,
     InvalidTransition,
     LlmEndpoint,
+    PauseReason,
     PhysicianRole,
     PipelineStep,
     StepStatus,
@@ -51,6 +53,7 @@ from generation.services.cases import (
     cases_with_versions_create,
 )
 from generation.services.catalogue import codes_by_compact
+from generation.services.estimates import BatchEstimate, batch_estimate
 from generation.services.pipeline import (
     GATE_STAGES,
     batch_counters_store,
@@ -58,9 +61,12 @@ from generation.services.pipeline import (
     case_retry,
     case_start,
 )
+from generation.services.pipeline.budget import budget_fits_next_step
 from generation.services.pipeline.steps import step_enqueue
 
 MAX_PAIRS_PER_CODE = 100
+# GenerationBatch.budget's largest value (12 digits, 4 after the point).
+MAX_BUDGET = Decimal(100_000_000)
 MAX_CASES_PER_BATCH = 50_000
 # Rows per transaction of a long write (an import, a cancel). On SQLite a transaction holds the
 # database's write lock, so a reviewer's save waits behind one chunk, never the whole write.
@@ -96,6 +102,8 @@ class BatchRequest:
     role: str = ""
     name: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    # The batch's cost cap; None: no cap.
+    budget: Decimal | None = None
 
 
 def _codes_listed(raw_codes: list[str]) -> list[IcdCode]:
@@ -157,12 +165,18 @@ def _request_check(request: BatchRequest) -> None:
     unknown_gates = sorted(set(request.gates) - set(GATE_STAGES))
     if unknown_gates:
         raise BatchPlanError(f"Unknown review gate(s): {', '.join(unknown_gates)}; use {', '.join(GATE_STAGES)}.")
+    if request.budget is not None and not (0 < request.budget < MAX_BUDGET):
+        raise BatchPlanError(budget_problem(request.budget))
     if request.role:
         physician_role_active(name=request.role)
     try:
         text_within_limit(request.name, limit=BATCH_NAME_MAX_CHARS, what="The batch name")
     except TextTooLong as too_long:
         raise BatchPlanError(str(too_long)) from too_long
+
+
+def budget_problem(budget: Decimal) -> str:
+    return f"A budget cap must be above $0 and below ${MAX_BUDGET:,}, not ${budget}."
 
 
 def physician_role_active(*, name: str) -> PhysicianRole:
@@ -172,23 +186,28 @@ def physician_role_active(*, name: str) -> PhysicianRole:
     return role
 
 
-def batch_create(*, request: BatchRequest, created_by: User | None = None) -> GenerationBatch:
-    """Check the request, plan its cases and start it once committed.
+@dataclass(frozen=True)
+class ResolvedRequest:
+    """A checked request: its codes, endpoint, model and the batch's config."""
 
-    Raises BatchPlanError (unknown code, endpoint without its key, model not served, ...)
-    before anything is written. The cases are then written in short transactions
-    (batch_plan) while the batch is a draft that nothing starts; one more makes it queued.
-    """
+    request: BatchRequest
+    codes: list[IcdCode]
+    endpoint: LlmEndpoint
+    model: str
+    config: dict[str, Any]
+
+    @property
+    def cases(self) -> int:
+        return len(self.codes) * self.request.pairs_per_code
+
+
+def batch_request_resolve(*, request: BatchRequest) -> ResolvedRequest:
+    """Check a request and find what it names; raises BatchPlanError, writes nothing."""
     _request_check(request)
     codes = batch_codes_resolve(codes=request.codes, top=request.top, chapter=request.chapter)
     if len(codes) * request.pairs_per_code > MAX_CASES_PER_BATCH:
         raise BatchPlanError(f"That is more than {MAX_CASES_PER_BATCH} cases; split it into several batches.")
     endpoint = _endpoint_resolve(request.endpoint_name)
-    model = request.model or endpoint.default_model
-    try:
-        endpoint_preflight(endpoint=endpoint, model=model)
-    except LlmConfigError as error:
-        raise BatchPlanError(str(error)) from error
     config = {
         **request.config,
         "codes": [code.code for code in codes],
@@ -196,14 +215,52 @@ def batch_create(*, request: BatchRequest, created_by: User | None = None) -> Ge
         "gates": sorted(set(request.gates)),
         "role": request.role,
     }
+    return ResolvedRequest(
+        request=request, codes=codes, endpoint=endpoint, model=request.model or endpoint.default_model, config=config
+    )
+
+
+def _estimate_of(resolved: ResolvedRequest) -> BatchEstimate:
+    return batch_estimate(
+        codes=resolved.codes,
+        pairs_per_code=resolved.request.pairs_per_code,
+        endpoint=resolved.endpoint,
+        model=resolved.model,
+        config=resolved.config,
+    )
+
+
+def batch_request_estimate(*, request: BatchRequest) -> BatchEstimate:
+    """What the requested batch would cost (LLM calls, tokens, cost per agent, with a range);
+    nothing is created and no LLM endpoint is called."""
+    return _estimate_of(batch_request_resolve(request=request))
+
+
+def batch_create(*, request: BatchRequest, created_by: User | None = None) -> GenerationBatch:
+    """Check the request, plan its cases and start it once committed.
+
+    Raises BatchPlanError (unknown code, endpoint without its key, model not served, ...)
+    before anything is written. The cases are then written in short transactions
+    (batch_plan) while the batch is a draft that nothing starts; one more makes it queued.
+    The batch keeps its cost estimate (the batch page shows spending against it) and its
+    budget cap, if any.
+    """
+    resolved = batch_request_resolve(request=request)
+    codes, endpoint, model = resolved.codes, resolved.endpoint, resolved.model
+    try:
+        endpoint_preflight(endpoint=endpoint, model=model)
+    except LlmConfigError as error:
+        raise BatchPlanError(str(error)) from error
     batch = GenerationBatch.objects.create(
         name=request.name or _default_name(codes, request.pairs_per_code),
         status=BatchStatus.DRAFT,
-        config=config,
+        config=resolved.config,
         endpoint=endpoint,
         model=model,
         reviews_required=request.reviews_required,
         created_by=created_by,
+        budget=request.budget,
+        cost_estimate=_estimate_of(resolved).as_json(),
     )
     try:
         batch_plan(batch=batch, codes=codes)
@@ -284,7 +341,7 @@ def batch_pause(*, batch: GenerationBatch) -> bool:
     """Start no new LLM call for the batch until it is resumed; calls in flight finish and
     their output is kept. Returns False when the batch was already paused."""
     paused = GenerationBatch.objects.filter(pk=batch.pk, status__in=BATCH_STARTABLE_STATUSES).update(
-        status=BatchStatus.PAUSED, updated_at=timezone.now()
+        status=BatchStatus.PAUSED, pause_reason=PauseReason.ADMIN, updated_at=timezone.now()
     )
     label = _fresh_status_label(batch)
     if not paused and batch.status != BatchStatus.PAUSED:
@@ -298,7 +355,7 @@ def batch_resume(*, batch: GenerationBatch) -> int:
     the batch was not paused: a second resume does nothing)."""
     with transaction.atomic():
         resumed = GenerationBatch.objects.filter(pk=batch.pk, status=BatchStatus.PAUSED).update(
-            status=BatchStatus.RUNNING, updated_at=timezone.now()
+            status=BatchStatus.RUNNING, pause_reason=PauseReason.NONE, updated_at=timezone.now()
         )
         if not resumed:
             batch.refresh_from_db(fields=["status"])
@@ -318,6 +375,45 @@ def batch_resume(*, batch: GenerationBatch) -> int:
         batch_progress_refresh(batch_id=batch.pk)
     batch.refresh_from_db()
     return len(step_ids)
+
+
+@dataclass(frozen=True)
+class BudgetChange:
+    """What setting a batch's cap did: `resumed` is how many waiting steps a resume sent again
+    (None: the batch was not paused at its cap, or the new cap still leaves no room)."""
+
+    budget: Decimal | None
+    resumed: int | None
+    still_short: bool = False
+
+    @property
+    def summary(self) -> str:
+        cap = f"${self.budget}" if self.budget is not None else "none"
+        if self.still_short:
+            return f"Cap set to {cap}, but the batch stays paused: its next step would still pass it. Raise it further."
+        if self.resumed is not None:
+            return f"Cap set to {cap}; the batch resumed: {self.resumed} waiting step(s) sent to the workers again."
+        return f"Budget cap set to {cap}."
+
+
+def batch_budget_set(*, batch: GenerationBatch, budget: Decimal | None) -> BudgetChange:
+    """Set a batch's cost cap (None removes it). A batch paused at its cap resumes once the new
+    cap leaves room for its next step. A cap at or below what the batch has spent is refused."""
+    if budget is not None and not 0 < budget < MAX_BUDGET:
+        raise BatchOperationRefused(budget_problem(budget))
+    batch.refresh_from_db(fields=["status", "pause_reason", "budget", "cost_estimate"])
+    if batch.status == BatchStatus.CANCELLED:
+        raise BatchOperationRefused("The batch was cancelled; plan a new one instead.")
+    spent = selectors.batch_spent(batch_id=batch.pk)
+    if budget is not None and budget <= spent:
+        raise BatchOperationRefused(f"The batch has already spent ${spent:.4f}: a cap must be above that.")
+    GenerationBatch.objects.filter(pk=batch.pk).update(budget=budget, updated_at=timezone.now())
+    batch.budget = budget
+    if batch.status != BatchStatus.PAUSED or batch.pause_reason != PauseReason.BUDGET:
+        return BudgetChange(budget=budget, resumed=None)
+    if not budget_fits_next_step(batch=batch):
+        return BudgetChange(budget=budget, resumed=None, still_short=True)
+    return BudgetChange(budget=budget, resumed=batch_resume(batch=batch))
 
 
 def batch_cancel(*, batch: GenerationBatch) -> int:

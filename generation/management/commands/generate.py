@@ -6,11 +6,34 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation import selectors
+from generation.management.arguments import budget_amount
 from generation.models import BATCH_ASSIGNMENT_REQUIRED, AgentName
-from generation.services.batches import BatchPlanError, BatchRequest, batch_create
+from generation.services.batches import BatchPlanError, BatchRequest, batch_create, batch_request_estimate
+from generation.services.estimates import BatchEstimate
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
 BAR_WIDTH = 30
+
+
+def estimate_lines(estimate: BatchEstimate) -> list[str]:
+    """The estimate as a plain-text table: one row per agent, then the total."""
+    lines = [
+        f"Estimate for {estimate.cases} case(s) on {estimate.endpoint_name} ({estimate.model}):",
+        f"{'agent':<20} {'source':<8} {'calls':>8} {'input tok':>11} {'output tok':>11} "
+        f"{'low $':>10} {'expected $':>11} {'high $':>10}",
+    ]
+    for row in estimate.agents:
+        lines.append(
+            f"{row.label:<20} {row.source:<8} {row.calls:>8.1f} {row.input_tokens:>11,} {row.output_tokens:>11,} "
+            f"{row.cost_low:>10.4f} {row.cost:>11.4f} {row.cost_high:>10.4f}"
+        )
+    lines.append(
+        f"{'total':<20} {'':<8} {estimate.calls:>8.1f} {estimate.input_tokens:>11,} {estimate.output_tokens:>11,} "
+        f"{estimate.cost_low:>10.4f} {estimate.cost:>11.4f} {estimate.cost_high:>10.4f}"
+    )
+    if not estimate.priced:
+        lines.append("No price is set for this model (LLM models in the admin): the costs show as $0.")
+    return lines
 
 
 class Command(BaseCommand):
@@ -45,6 +68,19 @@ class Command(BaseCommand):
             metavar="AGENT=VALUE",
             help="Override an agent's temperature, e.g. note_writer=0.7 (repeatable)",
         )
+        parser.add_argument(
+            "--budget",
+            type=budget_amount,
+            default=None,
+            metavar="USD",
+            help="Cost cap: the batch pauses (never fails) before a step would take it past this; "
+            "raise the cap on the batch page to resume",
+        )
+        parser.add_argument(
+            "--estimate",
+            action="store_true",
+            help="Print the cost estimate (calls, tokens and cost per agent, with a range) and create nothing",
+        )
         parser.add_argument("--wait", action="store_true", help="Show progress until the batch finishes")
         parser.add_argument("--poll-seconds", type=float, default=2.0, help="Seconds between updates with --wait")
         parser.add_argument("--timeout", type=float, default=0, help="Stop waiting after this many seconds")
@@ -61,7 +97,16 @@ class Command(BaseCommand):
             reviews_required=options["reviews"],
             name=options["name"],
             config=self._config(options),
+            budget=options["budget"],
         )
+        if options["estimate"]:
+            try:
+                estimate = batch_request_estimate(request=request)
+            except BatchPlanError as error:
+                raise CommandError(str(error)) from error
+            self.stdout.write("\n".join(estimate_lines(estimate)))
+            self.stdout.write("Nothing was created (--estimate).")
+            return
         try:
             batch = batch_create(request=request)
         except BatchPlanError as error:
@@ -71,6 +116,13 @@ class Command(BaseCommand):
             f"Batch {batch.pk} '{batch.name}': {batch.planned_count} case(s) planned on "
             f"{endpoint.name if endpoint else '?'} ({batch.model})."
         )
+        spending = selectors.batch_progress(batch_id=batch.pk).spending
+        if spending.estimate is not None:
+            cap = f"; cap ${spending.budget}" if spending.budget is not None else ""
+            self.stdout.write(
+                f"Estimated cost ${spending.estimate:.4f} (${spending.estimate_low:.4f} to "
+                f"${spending.estimate_high:.4f}){cap}."
+            )
         if endpoint is not None and endpoint.is_local_demo:
             self.stdout.write(
                 self.style.WARNING("Local demo model: its text is for trying the product, not clinical content.")

@@ -1,4 +1,5 @@
-"""Whether a batch lets its steps call the model: an admin's pause and cancel.
+"""Whether a batch lets its steps call the model: an admin's pause and cancel (a batch also
+pauses itself at its budget cap: see `budget`).
 
 A paused batch starts no LLM call. A step that comes up stays as it is and its message is
 dropped (the recovery pass leaves paused batches alone); batch_resume enqueues the batch's

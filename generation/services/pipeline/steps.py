@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -53,18 +54,25 @@ def lease_expired(*, now: datetime) -> Q:
     return Q(status=StepStatus.RUNNING) & (Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
 
 
-def step_claim(*, step_id: int, task_id: str) -> PipelineStep | None:
+def step_claimable(*, now: datetime) -> Q:
+    """Steps a run may claim: waiting, or running under a lease that ran out."""
+    return Q(status=StepStatus.PENDING) | lease_expired(now=now)
+
+
+def step_claim(*, step_id: int, task_id: str, reserved_cost: Decimal = Decimal(0)) -> PipelineStep | None:
     """The step, now RUNNING under a fresh lease held by this run; None when this message
     has nothing to do.
 
     A PENDING step is claimed; so is a RUNNING step whose lease has expired (its worker
     died, or it overran its time limit): this run takes it over. While the lease is live,
     any other message for the step (a redelivery, a copy sent by the recovery pass) is
-    dropped, so one agent never runs twice at once for the same step.
+    dropped, so one agent never runs twice at once for the same step. `reserved_cost` is
+    what the run holds against its batch's budget cap (see budget).
     """
     now = timezone.now()
-    claimed = PipelineStep.objects.filter(Q(status=StepStatus.PENDING) | lease_expired(now=now), pk=step_id).update(
+    claimed = PipelineStep.objects.filter(step_claimable(now=now), pk=step_id).update(
         status=StepStatus.RUNNING,
+        reserved_cost=reserved_cost,
         started_at=now,
         updated_at=now,
         task_id=task_id,

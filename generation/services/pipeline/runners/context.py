@@ -122,6 +122,15 @@ def _attempt_checks(context: StepContext, *, endpoint: LlmEndpoint) -> Callable[
     return check_all
 
 
+def agent_request(
+    *, endpoint: LlmEndpoint, config: PipelineConfig, messages: list[Message], schema: type[BaseModel]
+) -> tuple[list[Message], type[BaseModel]]:
+    """The messages and schema an agent sends to `endpoint` under the batch's settings
+    (the cost estimate renders prompts through this too)."""
+    bounded = bounded_schema(schema, config.limits) if config.limits else schema
+    return (messages_without_system(messages) if endpoint.is_local_demo else messages), bounded
+
+
 def agent_call(
     context: StepContext,
     *,
@@ -133,11 +142,11 @@ def agent_call(
     worked examples in `messages`) are recorded against the call that succeeded."""
     step, case, config = context.step, context.case, context.config
     module = AGENT_MODULES[AgentName(step.agent)]
-    bounded = bounded_schema(schema, config.limits) if config.limits else schema
     endpoint = endpoint_for(case.batch)
+    sent, bounded = agent_request(endpoint=endpoint, config=config, messages=messages, schema=schema)
     result = structured_completion(
         endpoint=endpoint,
-        messages=messages_without_system(messages) if endpoint.is_local_demo else messages,
+        messages=sent,
         schema=bounded,
         agent=AgentName(step.agent),
         prompt_version=module.PROMPT_VERSION,

@@ -10,12 +10,14 @@ from django.db.models import F
 
 from generation import rendering, similarity
 from generation.agents import scenario_judge, scenario_provider
+from generation.agents.prompting import Message
 from generation.models import (
     AgentName,
     ArtefactKind,
     ArtefactVersion,
     Case,
     CaseStatus,
+    IcdCode,
     PhysicianRole,
     QualityVariable,
 )
@@ -122,19 +124,26 @@ def _verdict(context: StepContext, *, scenario: ArtefactVersion) -> dict[str, An
     return verdict
 
 
-def _model_verdict(
-    context: StepContext, *, scenario: ArtefactVersion, similar: list[similarity.SimilarScenario]
-) -> dict[str, Any]:
+def judge_messages(
+    *, code: IcdCode, scenario: dict[str, Any], similar: list[similarity.SimilarScenario]
+) -> list[Message]:
+    """The judge's prompt: the scenario beside the approved scenarios most like it."""
     names = variable_names()
-    messages = scenario_judge.build_messages(
-        code=context.case.code,
-        scenario=scenario.content,
+    return scenario_judge.build_messages(
+        code=code,
+        scenario=scenario,
         similar=[
             {"similarity": item.similarity, "text": rendering.scenario_text(item.content, variable_names=names)}
             for item in similar
         ],
         variable_names=names,
     )
+
+
+def _model_verdict(
+    context: StepContext, *, scenario: ArtefactVersion, similar: list[similarity.SimilarScenario]
+) -> dict[str, Any]:
+    messages = judge_messages(code=context.case.code, scenario=scenario.content, similar=similar)
     output: Any = agent_call(context, messages=messages, schema=scenario_judge.ScenarioJudgeOutput).output
     approved = scenario_judge.verdict_approved(output)
     return {
