@@ -6,6 +6,8 @@ app_name = "generation"
 
 urlpatterns = [
     path("batches/new/", views.batch_launch, name="batch-launch"),
+    path("batches/new/code-search/", views.code_search_view, name="code-search"),
+    path("batches/new/code-preview/", views.code_preview_view, name="code-preview"),
     path("batches/<int:batch_id>/", views.batch_detail, name="batch-detail"),
     path("batches/<int:batch_id>/cancel/", views.batch_cancel_view, name="batch-cancel"),
     path("batches/<int:batch_id>/retry-failed/", views.batch_retry_failed_view, name="batch-retry-failed"),
