@@ -49,7 +49,9 @@ from generation.services.cases import (
     cases_with_versions_create,
 )
 from generation.services.code_selection import (
-    BatchPlanError,
+    BatchPlanError as BatchPlanError,  # raised here too; its callers know it from this module
+)
+from generation.services.code_selection import (
     CodeSelection,
     PlannedCode,
     TopUp,
