@@ -27,7 +27,7 @@ SEARCH_MAX_WORDS = 6
 SEARCH_MIN_WORD = 2
 # A letter, then optionally a digit and more code characters: "E", "e11", "E11.9", "S72.00"
 _CODE_PREFIX = re.compile(r"^[A-Za-z](\d[0-9A-Za-z.]*)?$")
-_IN_CHUNK = 900  # stays under SQLite's variable limit
+_IN_LIMIT = 900  # stays under SQLite's variable limit
 
 
 def codes_matching(*, query: str, limit: int = SEARCH_LIMIT) -> list[IcdCode]:
@@ -76,18 +76,18 @@ class CodePairCounts:
 
 
 def code_pair_counts(*, code_ids: Iterable[int]) -> dict[int, CodePairCounts]:
-    """{code id: its approved and underway pairs over every batch}, for each code asked."""
+    """{code id: its approved and underway pairs over every batch}, for each code asked, in
+    one query: by id for a few codes, over every case for many (a chapter's thousands of ids
+    would not fit in one query on SQLite)."""
     ids = list(dict.fromkeys(code_ids))
+    cases = Case.objects.filter(code_id__in=ids) if len(ids) <= _IN_LIMIT else Case.objects.all()
+    rows = (
+        cases.values("code_id")
+        .annotate(approved=Count("id", filter=Q(status=CaseStatus.APPROVED)), underway=Count("id", filter=UNDERWAY))
+        .order_by()
+    )
     counts = dict.fromkeys(ids, CodePairCounts())
-    for start in range(0, len(ids), _IN_CHUNK):
-        rows = (
-            Case.objects.filter(code_id__in=ids[start : start + _IN_CHUNK])
-            .values("code_id")
-            .annotate(
-                approved=Count("id", filter=Q(status=CaseStatus.APPROVED)),
-                underway=Count("id", filter=UNDERWAY),
-            )
-            .order_by()
-        )
-        counts.update({row["code_id"]: CodePairCounts(row["approved"], row["underway"]) for row in rows})
+    counts.update(
+        {row["code_id"]: CodePairCounts(row["approved"], row["underway"]) for row in rows if row["code_id"] in counts}
+    )
     return counts

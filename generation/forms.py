@@ -86,6 +86,12 @@ class CodeSelectionForm(forms.Form):
             "topup_total_cap": data.get("topup_total_cap"),
         }
 
+    @classmethod
+    def field_selector(cls) -> str:
+        """A CSS selector of these fields' inputs in the batch form: what the preview sends
+        (and nothing else of the form, no CSRF token in a URL)."""
+        return ", ".join(f"[name={name}]" for name in cls.base_fields)
+
     def has_selection(self) -> bool:
         """Whether anything that chooses codes was filled in (the preview stays quiet until then)."""
         return any((self.data.get(name) or "").strip() for name in ("codes", "top", "chapter", "blocks"))

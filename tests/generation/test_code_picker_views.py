@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from generation.models import CaseStatus
+from generation.models import CaseStatus, IcdCode
 from tests.factories import CaseFactory, IcdCodeFactory
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +106,39 @@ def test_the_batch_form_carries_the_code_picker(admin_member_client):
     assert f'hx-get="{SEARCH}"' in response.text
     assert f'hx-get="{PREVIEW}"' in response.text
     assert 'name="codes"' in response.text
+
+
+def bulk_codes(prefix, chapter, count):
+    IcdCode.objects.bulk_create(
+        IcdCode(
+            code=f"{prefix}{n:03d}",
+            code_compact=f"{prefix}{n:03d}",
+            description=f"Test condition {n}",
+            chapter=chapter,
+            block=f"{prefix}00-{prefix}99",
+            depth=2,
+            is_billable=True,
+        )
+        for n in range(count)
+    )
+
+
+def test_the_preview_answers_with_the_same_number_of_queries_for_few_or_many_codes(admin_member_client):
+    bulk_codes("A", "1", 3)
+    bulk_codes("B", "2", 950)  # more codes than one query may list by id on SQLite
+    CaseFactory(code=IcdCode.objects.get(code="B000"), status=CaseStatus.APPROVED)
+
+    def preview_of_chapter(chapter):
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_member_client.get(PREVIEW, {"chapter": chapter, "pairs_per_code": "1"}, headers=HTMX)
+        return response, len(captured)
+
+    (few, few_queries), (many, many_queries) = preview_of_chapter("1"), preview_of_chapter("2")
+    assert "<strong>3</strong> code(s)" in few.text
+    assert "<strong>950</strong> code(s)" in many.text
+    assert "And 750 more code(s), not shown." in many.text
+    # Counted over every case when the codes are too many to list by id: B000 has 1 approved.
+    assert '<td>B000</td><td>Test condition 0</td><td>2</td> <td class="num">–</td><td class="num">1</td>' in " ".join(
+        many.text.split()
+    )
+    assert few_queries == many_queries
