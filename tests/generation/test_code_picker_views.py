@@ -8,8 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from generation.models import CaseStatus, IcdCode
+from generation.models import CaseStatus, GenerationBatch, IcdCode
 from tests.factories import CaseFactory, IcdCodeFactory
+from tests.generation.pipeline_fakes import make_endpoint
+from tests.llm_replay import llm_replay, models_response
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +144,19 @@ def test_the_preview_answers_with_the_same_number_of_queries_for_few_or_many_cod
         many.text.split()
     )
     assert few_queries == many_queries
+
+
+def test_the_batch_form_plans_a_stratified_top_up(admin_member_client):
+    endpoint = make_endpoint()
+    for code, chapter, frequency in [("E11.9", "4", 500), ("E10.9", "4", 400), ("I10", "9", 80)]:
+        IcdCodeFactory(code=code, chapter=chapter, frequency=frequency)
+    CaseFactory(code=IcdCode.objects.get(code="E11.9"), status=CaseStatus.APPROVED)
+    form = {"top": "2", "minimum_per_chapter": "1", "pairs_per_code": "1", "target_approved": "2"}
+    with llm_replay([models_response(["test-model"])]):
+        response = admin_member_client.post(
+            reverse("generation:batch-launch"), {**form, "endpoint": endpoint.pk, "reviews_required": "1"}
+        )
+    assert response.status_code == 302
+    # Stratified top 2: E11.9 (chapter 4) and I10 (chapter 9), not E10.9. E11.9 lacks 1, I10 2.
+    batch = GenerationBatch.objects.latest("id")
+    assert sorted(batch.cases.values_list("code__code", "slot")) == [("E11.9", 1), ("I10", 1), ("I10", 2)]
