@@ -100,6 +100,7 @@
       search.setAttribute("aria-expanded", String(!listbox().hidden));
       highlight(found ? 0 : -1);
     });
+    search.addEventListener("blur", close); // a click on an option keeps the focus (mousedown above)
     input.addEventListener("input", function () { renderChips(picker, input); });
     renderChips(picker, input);
   }

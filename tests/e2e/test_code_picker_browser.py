@@ -1,12 +1,13 @@
 """The batch form's code picker in a real browser: search the catalogue, move with the arrow
-keys, pick with Enter; the code lands in the typed list as a chip, the preview shows it, and
-the batch is planned with it."""
+keys, pick with Enter (or a click); the code lands in the typed list as a chip (whose button
+removes it), the preview shows the list, and the batch is planned with it."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from generation.models import GenerationBatch
 from tests.factories import AdminFactory, IcdCodeFactory
@@ -38,11 +39,18 @@ def test_the_autocomplete_picks_a_code_into_the_batch_form(open_session, live_se
     assert page.locator(".code-chip").all_inner_texts() == ["I10 ×", "E11.9 ×"]
     assert page.locator("#code-options").is_hidden()
     page.locator("#code-preview td", has_text="E11.9").wait_for()
+
+    search.press_sequentially("e11.6")  # a code prefix, picked with the mouse
+    page.locator("#code-options [role=option]", has_text="E11.65").click()
+    assert page.input_value("#id_codes") == "I10, E11.9, E11.65"
+    page.get_by_role("button", name="Remove E11.9").click()
+    assert page.input_value("#id_codes") == "I10, E11.65"
     preview = page.locator("#code-preview")
+    expect(preview.locator("tbody td:first-child")).to_have_text(["I10", "E11.65"])
     preview.get_by_text("2 code(s); 2 new pair(s)").wait_for()
 
     with llm_replay([models_response(["test-model"])]):
         page.get_by_role("button", name="Plan and start").click()
         page.wait_for_url(re.compile(r"/generation/batches/\d+/$"))
     batch = GenerationBatch.objects.get()
-    assert sorted(batch.cases.values_list("code__code", flat=True)) == ["E11.9", "I10"]
+    assert sorted(batch.cases.values_list("code__code", flat=True)) == ["E11.65", "I10"]
