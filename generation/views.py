@@ -79,10 +79,12 @@ def code_preview_view(request: HttpRequest) -> HttpResponse:
     """The chosen codes as the batch would plan them: frequency, approved and underway pairs,
     new pairs. Takes the batch form's fields; says what is wrong with them instead."""
     form = CodeSelectionForm(request.GET)
-    context: dict[str, Any] = {"chosen": form.has_selection(), "rows": [], "refusals": []}
-    if context["chosen"] and not form.is_valid():
+    context: dict[str, Any] = {"rows": [], "refusals": []}
+    if not form.has_selection():
+        return render(request, CODE_PREVIEW_PARTIAL, context)  # nothing chosen yet: the hint
+    if not form.is_valid():
         context["refusals"] = _error_lines(form)
-    elif context["chosen"]:
+    else:
         with on_refusal(context["refusals"].append):
             rows = batch_codes_plan(request=BatchRequest(**form.code_request()))
             context.update(
