@@ -10,6 +10,7 @@ from generation import selectors
 from generation.models import BATCH_ASSIGNMENT_REQUIRED, LlmEndpoint, PhysicianRole
 from generation.models.text_limits import CODE_LIST_MAX_CHARS, COMMENT_MAX_CHARS, DISCARD_REASON_MAX_CHARS
 from generation.services.batches import MAX_BUDGET, MAX_PAIRS_PER_CODE, BatchRequest
+from generation.services.code_selection import split_list
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
 
@@ -20,15 +21,84 @@ def _endpoint_label(endpoint: LlmEndpoint) -> str:
     return label + (" - default" if endpoint.is_default else "")
 
 
-class BatchLaunchForm(forms.Form):
+class CodePickerInput(forms.TextInput):
+    """The typed list of codes, with a search of the catalogue (arrow keys and Enter pick a
+    code into the list) and a chip per chosen code; without JavaScript, a plain text field."""
+
+    template_name = "generation/widgets/code_picker.html"
+
+
+class CodeSelectionForm(forms.Form):
+    """Which codes a batch takes and how many new pairs each gets: the batch form's code
+    fields, also bound alone by the preview of the chosen codes."""
+
     codes = forms.CharField(
         required=False,
         max_length=CODE_LIST_MAX_CHARS,
+        widget=CodePickerInput,
         help_text="Comma-separated ICD-10-CM codes, with or without the dot (I10, E11.9)",
     )
     top = forms.IntegerField(required=False, min_value=1, label="Or the top N codes by frequency")
-    chapter = forms.CharField(required=False, max_length=4, label="Chapter (1-22), optional filter for top N")
+    chapter = forms.CharField(
+        required=False, max_length=CODE_LIST_MAX_CHARS, label="Chapters (1-22), optional filter, comma-separated"
+    )
+    blocks = forms.CharField(
+        required=False, max_length=CODE_LIST_MAX_CHARS, label="Blocks, optional filter (E08-E13, I10-I1A)"
+    )
+    minimum_per_chapter = forms.IntegerField(
+        required=False,
+        min_value=0,
+        label="Stratify the top N across chapters: at least this many codes per chapter",
+        help_text="Each chapter first gets this minimum; the rest is shared in proportion to its frequency.",
+    )
     pairs_per_code = forms.IntegerField(min_value=1, max_value=MAX_PAIRS_PER_CODE, initial=1)
+    target_approved = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_PAIRS_PER_CODE,
+        label="Or top up to K approved pairs per code",
+        help_text="Plans only what each code lacks: K - approved - underway pairs (instead of pairs per code).",
+    )
+    topup_per_code_cap = forms.IntegerField(required=False, min_value=1, label="Top-up: at most this many per code")
+    topup_total_cap = forms.IntegerField(required=False, min_value=1, label="Top-up: at most this many in total")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        listed = bool((cleaned.get("codes") or "").strip())
+        filtered = any(cleaned.get(name) for name in ("top", "chapter", "blocks"))
+        if not listed and not filtered:
+            raise forms.ValidationError("Give a list of codes, a top N, a chapter or a block.")
+        if listed and (filtered or cleaned.get("minimum_per_chapter") is not None):
+            raise forms.ValidationError("Give either a list of codes or a top N / chapter / block, not both.")
+        return cleaned
+
+    def code_request(self) -> dict[str, Any]:
+        """The BatchRequest fields these answers set."""
+        data = self.cleaned_data
+        return {
+            "codes": split_list(data.get("codes") or ""),
+            "top": data.get("top"),
+            "chapter": (data.get("chapter") or "").strip(),
+            "blocks": split_list(data.get("blocks") or ""),
+            "minimum_per_chapter": data.get("minimum_per_chapter"),
+            "pairs_per_code": data["pairs_per_code"],
+            "target_approved": data.get("target_approved"),
+            "topup_per_code_cap": data.get("topup_per_code_cap"),
+            "topup_total_cap": data.get("topup_total_cap"),
+        }
+
+    @classmethod
+    def field_selector(cls) -> str:
+        """A CSS selector of these fields' inputs in the batch form: what the preview sends
+        (and nothing else of the form, no CSRF token in a URL)."""
+        return ", ".join(f"[name={name}]" for name in cls.base_fields)
+
+    def has_selection(self) -> bool:
+        """Whether anything that chooses codes was filled in (the preview stays quiet until then)."""
+        return any((self.data.get(name) or "").strip() for name in ("codes", "top", "chapter", "blocks"))
+
+
+class BatchLaunchForm(CodeSelectionForm):
     endpoint = forms.ModelChoiceField(queryset=LlmEndpoint.objects.none(), empty_label=None, label="LLM endpoint")
     gates = forms.MultipleChoiceField(
         required=False,
@@ -66,14 +136,6 @@ class BatchLaunchForm(forms.Form):
         self.fields["endpoint"].label_from_instance = _endpoint_label  # type: ignore[attr-defined]
         self.fields["role"].queryset = PhysicianRole.objects.filter(is_active=True)  # type: ignore[attr-defined]
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if not (cleaned.get("codes") or "").strip() and not cleaned.get("top") and not cleaned.get("chapter"):
-            raise forms.ValidationError("Give a list of codes, a top N, or a chapter.")
-        if (cleaned.get("codes") or "").strip() and (cleaned.get("top") or cleaned.get("chapter")):
-            raise forms.ValidationError("Give either a list of codes or a top N / chapter, not both.")
-        return cleaned
-
     @staticmethod
     def _config(data: dict[str, Any]) -> dict[str, Any]:
         config: dict[str, Any] = {"judge_mode": data["judge_mode"]} if data.get("judge_mode") else {}
@@ -85,10 +147,7 @@ class BatchLaunchForm(forms.Form):
         data = self.cleaned_data
         role = data.get("role")
         return BatchRequest(
-            codes=[code for code in (data.get("codes") or "").split(",") if code.strip()],
-            top=data.get("top"),
-            chapter=(data.get("chapter") or "").strip(),
-            pairs_per_code=data["pairs_per_code"],
+            **self.code_request(),
             endpoint_name=data["endpoint"].name,
             gates=list(data.get("gates") or []),
             reviews_required=data["reviews_required"],

@@ -10,17 +10,26 @@ from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from generation import selectors
+from generation import code_search, selectors
 from generation.errors import on_refusal
-from generation.forms import BatchBudgetForm, BatchLaunchForm, CaseActionForm, RetryFailedForm, case_action_forms
+from generation.forms import (
+    BatchBudgetForm,
+    BatchLaunchForm,
+    CaseActionForm,
+    CodeSelectionForm,
+    RetryFailedForm,
+    case_action_forms,
+)
 from generation.models import FAILED_STATUSES, BatchStatus, Case, GenerationBatch
 from generation.services.attention import case_discard, case_reassign, case_scenario_rerun
 from generation.services.batches import (
+    BatchRequest,
     batch_budget_set,
     batch_cancel,
+    batch_codes_plan,
     batch_create,
     batch_pause,
     batch_request_estimate,
@@ -109,6 +118,52 @@ def batch_confirm_view(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Batch '{batch.name}' planned: {batch.planned_count} case(s).")
         return redirect("generation:batch-detail", batch_id=batch.pk)
     return _launch_form_again(request, form, status=400)
+
+
+# The batch form's code picker: what its search box and its preview of the chosen codes swap.
+CODE_OPTIONS_PARTIAL = "generation/_code_selection.html#code-options"
+CODE_PREVIEW_PARTIAL = "generation/_code_selection.html#code-preview"
+PREVIEW_ROWS = 200
+
+
+@permission_required(LAUNCH_BATCH, raise_exception=True)
+@require_GET
+def code_search_view(request: HttpRequest) -> HttpResponse:
+    """The autocomplete of the batch form: codes by code prefix or by words of their description."""
+    query = request.GET.get("q", "")[:100]
+    return render(request, CODE_OPTIONS_PARTIAL, {"codes": code_search.codes_matching(query=query), "query": query})
+
+
+@permission_required(LAUNCH_BATCH, raise_exception=True)
+@require_GET
+def code_preview_view(request: HttpRequest) -> HttpResponse:
+    """The chosen codes as the batch would plan them: frequency, approved and underway pairs,
+    new pairs. Takes the batch form's fields; says what is wrong with them instead."""
+    form = CodeSelectionForm(request.GET)
+    context: dict[str, Any] = {"rows": [], "refusals": []}
+    if not form.has_selection():
+        return render(request, CODE_PREVIEW_PARTIAL, context)  # nothing chosen yet: the hint
+    if not form.is_valid():
+        context["refusals"] = _error_lines(form)
+    else:
+        with on_refusal(context["refusals"].append):
+            rows = batch_codes_plan(request=BatchRequest(**form.code_request()))
+            context.update(
+                rows=rows[:PREVIEW_ROWS],
+                hidden_rows=max(0, len(rows) - PREVIEW_ROWS),
+                code_count=len(rows),
+                new_pairs=sum(row.new_pairs for row in rows),
+            )
+    return render(request, CODE_PREVIEW_PARTIAL, context)
+
+
+def _error_lines(form: CodeSelectionForm) -> list[str]:
+    """A form's errors as sentences, each field's led by its label."""
+    return [
+        f"{form.fields[name].label or name}: {error}" if name in form.fields else str(error)
+        for name, errors in form.errors.items()
+        for error in errors
+    ]
 
 
 def _batch_page_context(batch_id: int) -> dict[str, Any]:

@@ -42,8 +42,6 @@ from generation.models import (
     PipelineStep,
     StepStatus,
     VersionSource,
-    code_compact,
-    looks_like_icd9,
 )
 from generation.models.text_limits import BATCH_NAME_MAX_CHARS, TextTooLong, text_within_limit
 from generation.services.cases import (
@@ -52,7 +50,17 @@ from generation.services.cases import (
     cases_transition,
     cases_with_versions_create,
 )
-from generation.services.catalogue import codes_by_compact
+from generation.services.code_selection import (
+    BatchPlanError as BatchPlanError,  # raised here too; its callers know it from this module
+)
+from generation.services.code_selection import (
+    CodeSelection,
+    PlannedCode,
+    TopUp,
+    codes_plan,
+    codes_select,
+    split_list,
+)
 from generation.services.estimates import BatchEstimate, batch_estimate
 from generation.services.pipeline import (
     GATE_STAGES,
@@ -83,17 +91,13 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-class BatchPlanError(DomainError):
-    """The batch request cannot be planned; nothing was created."""
-
-
 @dataclass(frozen=True)
 class BatchRequest:
     """What an admin (or `manage.py generate`) asks for."""
 
     codes: list[str] = field(default_factory=list)
     top: int | None = None
-    chapter: str = ""
+    chapter: str = ""  # one chapter or several, comma-separated
     pairs_per_code: int = 1
     endpoint_name: str = ""
     model: str = ""
@@ -104,44 +108,42 @@ class BatchRequest:
     config: dict[str, Any] = field(default_factory=dict)
     # The batch's cost cap; None: no cap.
     budget: Decimal | None = None
+    blocks: list[str] = field(default_factory=list)
+    minimum_per_chapter: int | None = None  # set: the top N is stratified across chapters
+    # Set: a top-up to this many approved pairs per code (pairs_per_code is then unused).
+    target_approved: int | None = None
+    topup_per_code_cap: int | None = None
+    topup_total_cap: int | None = None
 
+    def selection(self) -> CodeSelection:
+        return CodeSelection(
+            codes=self.codes,
+            top=self.top,
+            chapters=split_list(self.chapter),
+            blocks=self.blocks,
+            minimum_per_chapter=self.minimum_per_chapter,
+        )
 
-def _codes_listed(raw_codes: list[str]) -> list[IcdCode]:
-    wanted = [code_compact(raw) for raw in raw_codes if raw.strip()]
-    known = codes_by_compact(wanted)
-    unknown = [raw.strip() for raw in raw_codes if raw.strip() and code_compact(raw) not in known]
-    if unknown:
-        hint = " (these look like ICD-9 codes)" if all(looks_like_icd9(raw) for raw in unknown) else ""
-        loaded = "" if IcdCode.objects.exists() else " The catalogue is empty: run `manage.py load_icd10` first."
-        raise BatchPlanError(f"Unknown ICD-10-CM code(s): {', '.join(unknown)}{hint}.{loaded}")
-    unique = list(dict.fromkeys(wanted))
-    return [known[compact] for compact in unique]
+    def topup(self) -> TopUp | None:
+        if self.target_approved is None:
+            return None
+        return TopUp(target=self.target_approved, per_code_cap=self.topup_per_code_cap, total_cap=self.topup_total_cap)
 
 
 def batch_codes_resolve(*, codes: list[str], top: int | None, chapter: str) -> list[IcdCode]:
     """The codes of a batch: an explicit list, or the top N by imported frequency
-    (optionally within one chapter), or every billable code of a chapter."""
-    if codes:
-        return _codes_listed(codes)
-    queryset = IcdCode.objects.filter(is_billable=True)
-    if chapter:
-        queryset = queryset.filter(chapter=chapter.strip())
-        if not queryset.exists():
-            raise BatchPlanError(f"No billable ICD-10-CM codes in chapter {chapter!r} (chapters are numbered 1-22).")
-    if top is not None:
-        if top < 1:
-            raise BatchPlanError("--top must be at least 1.")
-        ranked = queryset.filter(frequency__isnull=False).order_by("-frequency", "code")[:top]
-        found = list(ranked)
-        if not found:
-            raise BatchPlanError(
-                "No code frequencies have been imported, so there is no top-N: import them "
-                "(`manage.py import_code_frequencies FILE`) or list the codes."
-            )
-        return found
-    if chapter:
-        return list(queryset.order_by("code"))
-    raise BatchPlanError("Choose the codes: a list of codes, a top-N by frequency, or a chapter.")
+    (optionally within chapters), or every billable code of a chapter."""
+    return codes_select(CodeSelection(codes=codes, top=top, chapters=split_list(chapter)))
+
+
+def batch_codes_plan(*, request: BatchRequest) -> list[PlannedCode]:
+    """The request's codes, each with the pairs it has and the new pairs it would get."""
+    topup = request.topup()
+    if topup is not None:
+        limits = (topup.target, topup.per_code_cap or 1, topup.total_cap or 1)
+        if min(limits) < 1:
+            raise BatchPlanError("The top-up target and its caps must be at least 1.")
+    return codes_plan(selection=request.selection(), pairs_per_code=request.pairs_per_code, topup=topup)
 
 
 def _endpoint_resolve(name: str) -> LlmEndpoint:
@@ -198,15 +200,21 @@ class ResolvedRequest:
 
     @property
     def cases(self) -> int:
-        return len(self.codes) * self.request.pairs_per_code
+        by_code: dict[str, int] = self.config.get("pairs_by_code") or {}
+        return sum(by_code.get(code.code, self.request.pairs_per_code) for code in self.codes)
 
 
 def batch_request_resolve(*, request: BatchRequest) -> ResolvedRequest:
     """Check a request and find what it names; raises BatchPlanError, writes nothing."""
     _request_check(request)
-    codes = batch_codes_resolve(codes=request.codes, top=request.top, chapter=request.chapter)
-    if len(codes) * request.pairs_per_code > MAX_CASES_PER_BATCH:
+    planned = [row for row in batch_codes_plan(request=request) if row.new_pairs]
+    if not planned:
+        raise BatchPlanError(
+            f"Nothing to top up: every chosen code has {request.target_approved} approved or underway pair(s)."
+        )
+    if sum(row.new_pairs for row in planned) > MAX_CASES_PER_BATCH:
         raise BatchPlanError(f"That is more than {MAX_CASES_PER_BATCH} cases; split it into several batches.")
+    codes = [row.code for row in planned]
     endpoint = _endpoint_resolve(request.endpoint_name)
     config = {
         **request.config,
@@ -215,6 +223,9 @@ def batch_request_resolve(*, request: BatchRequest) -> ResolvedRequest:
         "gates": sorted(set(request.gates)),
         "role": request.role,
     }
+    if request.target_approved is not None:
+        config["target_approved"] = request.target_approved
+        config["pairs_by_code"] = {row.code.code: row.new_pairs for row in planned}
     return ResolvedRequest(
         request=request, codes=codes, endpoint=endpoint, model=request.model or endpoint.default_model, config=config
     )
@@ -223,10 +234,11 @@ def batch_request_resolve(*, request: BatchRequest) -> ResolvedRequest:
 def _estimate_of(resolved: ResolvedRequest) -> BatchEstimate:
     return batch_estimate(
         codes=resolved.codes,
-        pairs_per_code=resolved.request.pairs_per_code,
+        pairs_per_code=max(1, round(resolved.cases / len(resolved.codes))),
         endpoint=resolved.endpoint,
         model=resolved.model,
         config=resolved.config,
+        cases=resolved.cases,
     )
 
 
@@ -252,7 +264,7 @@ def batch_create(*, request: BatchRequest, created_by: User | None = None) -> Ge
     except LlmConfigError as error:
         raise BatchPlanError(str(error)) from error
     batch = GenerationBatch.objects.create(
-        name=request.name or _default_name(codes, request.pairs_per_code),
+        name=request.name or _default_name(codes, resolved.config),
         status=BatchStatus.DRAFT,
         config=resolved.config,
         endpoint=endpoint,
@@ -276,9 +288,11 @@ def batch_create(*, request: BatchRequest, created_by: User | None = None) -> Ge
     return batch
 
 
-def _default_name(codes: list[IcdCode], pairs: int) -> str:
+def _default_name(codes: list[IcdCode], config: dict[str, Any]) -> str:
     shown = ", ".join(code.code for code in codes[:3]) + (f" and {len(codes) - 3} more" if len(codes) > 3 else "")
-    return f"{shown} x {pairs}"
+    if "target_approved" in config:
+        return f"{shown}: top-up to {config['target_approved']} approved"
+    return f"{shown} x {config['pairs_per_code']}"
 
 
 def _enqueue_start(batch_id: int) -> None:
@@ -289,14 +303,15 @@ def _enqueue_start(batch_id: int) -> None:
 
 def batch_plan(*, batch: GenerationBatch, codes: list[IcdCode]) -> int:
     """Create the batch's cases (code x slot), PLAN_CHUNK rows per transaction; planning
-    again adds only what is missing."""
+    again adds only what is missing. A top-up batch names each code's pairs."""
     pairs = int(batch.config.get("pairs_per_code", 1))
+    pairs_by_code: dict[str, int] = batch.config.get("pairs_by_code") or {}
     role_name = batch.config.get("role") or ""
     role = PhysicianRole.objects.filter(name=role_name).first() if role_name else None
     planned = (
         Case(batch=batch, code=code, slot=slot, role=role, reviews_required=batch.reviews_required)
         for code in codes
-        for slot in range(1, pairs + 1)
+        for slot in range(1, pairs_by_code.get(code.code, pairs) + 1)
     )
     for chunk in _chunks(planned, PLAN_CHUNK):
         with transaction.atomic():

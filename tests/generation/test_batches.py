@@ -14,7 +14,7 @@ from generation.services.batches import (
     batch_start,
     imported_batch_create,
 )
-from tests.factories import IcdCodeFactory, LlmEndpointFactory, LlmModelFactory
+from tests.factories import CaseFactory, IcdCodeFactory, LlmEndpointFactory, LlmModelFactory
 from tests.llm_replay import llm_replay, models_response
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +132,25 @@ def test_an_imported_batch_puts_every_pair_in_the_final_review(codes):
     note = batch.cases.order_by("id").first().versions.get(kind="note")
     assert (note.number, note.source, note.text) == (1, "imported", "Seen today.\nS: cough")
     assert note.check_flags[0]["code"] == "unparsed"
+
+
+def test_a_top_up_batch_plans_each_code_s_missing_pairs(endpoint, codes):
+    e11, i10, _ = codes
+    CaseFactory(code=e11, status=CaseStatus.APPROVED)
+    CaseFactory(code=i10, status=CaseStatus.APPROVED)
+    CaseFactory(code=i10, status=CaseStatus.NOTE_GENERATING)
+    # Target 3: E11.9 lacks 2, I10 lacks 1, J02.9 all 3.
+    with llm_replay([models_response(["test-model"])]):
+        request = BatchRequest(codes=["E11.9", "I10", "J02.9"], target_approved=3, endpoint_name="lab")
+        batch = batch_create(request=request)
+    planned = sorted(batch.cases.values_list("code__code", "slot"))
+    assert planned == [("E11.9", 1), ("E11.9", 2), ("I10", 1), ("J02.9", 1), ("J02.9", 2), ("J02.9", 3)]
+    assert batch.config["pairs_by_code"] == {"E11.9": 2, "I10": 1, "J02.9": 3}
+    assert batch.name == "E11.9, I10, J02.9: top-up to 3 approved"
+
+
+def test_a_top_up_with_nothing_missing_is_refused(endpoint, codes):
+    CaseFactory(code=codes[1], status=CaseStatus.APPROVED)
+    with pytest.raises(BatchPlanError, match="Nothing to top up: every chosen code has 1 approved"):
+        batch_create(request=BatchRequest(codes=["I10"], target_approved=1, endpoint_name="lab"))
+    assert GenerationBatch.objects.count() == 1  # only the factory's batch

@@ -9,6 +9,7 @@ from generation import selectors
 from generation.management.arguments import budget_amount
 from generation.models import BATCH_ASSIGNMENT_REQUIRED, AgentName
 from generation.services.batches import BatchPlanError, BatchRequest, batch_create, batch_request_estimate
+from generation.services.code_selection import split_list
 from generation.services.estimates import BatchEstimate
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
@@ -40,11 +41,27 @@ class Command(BaseCommand):
     help = "Plan and launch a generation batch from the command line (headless use)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        which = parser.add_mutually_exclusive_group(required=True)
+        which = parser.add_argument_group("codes", "A list of codes, or a top N and/or chapter and block filters")
         which.add_argument("--codes", help="Comma-separated ICD-10-CM codes, with or without the dot: I10,E11.9")
         which.add_argument("--top", type=int, help="The N most frequent codes (imported frequencies)")
-        which.add_argument("--chapter", help="Every billable code of an ICD-10 chapter (1-22)")
+        which.add_argument("--chapter", help="Only these chapters (1-22, comma-separated); alone: all their codes")
+        which.add_argument("--blocks", default="", help="Only these blocks (comma-separated: E08-E13,I10-I1A)")
+        which.add_argument(
+            "--stratify",
+            type=int,
+            metavar="MIN",
+            help="Spread the top N across chapters by frequency, at least MIN codes per chapter",
+        )
         parser.add_argument("--per-code", type=int, default=1, help="Pairs per code (default 1)")
+        topup = parser.add_argument_group("top-up", "Plan only what each code lacks to reach K approved pairs")
+        topup.add_argument(
+            "--target-approved",
+            type=int,
+            metavar="K",
+            help="K - approved - underway new pairs per code, over every batch (instead of --per-code)",
+        )
+        topup.add_argument("--topup-per-code", type=int, metavar="N", help="At most N new pairs for one code")
+        topup.add_argument("--topup-total", type=int, metavar="N", help="At most N new pairs in all")
         parser.add_argument("--endpoint", default="", help="LLM endpoint name (default: the default endpoint)")
         parser.add_argument("--model", default="", help="Model (default: the endpoint's default model)")
         parser.add_argument("--gates", default="", help=f"Human review gates: any of {','.join(GATE_STAGES)}")
@@ -87,9 +104,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         request = BatchRequest(
-            codes=[code for code in (options["codes"] or "").split(",") if code.strip()],
+            codes=split_list(options["codes"] or ""),
             top=options["top"],
             chapter=options["chapter"] or "",
+            blocks=split_list(options["blocks"]),
+            minimum_per_chapter=options["stratify"],
+            target_approved=options["target_approved"],
+            topup_per_code_cap=options["topup_per_code"],
+            topup_total_cap=options["topup_total"],
             pairs_per_code=options["per_code"],
             endpoint_name=options["endpoint"],
             model=options["model"],

@@ -179,12 +179,19 @@ def _steps_per_case(config: PipelineConfig, *, rejection_rate: float) -> dict[st
 
 
 def batch_estimate(
-    *, codes: list[IcdCode], pairs_per_code: int, endpoint: LlmEndpoint, model: str, config: dict[str, Any]
+    *,
+    codes: list[IcdCode],
+    pairs_per_code: int,
+    endpoint: LlmEndpoint,
+    model: str,
+    config: dict[str, Any],
+    cases: int | None = None,
 ) -> BatchEstimate:
-    """The estimate of a batch of `pairs_per_code` cases per code on `endpoint` / `model`."""
+    """The estimate of a batch of `pairs_per_code` cases per code on `endpoint` / `model`
+    (`cases`: the batch's total when the codes' counts differ, as in a top-up)."""
     settings = pipeline_config(batch=GenerationBatch(endpoint=endpoint, model=model, config=config))
     price = LlmModel.objects.filter(endpoint=endpoint, name=model).first()
-    cases = len(codes) * pairs_per_code
+    cases = len(codes) * pairs_per_code if cases is None else cases
     judge = selectors.judge_history(model=model)
     history_rate = judge.rejection_rate if judge.verdicts >= MIN_HISTORY_STEPS else None
     rate = history_rate or 0.0
