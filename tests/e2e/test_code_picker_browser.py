@@ -50,7 +50,8 @@ def test_the_autocomplete_picks_a_code_into_the_batch_form(open_session, live_se
     preview.get_by_text("2 code(s); 2 new pair(s)").wait_for()
 
     with llm_replay([models_response(["test-model"])]):
-        page.get_by_role("button", name="Plan and start").click()
+        page.get_by_role("button", name="Plan and see the cost").click()
+        page.get_by_role("button", name="Confirm and start").click()
         page.wait_for_url(re.compile(r"/generation/batches/\d+/$"))
     batch = GenerationBatch.objects.get()
     assert sorted(batch.cases.values_list("code__code", flat=True)) == ["E11.65", "I10"]
