@@ -14,12 +14,22 @@ before any case is created. Tests replay HTTP responses with tests/llm_replay.py
 """
 
 from generation.llm.client import http_client_factory, use_http_client_factory, use_sleep
-from generation.llm.completion import LlmResult, RetryPolicy, structured_completion
+from generation.llm.completion import (
+    BatchReply,
+    CompletionRequest,
+    LlmResult,
+    RetryPolicy,
+    completion_request,
+    structured_completion,
+)
 from generation.llm.errors import LlmCallError, LlmConfigError
 from generation.llm.health import EndpointHealth, endpoint_health_check
 from generation.llm.preflight import endpoint_preflight
 
 __all__ = [
+    "BatchReply",
+    "CompletionRequest",
+    "completion_request",
     "EndpointHealth",
     "LlmCallError",
     "LlmConfigError",

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation import selectors
-from generation.models import BATCH_ASSIGNMENT_REQUIRED, AgentName
+from generation.models import BATCH_ASSIGNMENT_REQUIRED, EXECUTION_CONFIG_KEY, AgentName, ExecutionMode
 from generation.services.batches import BatchPlanError, BatchRequest, batch_create
 from generation.services.pipeline import GATE_STAGES, JUDGE_LLM, JUDGE_SIMILARITY_ONLY
 
@@ -44,6 +44,13 @@ class Command(BaseCommand):
             default=[],
             metavar="AGENT=VALUE",
             help="Override an agent's temperature, e.g. note_writer=0.7 (repeatable)",
+        )
+        parser.add_argument(
+            "--execution",
+            choices=ExecutionMode.values,
+            default=ExecutionMode.REALTIME,
+            help="realtime (default), or batch: the provider's Batch API at its batch price, results within "
+            "its completion window (the endpoint must support it)",
         )
         parser.add_argument("--wait", action="store_true", help="Show progress until the batch finishes")
         parser.add_argument("--poll-seconds", type=float, default=2.0, help="Seconds between updates with --wait")
@@ -83,6 +90,8 @@ class Command(BaseCommand):
     @staticmethod
     def _config(options: dict[str, Any]) -> dict[str, Any]:
         config: dict[str, Any] = {"judge_mode": options["judge"]} if options["judge"] else {}
+        if options["execution"] != ExecutionMode.REALTIME:
+            config[EXECUTION_CONFIG_KEY] = options["execution"]
         temperatures: dict[str, float] = {}
         for item in options["temperature"]:
             agent, _, value = item.partition("=")

@@ -1,0 +1,279 @@
+"""Provider Batch API mode against a local fake Batch API server (tests/fake_batch_api_server.py):
+submission, polling, ingestion through the realtime code path, per-line failures, expiry,
+a killed worker, cancellation, regeneration and gates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from generation.models import (
+    AgentCall,
+    AgentName,
+    ArtefactVersion,
+    BatchStatus,
+    Case,
+    CaseStatus,
+    ExecutionMode,
+    GenerationBatch,
+    LineStatus,
+    PipelineStep,
+    ProviderBatch,
+    ProviderBatchStatus,
+    StepStatus,
+)
+from generation.services.batches import batch_cancel
+from generation.services.pipeline import case_regenerate, case_start, provider_batches
+from tests.factories import GenerationBatchFactory, IcdCodeFactory, LlmEndpointFactory, LlmModelFactory, UserFactory
+from tests.fake_batch_api_server import FakeBatchApiServer, fake_batch_api_server
+from tests.generation.pipeline_fakes import run_pending_steps
+
+pytestmark = pytest.mark.django_db
+
+SIX_AGENTS = [agent.value for agent in AgentName]
+
+
+@pytest.fixture
+def server():
+    with fake_batch_api_server() as fake:
+        yield fake
+
+
+def batch_on(server: FakeBatchApiServer, *, execution: str, cases: int = 2, **config: Any) -> GenerationBatch:
+    endpoint = LlmEndpointFactory(base_url=server.base_url, default_model="test-model", supports_batch_api=True)
+    LlmModelFactory(endpoint=endpoint, name="test-model")
+    settings = {"execution": execution, "batch_flush_lines": cases, "batch_flush_seconds": 3600, **config}
+    batch = GenerationBatchFactory(endpoint=endpoint, model="test-model", config=settings, status=BatchStatus.RUNNING)
+    for number in range(cases):
+        # One code per case: the judge's near-duplicate check compares scenarios of one code.
+        code = IcdCodeFactory(code=f"E1{number}.9", description=f"Diabetes type {number}", chapter="4")
+        case = Case.objects.create(batch=batch, code=code, slot=1)
+        case_start(case=case)
+    return batch
+
+
+def run_until_settled(*, rounds: int = 30) -> list[provider_batches.TickReport]:
+    """Run the pipeline as worker and beat would: pending steps, then a provider-batch pass."""
+    reports = []
+    for _ in range(rounds):
+        run_pending_steps()
+        reports.append(provider_batches.provider_batches_tick())
+        waiting = PipelineStep.objects.filter(status__in=[StepStatus.PENDING, StepStatus.BATCHED]).exists()
+        if not waiting:
+            return reports
+    raise AssertionError("the pipeline did not settle")
+
+
+def case_record(case: Case) -> dict[str, Any]:
+    """What a case produced, without ids, times, costs or batch references."""
+    versions = [
+        (version.kind, version.number, version.source, version.content)
+        for version in ArtefactVersion.objects.filter(case=case).order_by("kind", "number")
+    ]
+    calls = [
+        (call.agent, call.attempt, call.prompt_version, call.request_messages, call.parsed_output, call.input_tokens)
+        for call in AgentCall.objects.filter(case=case).order_by("created_at", "pk")
+    ]
+    return {"status": case.status, "versions": versions, "calls": calls}
+
+
+def records(batch: GenerationBatch) -> list[dict[str, Any]]:
+    return [case_record(case) for case in batch.cases.order_by("code__code")]
+
+
+def sent_custom_ids(server: FakeBatchApiServer, agent: str) -> list[list[str]]:
+    return [batch.custom_ids for batch in server.created if batch.metadata.get("agent") == agent]
+
+
+def test_a_batch_of_cases_completes_in_batch_mode_with_the_versions_and_calls_of_realtime(server):
+    realtime = batch_on(server, execution=ExecutionMode.REALTIME)
+    run_until_settled()
+    realtime_requests = len(server.served())
+    expected = records(realtime)
+    # The same cases again in a fresh batch: the codes are the same, so the results compare.
+    Case.objects.all().update(status=CaseStatus.CANCELLED)
+
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH)
+    run_until_settled()
+
+    assert records(batch) == expected
+    assert {record["status"] for record in expected} == {CaseStatus.PAIR_REVIEW}
+    assert len(server.served()) == realtime_requests, "no realtime request in batch mode"
+    assert [batch.metadata["agent"] for batch in server.created] == SIX_AGENTS
+    assert all(len(created.lines) == 2 for created in server.created)
+    for call in AgentCall.objects.filter(case__batch=batch):
+        assert call.provider_batch is not None
+        assert call.custom_id == call.step.idempotency_key
+        assert call.provider_batch.provider_batch_id in server.batches
+    assert set(ProviderBatch.objects.values_list("status", flat=True)) == {ProviderBatchStatus.COMPLETED}
+
+
+def test_partial_line_failures_are_retried_without_duplicating_successful_lines(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH)
+    first, second = batch.cases.order_by("code__code")
+    failing = f"case{first.pk}-{AgentName.NOTE_WRITER}-1"
+    server.line_failures[failing] = 1
+
+    run_until_settled()
+
+    assert sent_custom_ids(server, AgentName.NOTE_WRITER) == [
+        [failing, f"case{second.pk}-{AgentName.NOTE_WRITER}-1"],
+        [failing],
+    ]
+    assert set(batch.cases.values_list("status", flat=True)) == {CaseStatus.PAIR_REVIEW}
+    writer_calls = Counter(AgentCall.objects.filter(agent=AgentName.NOTE_WRITER).values_list("case_id", flat=True))
+    assert writer_calls == {first.pk: 1, second.pk: 1}
+    failed_line = ProviderBatch.objects.get(agent=AgentName.NOTE_WRITER, succeeded_count=1, line_count=2)
+    assert failed_line.lines.get(custom_id=failing).status == LineStatus.FAILED
+    assert "HTTP 500" in failed_line.lines.get(custom_id=failing).error
+
+
+def test_an_expired_batch_is_resubmitted_for_its_unfinished_lines_only(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=3)
+    server.expire_next_after = 1
+
+    run_until_settled()
+
+    provider_runs = sent_custom_ids(server, AgentName.SCENARIO_PROVIDER)
+    assert len(provider_runs) == 2
+    assert len(provider_runs[0]) == 3
+    assert provider_runs[1] == provider_runs[0][1:], "only the two lines that did not finish go again"
+    expired = ProviderBatch.objects.get(agent=AgentName.SCENARIO_PROVIDER, status=ProviderBatchStatus.EXPIRED)
+    assert (expired.succeeded_count, expired.failed_count) == (1, 2)
+    assert set(batch.cases.values_list("status", flat=True)) == {CaseStatus.PAIR_REVIEW}
+    assert AgentCall.objects.filter(agent=AgentName.SCENARIO_PROVIDER).count() == 3
+
+
+def test_a_line_failing_past_its_budget_fails_its_step_and_case(server, settings):
+    settings.PROVIDER_BATCH_LINE_ATTEMPTS = 2
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1)
+    case = batch.cases.get()
+    server.line_failures[f"case{case.pk}-{AgentName.SCENARIO_PROVIDER}-1"] = 5
+
+    run_until_settled()
+
+    case.refresh_from_db()
+    assert case.status == CaseStatus.FAILED
+    step = case.steps.get(agent=AgentName.SCENARIO_PROVIDER)
+    assert step.status == StepStatus.FAILED
+    assert "2 provider batch line(s) of this step failed" in step.error
+    assert len(sent_custom_ids(server, AgentName.SCENARIO_PROVIDER)) == 2
+
+
+def test_failed_lines_go_realtime_when_the_batch_asks_for_it(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1, batch_retry_realtime=True)
+    case = batch.cases.get()
+    server.line_failures[f"case{case.pk}-{AgentName.SCENARIO_PROVIDER}-1"] = 1
+
+    run_until_settled()
+
+    assert len(sent_custom_ids(server, AgentName.SCENARIO_PROVIDER)) == 1
+    assert [request.agent for request in server.served()] == [AgentName.SCENARIO_PROVIDER]
+    call = AgentCall.objects.get(agent=AgentName.SCENARIO_PROVIDER)
+    assert (call.provider_batch, call.custom_id) == (None, "")
+    case.refresh_from_db()
+    assert case.status == CaseStatus.PAIR_REVIEW
+
+
+class Killed(BaseException):
+    """The worker died here (a BaseException, so no handler of the code under test sees it)."""
+
+
+def test_a_worker_killed_while_its_provider_batch_is_in_flight_resumes_polling_without_a_second_submission(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1)
+    server.hold = True
+    run_pending_steps()
+    provider_batches.provider_batches_tick()  # submitted; the worker then dies with the batch in flight
+    provider_batches.provider_batches_tick()  # polled: still in progress
+    assert len(server.created) == 1
+    assert ProviderBatch.objects.get().status == ProviderBatchStatus.IN_PROGRESS
+
+    server.hold = False
+    run_until_settled()  # a fresh worker: everything it knows comes from the database
+
+    assert len(server.created) == len(SIX_AGENTS)
+    assert sent_custom_ids(server, AgentName.SCENARIO_PROVIDER) == [[f"case{batch.cases.get().pk}-scenario_provider-1"]]
+    assert server.uploads == len(SIX_AGENTS)
+    assert batch.cases.get().status == CaseStatus.PAIR_REVIEW
+
+
+def test_a_worker_killed_between_creating_the_provider_batch_and_storing_its_id_finds_it_again(
+    server, settings, monkeypatch
+):
+    settings.PROVIDER_BATCH_LEASE_SECONDS = 0  # the dead pass's hold runs out at once
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1)
+    server.hold = True
+    run_pending_steps()
+    store = provider_batches.provider_batch_id_store
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr(provider_batches, "provider_batch_id_store", die)
+    with pytest.raises(Killed):
+        provider_batches.provider_batches_tick()
+    preparing = ProviderBatch.objects.get()
+    assert (preparing.status, preparing.provider_batch_id, len(server.created)) == (
+        ProviderBatchStatus.PREPARING,
+        "",
+        1,
+    )
+
+    monkeypatch.setattr(provider_batches, "provider_batch_id_store", store)
+    server.hold = False
+    run_until_settled()
+
+    preparing.refresh_from_db()
+    assert preparing.provider_batch_id == server.created[0].id
+    assert len(sent_custom_ids(server, AgentName.SCENARIO_PROVIDER)) == 1, "the created batch was found, not redone"
+    assert server.uploads == len(SIX_AGENTS)
+    assert batch.cases.get().status == CaseStatus.PAIR_REVIEW
+
+
+def test_steps_wait_for_enough_lines_or_for_the_flush_time(server, settings):
+    batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=2, batch_flush_lines=3, batch_flush_seconds=60)
+    run_pending_steps()
+    provider_batches.provider_batches_tick()
+    assert server.created == [], "two of three lines, and they have not waited a minute"
+
+    PipelineStep.objects.update(updated_at=PipelineStep.objects.first().updated_at.replace(year=2020))
+    provider_batches.provider_batches_tick()
+    assert [len(created.lines) for created in server.created] == [2]
+
+
+def test_cancelling_the_generation_batch_cancels_its_provider_batches(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH)
+    server.hold = True
+    run_pending_steps()
+    provider_batches.provider_batches_tick()
+
+    batch_cancel(batch=batch)
+    provider_batches.provider_batches_tick()  # asks the provider to cancel
+    provider_batches.provider_batches_tick()  # sees it cancelled
+
+    assert server.created[0].status == "cancelled"
+    provider_batch = ProviderBatch.objects.get()
+    assert provider_batch.status == ProviderBatchStatus.CANCELLED
+    assert set(PipelineStep.objects.values_list("status", flat=True)) == {StepStatus.FAILED}
+    assert not AgentCall.objects.exists()
+
+
+def test_gates_hold_the_case_and_a_regeneration_with_a_comment_runs_realtime(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1, gates=["note"])
+    run_until_settled()
+    case = batch.cases.get()
+    assert case.status == CaseStatus.NOTE_REVIEW
+    batches_before = len(server.created)
+
+    case_regenerate(case=case, stage="note", comment="Add the HbA1c date.", requested_by=UserFactory())
+    run_pending_steps()
+
+    assert len(server.created) == batches_before, "the reviewer does not wait for a provider batch"
+    assert [request.agent for request in server.served()] == [AgentName.NOTE_WRITER, AgentName.NOTE_POLISHER]
+    case.refresh_from_db()
+    assert case.status == CaseStatus.NOTE_REVIEW
+    regenerated = AgentCall.objects.filter(case=case, agent=AgentName.NOTE_WRITER).order_by("pk").last()
+    assert regenerated.provider_batch is None
+    assert "Add the HbA1c date." in regenerated.request_messages[-1]["content"]
