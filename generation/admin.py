@@ -167,9 +167,10 @@ class LlmEndpointAdmin(admin.ModelAdmin):
         "requests_per_minute",
         "is_default",
         "is_local_demo",
+        "supports_batch_api",
         "is_active",
     ]
-    list_filter = ["structured_output_mode", "is_active", "is_local_demo"]
+    list_filter = ["structured_output_mode", "is_active", "is_local_demo", "supports_batch_api"]
     search_fields = ["name", "base_url", "default_model"]
     inlines = [LlmModelInline]
 

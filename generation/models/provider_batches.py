@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 
 from generation.models.base import TimeStampedModel
+from generation.models.pipeline import AgentName
 
 
 class ExecutionMode(models.TextChoices):
@@ -42,7 +43,7 @@ class ProviderBatch(TimeStampedModel):
     generation_batch = models.ForeignKey(
         "generation.GenerationBatch", on_delete=models.PROTECT, related_name="provider_batches"
     )
-    agent = models.CharField(max_length=24)
+    agent = models.CharField(max_length=24, choices=AgentName.choices)
     endpoint = models.ForeignKey("generation.LlmEndpoint", on_delete=models.PROTECT, related_name="+")
     model = models.CharField(max_length=120)
     status = models.CharField(

@@ -5,10 +5,15 @@ a killed worker, cancellation, regeneration and gates."""
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
+from generation import provider_batch_selectors
+from generation.forms import BatchLaunchForm
 from generation.models import (
     AgentCall,
     AgentName,
@@ -24,7 +29,7 @@ from generation.models import (
     ProviderBatchStatus,
     StepStatus,
 )
-from generation.services.batches import batch_cancel
+from generation.services.batches import BatchPlanError, BatchRequest, batch_cancel, batch_create
 from generation.services.pipeline import case_regenerate, case_start, provider_batches
 from tests.factories import GenerationBatchFactory, IcdCodeFactory, LlmEndpointFactory, LlmModelFactory, UserFactory
 from tests.fake_batch_api_server import FakeBatchApiServer, fake_batch_api_server
@@ -41,9 +46,16 @@ def server():
         yield fake
 
 
-def batch_on(server: FakeBatchApiServer, *, execution: str, cases: int = 2, **config: Any) -> GenerationBatch:
+def batch_on(
+    server: FakeBatchApiServer,
+    *,
+    execution: str,
+    cases: int = 2,
+    prices: dict[str, Decimal] | None = None,
+    **config: Any,
+) -> GenerationBatch:
     endpoint = LlmEndpointFactory(base_url=server.base_url, default_model="test-model", supports_batch_api=True)
-    LlmModelFactory(endpoint=endpoint, name="test-model")
+    LlmModelFactory(endpoint=endpoint, name="test-model", **(prices or {}))
     settings = {"execution": execution, "batch_flush_lines": cases, "batch_flush_seconds": 3600, **config}
     batch = GenerationBatchFactory(endpoint=endpoint, model="test-model", config=settings, status=BatchStatus.RUNNING)
     for number in range(cases):
@@ -277,3 +289,94 @@ def test_gates_hold_the_case_and_a_regeneration_with_a_comment_runs_realtime(ser
     regenerated = AgentCall.objects.filter(case=case, agent=AgentName.NOTE_WRITER).order_by("pk").last()
     assert regenerated.provider_batch is None
     assert "Add the HbA1c date." in regenerated.request_messages[-1]["content"]
+
+
+# --- Costs: batch prices and cached tokens, with known usage (200 in, of which 120 cached; 80 out) ---
+
+REALTIME_PRICES = {
+    "input_price_per_mtok": Decimal("2.50"),
+    "cached_input_price_per_mtok": Decimal("1.25"),
+    "output_price_per_mtok": Decimal("10.00"),
+}
+
+
+def test_batch_lines_cost_the_batch_price_and_cached_tokens_the_cached_price(server):
+    server.cached_tokens = 120
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1, prices=REALTIME_PRICES)
+    run_until_settled()
+
+    # No batch prices set: half the realtime ones. 80 uncached input at 1.25, 120 cached at 0.625, 80 output at 5.
+    per_call = Decimal("0.000575")
+    calls = AgentCall.objects.filter(case__batch=batch)
+    assert [call.cost for call in calls] == [per_call] * len(SIX_AGENTS)
+    assert {call.cached_input_tokens for call in calls} == {120}
+    # At realtime prices: 80 x 2.50 + 120 x 1.25 + 80 x 10.00 per million.
+    saving = provider_batch_selectors.batch_api_saving(batch_id=batch.pk)
+    assert (saving.calls, saving.cost, saving.realtime_cost) == (6, 6 * per_call, 6 * Decimal("0.00115"))
+    assert saving.saving_percent == 50
+    shares = provider_batch_selectors.cache_share_by_agent(batch_id=batch.pk)
+    assert [(share.agent, share.percent) for share in shares] == [(agent, 60.0) for agent in SIX_AGENTS]
+
+
+def test_a_model_s_own_batch_prices_apply_and_realtime_calls_keep_the_realtime_price(server):
+    server.cached_tokens = 120
+    own = {
+        **REALTIME_PRICES,
+        "batch_input_price_per_mtok": Decimal("1.00"),
+        "batch_cached_input_price_per_mtok": Decimal("0.10"),
+        "batch_output_price_per_mtok": Decimal("4.00"),
+    }
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1, prices=own)
+    run_until_settled()
+    assert set(AgentCall.objects.filter(case__batch=batch).values_list("cost", flat=True)) == {Decimal("0.000412")}
+
+    Case.objects.all().update(status=CaseStatus.CANCELLED)
+    realtime = batch_on(server, execution=ExecutionMode.REALTIME, cases=1, prices=own)
+    run_until_settled()
+    assert set(AgentCall.objects.filter(case__batch=realtime).values_list("cost", flat=True)) == {Decimal("0.00115")}
+    assert provider_batch_selectors.batch_api_saving(batch_id=realtime.pk) is None
+
+
+def test_the_batch_page_shows_provider_batches_the_saving_and_the_cache_share(server, admin_member_client):
+    server.cached_tokens = 50
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1, prices=REALTIME_PRICES)
+    run_until_settled()
+
+    page = admin_member_client.get(f"/generation/batches/{batch.pk}/").content.decode()
+
+    for created in server.created:
+        assert created.id in page
+    assert "Scenario judge" in page
+    assert "saved <strong>$" in page
+    assert "25%" in page  # 50 of 200 input tokens came from the cache
+
+
+# --- Choosing the mode ---------------------------------------------------------------------
+
+
+def test_the_launch_form_and_the_command_set_batch_execution(server):
+    endpoint = LlmEndpointFactory(base_url=server.base_url, default_model=server.model, supports_batch_api=True)
+    IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4")
+    form = BatchLaunchForm(
+        data={
+            "codes": "E11.9",
+            "pairs_per_code": 1,
+            "endpoint": endpoint.pk,
+            "reviews_required": 1,
+            "execution": "batch",
+        }
+    )
+    assert form.is_valid(), form.errors
+    assert form.batch_request().config["execution"] == ExecutionMode.PROVIDER_BATCH
+
+    call_command("generate", "--codes", "E11.9", "--endpoint", endpoint.name, "--execution", "batch", stdout=StringIO())
+    assert GenerationBatch.objects.get().config["execution"] == ExecutionMode.PROVIDER_BATCH
+
+
+def test_batch_execution_is_refused_on_an_endpoint_without_the_batch_api(server):
+    endpoint = LlmEndpointFactory(base_url=server.base_url, default_model=server.model, supports_batch_api=False)
+    IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4")
+    request = BatchRequest(codes=["E11.9"], endpoint_name=endpoint.name, config={"execution": "batch"})
+    with pytest.raises(BatchPlanError, match="does not offer the Batch API"):
+        batch_create(request=request)
+    assert not GenerationBatch.objects.exists()
