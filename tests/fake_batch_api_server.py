@@ -7,6 +7,7 @@ per-line failures and expiry on request.
         server.hold = True              # batches stay in_progress until released
         server.line_failures["case1-note_writer-1"] = 1   # that line fails once (HTTP 500 in the error file)
         server.expire_next_after = 2    # the next batch expires after its first 2 lines
+        server.invalid_json_lines.add("case1-note_writer-1")      # that line's reply is cut short
         server.created                  # every batch created, with its input lines
 
 Routes: POST /v1/files (multipart, purpose=batch), GET /v1/files/{id}/content,
@@ -85,6 +86,8 @@ class FakeBatchApiServer(FakeLlmServer):
     line_failures: dict[str, int] = field(default_factory=dict)
     # The next batch processed completes only this many lines, then expires.
     expire_next_after: int | None = None
+    # custom_ids whose line's reply is cut short (invalid JSON in a 200 completion).
+    invalid_json_lines: set[str] = field(default_factory=set)
     # Cached prompt tokens reported in every line's usage.
     cached_tokens: int = 0
     files: dict[str, bytes] = field(default_factory=dict)
@@ -121,11 +124,11 @@ class FakeBatchApiServer(FakeLlmServer):
                 row["response"] = {"status_code": 500, "request_id": request_id, "body": body}
                 errors.append(row)
             else:
-                row["response"] = {
-                    "status_code": 200,
-                    "request_id": request_id,
-                    "body": self.line_completion(line["body"]),
-                }
+                body = self.line_completion(line["body"])
+                if custom_id in self.invalid_json_lines:
+                    message = body["choices"][0]["message"]
+                    message["content"] = message["content"][:-3]
+                row["response"] = {"status_code": 200, "request_id": request_id, "body": body}
                 output.append(row)
         batch.completed, batch.failed = len(output), len(errors)
         batch.output_file_id = self._store_lines(output)

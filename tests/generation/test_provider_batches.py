@@ -189,6 +189,32 @@ def test_failed_lines_go_realtime_when_the_batch_asks_for_it(server):
     assert case.status == CaseStatus.PAIR_REVIEW
 
 
+def test_an_invalid_reply_in_a_batch_gets_its_one_repair_attempt_realtime(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1)
+    case = batch.cases.get()
+    custom_id = f"case{case.pk}-{AgentName.NOTE_WRITER}-1"
+    server.invalid_json_lines.add(custom_id)
+
+    run_until_settled()
+
+    first, repair = AgentCall.objects.filter(agent=AgentName.NOTE_WRITER).order_by("attempt")
+    assert (first.attempt, first.custom_id, first.error_kind) == (1, custom_id, "malformed_json")
+    assert first.provider_batch is not None
+    assert (repair.attempt, repair.provider_batch, repair.error_kind) == (2, None, "")
+    assert repair.request_messages[: len(first.request_messages)] == first.request_messages
+    assert [request.agent for request in server.served()] == [AgentName.NOTE_WRITER]
+    case.refresh_from_db()
+    assert case.status == CaseStatus.PAIR_REVIEW
+
+
+def test_beat_runs_the_provider_batch_pass(settings):
+    from generation.tasks import provider_batches_tick
+
+    entry = settings.CELERY_BEAT_SCHEDULE["provider-batches"]
+    assert entry["task"] == provider_batches_tick.name
+    assert entry["schedule"] == settings.PROVIDER_BATCH_POLL_SECONDS
+
+
 class Killed(BaseException):
     """The worker died here (a BaseException, so no handler of the code under test sees it)."""
 
