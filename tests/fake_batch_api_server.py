@@ -88,6 +88,8 @@ class FakeBatchApiServer(FakeLlmServer):
     expire_next_after: int | None = None
     # custom_ids whose line's reply is cut short (invalid JSON in a 200 completion).
     invalid_json_lines: set[str] = field(default_factory=set)
+    # How many more batch creations are refused (HTTP 400).
+    reject_batches: int = 0
     # Cached prompt tokens reported in every line's usage.
     cached_tokens: int = 0
     files: dict[str, bytes] = field(default_factory=dict)
@@ -226,6 +228,10 @@ class _BatchHandler(_Handler):
 
     def _create(self) -> None:
         body = json.loads(self._read_body() or b"{}")
+        if self.fake.reject_batches > 0:
+            self.fake.reject_batches -= 1
+            self._send_json(400, {"error": {"message": "Invalid input file.", "type": "invalid_request_error"}})
+            return
         content = self.fake.files[body["input_file_id"]].decode()
         lines = [json.loads(row) for row in content.splitlines() if row.strip()]
         batch = FakeBatch(

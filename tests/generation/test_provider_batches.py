@@ -174,6 +174,24 @@ def test_a_line_failing_past_its_budget_fails_its_step_and_case(server, settings
     assert len(sent_custom_ids(server, AgentName.SCENARIO_PROVIDER)) == 2
 
 
+def test_a_provider_batch_the_provider_keeps_refusing_fails_its_steps_with_the_reason(server, settings):
+    settings.PROVIDER_BATCH_LINE_ATTEMPTS = 1
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1)
+    server.reject_batches = 100
+    run_pending_steps()
+
+    for _ in range(provider_batches.MAX_SEND_ATTEMPTS):
+        provider_batches.provider_batches_tick()
+        assert "rejected the request (400): Invalid input file." in ProviderBatch.objects.get().error
+    provider_batches.provider_batches_tick()
+
+    assert (server.uploads, server.created) == (1, [])
+    assert ProviderBatch.objects.get().status == ProviderBatchStatus.FAILED
+    case = batch.cases.get()
+    assert case.status == CaseStatus.FAILED
+    assert "could not be submitted in 5 attempts" in case.steps.get().error
+
+
 def test_failed_lines_go_realtime_when_the_batch_asks_for_it(server):
     batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1, batch_retry_realtime=True)
     case = batch.cases.get()

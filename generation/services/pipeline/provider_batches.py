@@ -62,6 +62,9 @@ from generation.services.pipeline.steps import in_provider_batch, step_batch_tak
 
 logger = logging.getLogger(__name__)
 
+# Sends of one provider batch (each on its own pass) before its lines count as failed: a
+# provider that refuses the batch (a bad key, a malformed file) fails its steps, not forever.
+MAX_SEND_ATTEMPTS = 5
 # The metadata key of a provider batch's submission token.
 TOKEN_KEY = "medsynth_submission"  # noqa: S105 - a metadata key, not a secret
 FINAL_STATUS = {
@@ -158,7 +161,10 @@ def _held(provider_batch: ProviderBatch, work: Callable[[ProviderBatch, TickRepo
         error = f"internal error: {type(failure).__name__}: {failure} (tried again on the next pass)"
         report.errors.append(f"provider batch {provider_batch.pk}: {error}")
         logger.exception("Provider batch %s failed", provider_batch.pk)
-    ProviderBatch.objects.filter(pk=provider_batch.pk).update(lease_expires_at=None, error=error)
+    held = ProviderBatch.objects.filter(pk=provider_batch.pk)
+    held.update(lease_expires_at=None)
+    # A finished batch keeps the error it ended with; an open one shows the last pass's.
+    held.filter(status__in=PROVIDER_BATCH_OPEN_STATUSES).update(error=error)
 
 
 # --- Flushing waiting steps into a new provider batch --------------------------------------
@@ -243,7 +249,9 @@ def _send(provider_batch: ProviderBatch, report: TickReport) -> None:
     if status == BatchStatus.PAUSED:
         return  # sent once the batch is resumed
     endpoint = provider_batch.endpoint
-    if provider_batch.send_attempts:
+    attempts = provider_batch.send_attempts + 1
+    ProviderBatch.objects.filter(pk=provider_batch.pk).update(send_attempts=attempts)
+    if attempts > 1:
         found = batch_api.batch_find(endpoint=endpoint, key=TOKEN_KEY, value=provider_batch.submission_token)
         if found is not None:
             provider_batch_id_store(provider_batch, found)
@@ -253,7 +261,9 @@ def _send(provider_batch: ProviderBatch, report: TickReport) -> None:
         _lines_close(provider_batch, status=LineStatus.CANCELLED, error="The batch was cancelled before it was sent.")
         _provider_batch_finish(provider_batch, status=ProviderBatchStatus.CANCELLED)
         return
-    ProviderBatch.objects.filter(pk=provider_batch.pk).update(send_attempts=provider_batch.send_attempts + 1)
+    if attempts > MAX_SEND_ATTEMPTS:
+        _send_give_up(provider_batch, report)
+        return
     if not provider_batch.input_file_id:
         lines = provider_batch.lines.select_related("step").order_by("pk")
         content = batch_api.jsonl_lines([(line.custom_id, line.step.batch_request or {}) for line in lines])
@@ -272,6 +282,19 @@ def _send(provider_batch: ProviderBatch, report: TickReport) -> None:
     )
     provider_batch_id_store(provider_batch, state)
     report.submitted.append(provider_batch.pk)
+
+
+def _send_give_up(provider_batch: ProviderBatch, report: TickReport) -> None:
+    """The provider refused the batch every time: its lines failed (their steps go in the
+    next provider batch within their budget, as a failed line's do)."""
+    error = f"The provider batch could not be submitted in {MAX_SEND_ATTEMPTS} attempts: {provider_batch.error}"
+    config = pipeline_config(batch=provider_batch.generation_batch)
+    for line in provider_batch.lines.filter(status=LineStatus.SUBMITTED).order_by("pk"):
+        result = batch_api.BatchLineResult(custom_id=line.custom_id, response=None, error=error)
+        failed = _line_unfinished(line, provider_batch=provider_batch, result=result, config=config)
+        report.steps_failed += int(failed)
+        report.lines_retried += int(not failed)
+    _provider_batch_finish(provider_batch, status=ProviderBatchStatus.FAILED)
 
 
 def provider_batch_id_store(provider_batch: ProviderBatch, state: batch_api.ProviderBatchState) -> None:
