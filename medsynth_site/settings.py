@@ -250,6 +250,9 @@ LLM_API_KEY_ENV = env_str("LLM_API_KEY_ENV", "OPENAI_API_KEY")
 # token, so no endpoint may name DATABASE_URL or SECRET_KEY (those are refused whatever this says).
 LLM_API_KEY_ENV_ALLOWED = env_list("LLM_API_KEY_ENV_ALLOWED", "*_API_KEY")
 LLM_PROVIDER_CONFIGURED = bool(env_str("OPENAI_API_KEY") or LLM_BASE_URL)
+# Whether the provider endpoint offers the Batch API (OpenAI's own URL does), set when it is
+# first registered; the admin's tick decides afterwards.
+LLM_SUPPORTS_BATCH_API = env_bool("LLM_SUPPORTS_BATCH_API", default=not LLM_BASE_URL)
 LOCAL_LLM_HOST = env_str("LOCAL_LLM_HOST", "127.0.0.1")
 LOCAL_LLM_PORT = env_int("LOCAL_LLM_PORT", 8081)
 LOCAL_LLM_MODEL = LOCAL_MODEL_ALIAS
