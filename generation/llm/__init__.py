@@ -19,6 +19,7 @@ from generation.llm.completion import (
     CompletionRequest,
     LlmResult,
     RetryPolicy,
+    batch_reply_record_unused,
     completion_request,
     structured_completion,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "BatchReply",
     "CompletionRequest",
     "completion_request",
+    "batch_reply_record_unused",
     "EndpointHealth",
     "LlmCallError",
     "LlmConfigError",

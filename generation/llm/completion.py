@@ -253,6 +253,35 @@ def _next_reply(call: _Call, conversation: list[dict[str, str]], *, batch_reply:
     return batch_reply.reply
 
 
+def batch_reply_record_unused(
+    *,
+    endpoint: LlmEndpoint,
+    batch_reply: BatchReply,
+    agent: str,
+    prompt_version: str,
+    case: Case | None,
+    step: PipelineStep | None,
+    reason: str,
+) -> AgentCall:
+    """Record (and price) a reply a provider batch brought for a step that no longer waits for
+    it, say because its batch was cancelled: the provider bills it, so it is counted, never used."""
+    call = _Call(
+        endpoint=endpoint,
+        model=batch_reply.request.model,
+        schema=BaseModel,
+        agent=agent,
+        prompt_version=prompt_version,
+        params=batch_reply.request.params,
+        case=case,
+        step=step,
+        policy=RetryPolicy(),
+        attempts=1,
+        price=LlmModel.objects.filter(endpoint=endpoint, name=batch_reply.request.model).first(),
+        batch_reply=batch_reply,
+    )
+    return _record(call, messages=batch_reply.request.messages, reply=batch_reply.reply, error=reason)
+
+
 def _reply_problem(reply: Reply) -> LlmCallError | None:
     """Replies that a repair prompt cannot fix."""
     if reply.refusal or reply.finish_reason == "content_filter":

@@ -316,6 +316,25 @@ def test_cancelling_the_generation_batch_cancels_its_provider_batches(server):
     assert not AgentCall.objects.exists()
 
 
+def test_replies_that_arrive_after_a_cancel_are_recorded_and_priced_but_not_used(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=2, prices=REALTIME_PRICES)
+    server.hold = True
+    run_pending_steps()
+    provider_batches.provider_batches_tick()
+    server.process(server.created[0])  # the provider finished before it saw the cancel
+
+    batch_cancel(batch=batch)
+    provider_batches.provider_batches_tick()
+
+    calls = AgentCall.objects.filter(case__batch=batch)
+    assert len(calls) == 2
+    # 200 input and 80 output tokens at half of 2.50 and 10.00 per million.
+    assert {call.cost for call in calls} == {Decimal("0.00065")}
+    assert all(call.provider_batch is not None and "Not used" in call.error for call in calls)
+    assert not ArtefactVersion.objects.filter(case__batch=batch).exists()
+    assert set(PipelineStep.objects.values_list("status", flat=True)) == {StepStatus.FAILED}
+
+
 def test_gates_hold_the_case_and_a_regeneration_with_a_comment_runs_realtime(server):
     batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1, gates=["note"])
     run_until_settled()

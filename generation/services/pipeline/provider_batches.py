@@ -41,12 +41,13 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from generation.llm import BatchReply, CompletionRequest, batch_api
+from generation.llm import BatchReply, CompletionRequest, batch_api, batch_reply_record_unused
 from generation.llm.client import AttemptFailed
 from generation.models import (
     BATCH_HOLDING_STATUSES,
     LINE_RETRY_STATUSES,
     PROVIDER_BATCH_OPEN_STATUSES,
+    AgentName,
     BatchStatus,
     ExecutionMode,
     GenerationBatch,
@@ -57,7 +58,7 @@ from generation.models import (
     ProviderBatchStatus,
     StepStatus,
 )
-from generation.services.pipeline.config import PipelineConfig, batch_endpoint, pipeline_config
+from generation.services.pipeline.config import AGENT_MODULES, PipelineConfig, batch_endpoint, pipeline_config
 from generation.services.pipeline.steps import in_provider_batch, step_batch_take, step_enqueue, step_fail
 
 logger = logging.getLogger(__name__)
@@ -346,7 +347,7 @@ def _collect(
     """Each line still submitted gets its outcome; lines already settled (by an earlier
     pass that died part way) are left as they are."""
     config = pipeline_config(batch=provider_batch.generation_batch)
-    for line in provider_batch.lines.filter(status=LineStatus.SUBMITTED).order_by("pk"):
+    for line in provider_batch.lines.filter(status=LineStatus.SUBMITTED).select_related("step__case").order_by("pk"):
         result = results.get(line.custom_id)
         if result is None:
             unfinished = state.status in ("expired", "cancelled")
@@ -389,6 +390,29 @@ def _line_received(line: ProviderBatchLine, *, provider_batch: ProviderBatch, re
         )
         if ready:
             transaction.on_commit(partial(step_enqueue, step_id=line.step_id))
+    if not ready:
+        _unused_reply_record(line, provider_batch=provider_batch, response=response)
+
+
+def _unused_reply_record(line: ProviderBatchLine, *, provider_batch: ProviderBatch, response: dict[str, Any]) -> None:
+    """The step waits no more (its batch was cancelled): the reply is billed, so it is recorded."""
+    step = line.step
+    if step.batch_request is None:
+        return
+    batch_reply_record_unused(
+        endpoint=provider_batch.endpoint,
+        batch_reply=BatchReply(
+            request=CompletionRequest.from_body(step.batch_request),
+            reply=batch_api.reply_from_line(response),
+            provider_batch=provider_batch,
+            custom_id=line.custom_id,
+        ),
+        agent=step.agent,
+        prompt_version=AGENT_MODULES[AgentName(step.agent)].PROMPT_VERSION,
+        case=step.case,
+        step=step,
+        reason=f"Not used: the step no longer waited for this reply ({step.get_status_display().lower()}).",
+    )
 
 
 def _line_unfinished(
