@@ -23,6 +23,8 @@ from generation.models import (
     LlmModel,
     PhysicianRole,
     PipelineStep,
+    ProviderBatch,
+    ProviderBatchLine,
     QualityVariable,
     SurveySnapshot,
 )
@@ -291,3 +293,31 @@ class AgentCallAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["agent", "error_kind", "endpoint_name", "model"]
     search_fields = ["case__id", "provider_request_id", "error"]
+
+
+class ProviderBatchLineInline(admin.TabularInline):
+    model = ProviderBatchLine
+    fields = readonly_fields = ("custom_id", "step", "status", "error")
+    extra = 0
+    can_delete = False
+
+
+@admin.register(ProviderBatch)
+class ProviderBatchAdmin(ReadOnlyAdmin):
+    # What was sent to a provider's Batch API, under which ids, and how it ended.
+    list_display = [
+        "pk",
+        "generation_batch",
+        "agent",
+        "status",
+        "provider_status",
+        "provider_batch_id",
+        "line_count",
+        "succeeded_count",
+        "failed_count",
+        "submitted_at",
+        "completed_at",
+    ]
+    list_filter = ["status", "agent"]
+    search_fields = ["provider_batch_id", "input_file_id", "submission_token"]
+    inlines = [ProviderBatchLineInline]
