@@ -39,6 +39,7 @@ from tests.fake_llm_server import (
     agent_of_messages,
     chat_completion,
     default_output,
+    judge_output,
     requested_variable_keys,
 )
 
@@ -88,6 +89,8 @@ class FakeBatchApiServer(FakeLlmServer):
     expire_next_after: int | None = None
     # custom_ids whose line's reply is cut short (invalid JSON in a 200 completion).
     invalid_json_lines: set[str] = field(default_factory=set)
+    # How many more scenario judge answers reject the scenario.
+    judge_rejections: int = 0
     # How many more batch creations are refused (HTTP 400).
     reject_batches: int = 0
     # Cached prompt tokens reported in every line's usage.
@@ -104,7 +107,12 @@ class FakeBatchApiServer(FakeLlmServer):
 
     def line_completion(self, body: dict[str, Any]) -> dict[str, Any]:
         agent = agent_of_messages(body.get("messages") or [])
-        content = json.dumps(default_output(agent, variable_keys=requested_variable_keys(body)))
+        output = default_output(agent, variable_keys=requested_variable_keys(body))
+        with self._lock:
+            if agent == "scenario_judge" and self.judge_rejections > 0:
+                self.judge_rejections -= 1
+                output = judge_output(approved=False, reason="The outcome does not fit the code.")
+        content = json.dumps(output)
         completion = chat_completion(model=str(body.get("model") or self.model), content=content)
         completion["usage"]["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
         return completion

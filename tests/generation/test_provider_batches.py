@@ -4,6 +4,7 @@ a killed worker, cancellation, regeneration and gates."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from decimal import Decimal
 from io import StringIO
@@ -314,6 +315,23 @@ def test_cancelling_the_generation_batch_cancels_its_provider_batches(server):
     assert provider_batch.status == ProviderBatchStatus.CANCELLED
     assert set(PipelineStep.objects.values_list("status", flat=True)) == {StepStatus.FAILED}
     assert not AgentCall.objects.exists()
+
+
+def test_the_judge_s_rejection_sends_the_revision_in_the_next_provider_batch(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1)
+    case = batch.cases.get()
+    server.judge_rejections = 1
+
+    run_until_settled()
+
+    assert sent_custom_ids(server, AgentName.SCENARIO_PROVIDER) == [
+        [f"case{case.pk}-scenario_provider-1"],
+        [f"case{case.pk}-scenario_provider-2"],
+    ]
+    revision = server.created[2]
+    assert "The outcome does not fit the code." in json.dumps(revision.lines[0]["body"]["messages"])
+    case.refresh_from_db()
+    assert (case.status, case.scenario_revisions) == (CaseStatus.PAIR_REVIEW, 1)
 
 
 def test_replies_that_arrive_after_a_cancel_are_recorded_and_priced_but_not_used(server):
