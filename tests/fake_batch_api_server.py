@@ -196,8 +196,12 @@ class _BatchHandler(_Handler):
             self._create()
         elif len(path) == 4 and path[1] == "batches" and path[3] == "cancel":
             batch = self.fake.batches[path[2]]
-            batch.status = "cancelling" if batch.status not in ("completed", "expired") else batch.status
             self._read_body()
+            if batch.status in ("completed", "expired", "failed", "cancelled"):
+                message = f"Cannot cancel a batch with status {batch.status}."
+                self._send_json(400, {"error": {"message": message, "type": "invalid_request_error"}})
+                return
+            batch.status = "cancelling"
             self._send_json(200, batch.as_json())
         elif path[-2:] == ["chat", "completions"]:
             self._chat()

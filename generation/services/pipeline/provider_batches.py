@@ -38,7 +38,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from generation.llm import BatchReply, CompletionRequest, batch_api, batch_reply_record_unused
@@ -171,13 +171,11 @@ def _held(provider_batch: ProviderBatch, work: Callable[[ProviderBatch, TickRepo
 # --- Flushing waiting steps into a new provider batch --------------------------------------
 
 
-def _waiting_steps() -> Any:
-    """Steps waiting for a provider batch in generation batches that may call the model;
-    `retry` marks those that were in one before (they go again at once)."""
+def _waiting_steps() -> QuerySet[PipelineStep]:
+    """Steps waiting for a provider batch in generation batches that may call the model."""
     return (
         PipelineStep.objects.filter(status=StepStatus.BATCHED, provider_batch__isnull=True)
         .exclude(case__batch__status__in=BATCH_HOLDING_STATUSES)
-        .annotate(retry=Exists(ProviderBatchLine.objects.filter(step=OuterRef("pk"))))
         .order_by("pk")
     )
 
@@ -193,7 +191,9 @@ def _due(*, steps: list[tuple[int, datetime, bool]], config: PipelineConfig, now
 
 def _flush_ready_steps(*, now: datetime) -> list[ProviderBatch]:
     groups: dict[tuple[int, str], list[tuple[int, datetime, bool]]] = defaultdict(list)
-    for batch_id, agent, step_id, waited_since, retry in _waiting_steps().values_list(
+    # `retry`: the step was in a provider batch before (it goes again at once).
+    waiting = _waiting_steps().annotate(retry=Exists(ProviderBatchLine.objects.filter(step=OuterRef("pk"))))
+    for batch_id, agent, step_id, waited_since, retry in waiting.values_list(
         "case__batch_id", "agent", "pk", "updated_at", "retry"
     ):
         groups[(batch_id, agent)].append((step_id, waited_since, retry))
@@ -317,8 +317,8 @@ def provider_batch_id_store(provider_batch: ProviderBatch, state: batch_api.Prov
 def _poll(provider_batch: ProviderBatch, report: TickReport) -> None:
     endpoint, provider_id = provider_batch.endpoint, provider_batch.provider_batch_id
     cancel = provider_batch.cancel_requested or provider_batch.generation_batch.status == BatchStatus.CANCELLED
-    if cancel and provider_batch.provider_status not in ("cancelling", "cancelled"):
-        batch_api.batch_cancel(endpoint=endpoint, provider_batch_id=provider_id)
+    if cancel and provider_batch.provider_status not in {"cancelling", *batch_api.PROVIDER_FINAL_STATUSES}:
+        _cancel_at_provider(provider_batch)
     state = batch_api.batch_retrieve(endpoint=endpoint, provider_batch_id=provider_id)
     ProviderBatch.objects.filter(pk=provider_batch.pk).update(
         provider_status=state.status,
@@ -335,6 +335,16 @@ def _poll(provider_batch: ProviderBatch, report: TickReport) -> None:
                 results[result.custom_id] = result
     _collect(provider_batch, state=state, results=results, report=report)
     report.finished.append(provider_batch.pk)
+
+
+def _cancel_at_provider(provider_batch: ProviderBatch) -> None:
+    try:
+        batch_api.batch_cancel(endpoint=provider_batch.endpoint, provider_batch_id=provider_batch.provider_batch_id)
+    except AttemptFailed as failure:
+        if failure.transient:
+            raise
+        # Refused: the batch ended meanwhile (what it brought is collected as usual).
+        logger.info("Provider batch %s was not cancelled: %s", provider_batch.pk, failure)
 
 
 def _collect(
