@@ -30,7 +30,14 @@ from generation.models import (
     ProviderBatchStatus,
     StepStatus,
 )
-from generation.services.batches import BatchPlanError, BatchRequest, batch_cancel, batch_create
+from generation.services.batches import (
+    BatchPlanError,
+    BatchRequest,
+    batch_cancel,
+    batch_create,
+    batch_pause,
+    batch_resume,
+)
 from generation.services.pipeline import case_regenerate, case_start, provider_batches
 from tests.factories import GenerationBatchFactory, IcdCodeFactory, LlmEndpointFactory, LlmModelFactory, UserFactory
 from tests.fake_batch_api_server import FakeBatchApiServer, fake_batch_api_server
@@ -300,6 +307,19 @@ def test_steps_wait_for_enough_lines_or_for_the_flush_time(server, settings):
     assert [len(created.lines) for created in server.created] == [2]
 
 
+def test_a_paused_batch_sends_no_provider_batch_until_it_is_resumed(server):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH)
+    run_pending_steps()
+    batch_pause(batch=batch)
+    provider_batches.provider_batches_tick()
+    assert server.created == []
+
+    batch_resume(batch=batch)
+    run_until_settled()
+    assert len(server.created) == len(SIX_AGENTS)
+    assert set(batch.cases.values_list("status", flat=True)) == {CaseStatus.PAIR_REVIEW}
+
+
 def test_cancelling_the_generation_batch_cancels_its_provider_batches(server):
     batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH)
     server.hold = True
@@ -450,8 +470,10 @@ def test_the_launch_form_and_the_command_set_batch_execution(server):
     assert form.is_valid(), form.errors
     assert form.batch_request().config["execution"] == ExecutionMode.PROVIDER_BATCH
 
-    call_command("generate", "--codes", "E11.9", "--endpoint", endpoint.name, "--execution", "batch", stdout=StringIO())
-    assert GenerationBatch.objects.get().config["execution"] == ExecutionMode.PROVIDER_BATCH
+    command = ["generate", "--codes", "E11.9", "--endpoint", endpoint.name, "--execution", "batch", "--retry-realtime"]
+    call_command(*command, stdout=StringIO())
+    config = GenerationBatch.objects.get().config
+    assert (config["execution"], config["batch_retry_realtime"]) == (ExecutionMode.PROVIDER_BATCH, True)
 
 
 def test_batch_execution_is_refused_on_an_endpoint_without_the_batch_api(server):
