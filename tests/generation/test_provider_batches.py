@@ -354,6 +354,27 @@ def test_the_judge_s_rejection_sends_the_revision_in_the_next_provider_batch(ser
     assert (case.status, case.scenario_revisions) == (CaseStatus.PAIR_REVIEW, 1)
 
 
+def test_a_reply_the_judge_s_near_duplicate_check_made_unneeded_is_recorded_and_priced(server):
+    # Two cases of one code get the same scenario; both judges go out in one provider batch,
+    # and once the first approves, the second's scenario is a near duplicate: its reply is not read.
+    endpoint = LlmEndpointFactory(base_url=server.base_url, default_model="test-model", supports_batch_api=True)
+    LlmModelFactory(endpoint=endpoint, name="test-model", **REALTIME_PRICES)
+    config = {"execution": "batch", "batch_flush_seconds": 0, "max_scenario_revisions": 0}
+    batch = GenerationBatchFactory(endpoint=endpoint, model="test-model", config=config, status=BatchStatus.RUNNING)
+    code = IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4")
+    for slot in (1, 2):
+        case_start(case=Case.objects.create(batch=batch, code=code, slot=slot))
+
+    run_until_settled()
+
+    first, second = batch.cases.order_by("pk")
+    assert (first.status, second.status) == (CaseStatus.PAIR_REVIEW, CaseStatus.NEEDS_ATTENTION)
+    unread = AgentCall.objects.get(case=second, agent=AgentName.SCENARIO_JUDGE)
+    assert unread.error == "Not used: the step ended without reading it."
+    assert unread.custom_id == f"case{second.pk}-scenario_judge-1"
+    assert unread.cost == Decimal("0.00065")  # 200 in and 80 out at half of 2.50 and 10.00 per million
+
+
 def test_replies_that_arrive_after_a_cancel_are_recorded_and_priced_but_not_used(server):
     batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=2, prices=REALTIME_PRICES)
     server.hold = True

@@ -95,7 +95,7 @@ def pipeline_config(*, batch: GenerationBatch) -> PipelineConfig:
         judge_mode=str(raw.get("judge_mode") or (JUDGE_SIMILARITY_ONLY if demo else JUDGE_LLM)),
         turn_bounds=dialogue_generator.TurnBounds(**(raw.get("turn_bounds") or {})),
         execution=ExecutionMode(raw.get(EXECUTION_CONFIG_KEY) or ExecutionMode.REALTIME),
-        flush_lines=int(raw.get("batch_flush_lines") or settings.PROVIDER_BATCH_FLUSH_LINES),
-        flush_seconds=int(raw.get("batch_flush_seconds") or settings.PROVIDER_BATCH_FLUSH_SECONDS),
+        flush_lines=int(raw.get("batch_flush_lines", settings.PROVIDER_BATCH_FLUSH_LINES)),
+        flush_seconds=int(raw.get("batch_flush_seconds", settings.PROVIDER_BATCH_FLUSH_SECONDS)),
         retry_realtime=bool(raw.get("batch_retry_realtime", False)),
     )

@@ -47,6 +47,7 @@ from generation.models import (
     BATCH_HOLDING_STATUSES,
     LINE_RETRY_STATUSES,
     PROVIDER_BATCH_OPEN_STATUSES,
+    AgentCall,
     AgentName,
     BatchStatus,
     ExecutionMode,
@@ -401,11 +402,27 @@ def _line_received(line: ProviderBatchLine, *, provider_batch: ProviderBatch, re
         if ready:
             transaction.on_commit(partial(step_enqueue, step_id=line.step_id))
     if not ready:
-        _unused_reply_record(line, provider_batch=provider_batch, response=response)
+        step = line.step
+        why = f"the step no longer waited for it ({step.get_status_display().lower()})"
+        _unused_reply_record(line, provider_batch=provider_batch, response=response, why=why)
 
 
-def _unused_reply_record(line: ProviderBatchLine, *, provider_batch: ProviderBatch, response: dict[str, Any]) -> None:
-    """The step waits no more (its batch was cancelled): the reply is billed, so it is recorded."""
+def unread_batch_reply_record(*, step: PipelineStep) -> None:
+    """After a run: a reply the step ended without reading (the judge's near-duplicate check
+    rejected the scenario first, or the case moved on) is billed, so it is recorded."""
+    if step.batch_request is None:
+        return
+    line = step.batch_lines.filter(status=LineStatus.RECEIVED).select_related("provider_batch__endpoint").first()
+    if line is None or AgentCall.objects.filter(step=step, provider_batch=line.provider_batch).exists():
+        return
+    why = "the step ended without reading it"
+    _unused_reply_record(line, provider_batch=line.provider_batch, response=line.response or {}, why=why)
+
+
+def _unused_reply_record(
+    line: ProviderBatchLine, *, provider_batch: ProviderBatch, response: dict[str, Any], why: str
+) -> None:
+    """A reply no step reads: the provider bills it, so it is recorded and priced."""
     step = line.step
     if step.batch_request is None:
         return
@@ -421,7 +438,7 @@ def _unused_reply_record(line: ProviderBatchLine, *, provider_batch: ProviderBat
         prompt_version=AGENT_MODULES[AgentName(step.agent)].PROMPT_VERSION,
         case=step.case,
         step=step,
-        reason=f"Not used: the step no longer waited for this reply ({step.get_status_display().lower()}).",
+        reason=f"Not used: {why}.",
     )
 
 
