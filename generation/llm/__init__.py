@@ -8,6 +8,10 @@
     result.output   # a validated ScenarioOutput
     result.call     # its AgentCall row
 
+A reply from a provider batch goes through the same validation, repair and record:
+structured_completion(..., batch_reply=BatchReply(...)); generation.llm.batch_api speaks the
+provider's /v1/files and /v1/batches.
+
 Failures raise LlmCallError (kind = a CallErrorKind value, call = the last AgentCall row,
 retryable = transient and worth another try later). endpoint_preflight raises LlmConfigError
 before any case is created. Tests replay HTTP responses with tests/llm_replay.py.
