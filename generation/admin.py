@@ -25,6 +25,8 @@ from generation.models import (
     LlmModel,
     PhysicianRole,
     PipelineStep,
+    ProviderBatch,
+    ProviderBatchLine,
     QualityVariable,
     SurveySnapshot,
 )
@@ -169,9 +171,10 @@ class LlmEndpointAdmin(admin.ModelAdmin):
         "requests_per_minute",
         "is_default",
         "is_local_demo",
+        "supports_batch_api",
         "is_active",
     ]
-    list_filter = ["structured_output_mode", "is_active", "is_local_demo"]
+    list_filter = ["structured_output_mode", "is_active", "is_local_demo", "supports_batch_api"]
     search_fields = ["name", "base_url", "default_model"]
     inlines = [LlmModelInline]
 
@@ -321,3 +324,31 @@ class InContextExampleAdmin(ReadOnlyAdmin):
     list_display = ["case", "example_case", "position", "call"]
     list_select_related = ["call"]
     search_fields = ["case__id", "example_case__id"]
+
+
+class ProviderBatchLineInline(admin.TabularInline):
+    model = ProviderBatchLine
+    fields = readonly_fields = ("custom_id", "step", "status", "error")
+    extra = 0
+    can_delete = False
+
+
+@admin.register(ProviderBatch)
+class ProviderBatchAdmin(ReadOnlyAdmin):
+    # What was sent to a provider's Batch API, under which ids, and how it ended.
+    list_display = [
+        "pk",
+        "generation_batch",
+        "agent",
+        "status",
+        "provider_status",
+        "provider_batch_id",
+        "line_count",
+        "succeeded_count",
+        "failed_count",
+        "submitted_at",
+        "completed_at",
+    ]
+    list_filter = ["status", "agent"]
+    search_fields = ["provider_batch_id", "input_file_id", "submission_token"]
+    inlines = [ProviderBatchLineInline]

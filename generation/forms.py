@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from generation import selectors
-from generation.models import BATCH_ASSIGNMENT_REQUIRED, LlmEndpoint, PhysicianRole
+from generation.models import BATCH_ASSIGNMENT_REQUIRED, EXECUTION_CONFIG_KEY, ExecutionMode, LlmEndpoint, PhysicianRole
 from generation.models.text_limits import CODE_LIST_MAX_CHARS, COMMENT_MAX_CHARS, DISCARD_REASON_MAX_CHARS
 from generation.services.batches import MAX_BUDGET, MAX_PAIRS_PER_CODE, BatchRequest
 from generation.services.code_selection import split_list
@@ -122,6 +122,14 @@ class BatchLaunchForm(CodeSelectionForm):
         ],
         label="Scenario judge",
     )
+    execution = forms.ChoiceField(
+        required=False,
+        choices=ExecutionMode.choices,
+        initial=ExecutionMode.REALTIME,
+        label="Execution",
+        help_text="Provider Batch API: about half the price, results within the provider's completion window "
+        "(up to 24 h per stage); the endpoint must support it.",
+    )
     role = forms.ModelChoiceField(
         queryset=PhysicianRole.objects.none(),
         required=False,
@@ -141,6 +149,8 @@ class BatchLaunchForm(CodeSelectionForm):
         config: dict[str, Any] = {"judge_mode": data["judge_mode"]} if data.get("judge_mode") else {}
         if data.get("assignment_required"):
             config[BATCH_ASSIGNMENT_REQUIRED] = True
+        if data.get("execution") and data["execution"] != ExecutionMode.REALTIME:
+            config[EXECUTION_CONFIG_KEY] = data["execution"]
         return config
 
     def batch_request(self) -> BatchRequest:

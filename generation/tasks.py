@@ -13,6 +13,7 @@ from celery import current_app, shared_task
 from celery.signals import worker_ready
 
 from generation.services import batches, pipeline, recovery
+from generation.services.pipeline import provider_batches
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ def pipeline_recover_now() -> recovery.RecoveryReport:
 @shared_task(name="generation.tasks.recover_steps", ignore_result=True)
 def recover_steps() -> None:
     pipeline_recover_now()
+
+
+@shared_task(name="generation.tasks.provider_batches_tick", ignore_result=True)
+def provider_batches_tick() -> None:
+    provider_batches.provider_batches_tick()
 
 
 @worker_ready.connect

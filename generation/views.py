@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from generation import code_search, selectors
+from generation import code_search, provider_batch_selectors, selectors
 from generation.errors import on_refusal
 from generation.forms import (
     BatchBudgetForm,
@@ -190,6 +190,9 @@ def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
             return HttpResponseStopPolling(response.content)
         return response
     context["failures"] = selectors.batch_failures(batch_id=batch_id)
+    context["provider_batches"] = provider_batch_selectors.provider_batches_of(batch_id=batch_id)
+    context["batch_saving"] = provider_batch_selectors.batch_api_saving(batch_id=batch_id)
+    context["cache_shares"] = provider_batch_selectors.cache_share_by_agent(batch_id=batch_id)
     return render(request, "generation/batch_detail.html", context)
 
 

@@ -250,6 +250,9 @@ LLM_API_KEY_ENV = env_str("LLM_API_KEY_ENV", "OPENAI_API_KEY")
 # token, so no endpoint may name DATABASE_URL or SECRET_KEY (those are refused whatever this says).
 LLM_API_KEY_ENV_ALLOWED = env_list("LLM_API_KEY_ENV_ALLOWED", "*_API_KEY")
 LLM_PROVIDER_CONFIGURED = bool(env_str("OPENAI_API_KEY") or LLM_BASE_URL)
+# Whether the provider endpoint offers the Batch API (OpenAI's own URL does), set when it is
+# first registered; the admin's tick decides afterwards.
+LLM_SUPPORTS_BATCH_API = env_bool("LLM_SUPPORTS_BATCH_API", default=not LLM_BASE_URL)
 LOCAL_LLM_HOST = env_str("LOCAL_LLM_HOST", "127.0.0.1")
 LOCAL_LLM_PORT = env_int("LOCAL_LLM_PORT", 8081)
 LOCAL_LLM_MODEL = LOCAL_MODEL_ALIAS
@@ -276,13 +279,32 @@ PIPELINE_STEP_TIME_LIMIT = env_int(
 # counts as never sent, or as lost when the generation queue is empty.
 PIPELINE_RECOVERY_INTERVAL_SECONDS = env_int("PIPELINE_RECOVERY_INTERVAL_SECONDS", 60)
 PIPELINE_RECOVERY_GRACE_SECONDS = env_int("PIPELINE_RECOVERY_GRACE_SECONDS", 60)
+# --- Provider Batch API mode (generation.services.pipeline.provider_batches) ---------------
+# An agent's waiting steps go out as one provider batch once this many wait, or once the
+# oldest has waited this long (a batch's config may set its own: batch_flush_lines/_seconds).
+PROVIDER_BATCH_FLUSH_LINES = env_int("PROVIDER_BATCH_FLUSH_LINES", 100)
+PROVIDER_BATCH_FLUSH_SECONDS = env_int("PROVIDER_BATCH_FLUSH_SECONDS", 300)
+# How often Celery beat submits, polls and collects provider batches.
+PROVIDER_BATCH_POLL_SECONDS = env_int("PROVIDER_BATCH_POLL_SECONDS", 60)
+# Lines per input file (OpenAI takes up to 50,000), and the completion window asked for.
+PROVIDER_BATCH_MAX_LINES = env_int("PROVIDER_BATCH_MAX_LINES", 5_000)
+PROVIDER_BATCH_COMPLETION_WINDOW = env_str("PROVIDER_BATCH_COMPLETION_WINDOW", "24h")
+# A step whose line failed or expired this many times fails (its case can be retried).
+PROVIDER_BATCH_LINE_ATTEMPTS = env_int("PROVIDER_BATCH_LINE_ATTEMPTS", 3)
+# How long one pass holds a provider batch it sends or polls before another pass may take it.
+PROVIDER_BATCH_LEASE_SECONDS = env_int("PROVIDER_BATCH_LEASE_SECONDS", 600)
 CELERY_BEAT_SCHEDULE = {
     "recover-pipeline-steps": {
         "task": "generation.tasks.recover_steps",
         "schedule": float(PIPELINE_RECOVERY_INTERVAL_SECONDS),
         # A pass that waited longer than the interval (no worker was up) is dropped, not piled up.
         "options": {"expires": float(PIPELINE_RECOVERY_INTERVAL_SECONDS)},
-    }
+    },
+    "provider-batches": {
+        "task": "generation.tasks.provider_batches_tick",
+        "schedule": float(PROVIDER_BATCH_POLL_SECONDS),
+        "options": {"expires": float(PROVIDER_BATCH_POLL_SECONDS)},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 if not CELERY_BROKER_IS_FILESYSTEM:

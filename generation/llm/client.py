@@ -255,6 +255,13 @@ def _reply_from(raw: Any, *, latency_ms: int) -> Reply:
             body=raw.text,
             latency_ms=latency_ms,
         )
+    return reply_from_completion(completion, request_id=raw.headers.get("x-request-id") or "", latency_ms=latency_ms)
+
+
+def reply_from_completion(completion: ChatCompletion, *, request_id: str, latency_ms: int) -> Reply:
+    """A completion with choices as a Reply: the one reading of a completion, whether it came
+    back from a request or in a provider batch's output file. Cached tokens come from the
+    usage's prompt_tokens_details."""
     choice = completion.choices[0]
     usage = completion.usage
     details = getattr(usage, "prompt_tokens_details", None) if usage else None
@@ -265,7 +272,7 @@ def _reply_from(raw: Any, *, latency_ms: int) -> Reply:
         input_tokens=usage.prompt_tokens if usage else 0,
         output_tokens=usage.completion_tokens if usage else 0,
         cached_input_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
-        request_id=raw.headers.get("x-request-id") or completion.id or "",
+        request_id=request_id or completion.id or "",
         latency_ms=latency_ms,
     )
 
@@ -275,7 +282,7 @@ def _unreachable_message(endpoint: LlmEndpoint, error: Exception) -> str:
 
 
 @contextmanager
-def _failures_translated(*, endpoint: LlmEndpoint, model: str) -> Iterator[Callable[[], int]]:
+def failures_translated(*, endpoint: LlmEndpoint, model: str) -> Iterator[Callable[[], int]]:
     """Turn the SDK's exceptions into AttemptFailed; yields a clock of milliseconds since the start."""
     started = time.monotonic()
 
@@ -303,7 +310,7 @@ def send_chat_completion(
     *, endpoint: LlmEndpoint, model: str, messages: list[dict[str, str]], params: dict[str, Any]
 ) -> Reply:
     """One HTTP request, no retries. Raises AttemptFailed for anything but a completion."""
-    with openai_client(endpoint) as client, _failures_translated(endpoint=endpoint, model=model) as elapsed_ms:
+    with openai_client(endpoint) as client, failures_translated(endpoint=endpoint, model=model) as elapsed_ms:
         raw = client.chat.completions.with_raw_response.create(
             model=model,
             messages=messages,  # type: ignore[arg-type]
@@ -314,5 +321,5 @@ def send_chat_completion(
 
 def served_models(endpoint: LlmEndpoint) -> list[str]:
     """The model ids GET /models lists. Raises AttemptFailed when the endpoint cannot answer."""
-    with openai_client(endpoint) as client, _failures_translated(endpoint=endpoint, model=""):
+    with openai_client(endpoint) as client, failures_translated(endpoint=endpoint, model=""):
         return [model.id for model in client.models.list()]

@@ -25,7 +25,7 @@ from generation.llm.schemas import (
     repair_messages,
     response_format_for,
 )
-from generation.models import AgentCall, CallErrorKind, Case, LlmEndpoint, LlmModel, PipelineStep
+from generation.models import AgentCall, CallErrorKind, Case, LlmEndpoint, LlmModel, PipelineStep, ProviderBatch
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -66,6 +66,57 @@ class RetryPolicy:
         return max(jittered, retry_after) if retry_after is not None else jittered
 
 
+@dataclass(frozen=True)
+class CompletionRequest:
+    """What one agent call sends: the same body goes in a request or on a provider batch's line."""
+
+    model: str
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        return {"model": self.model, "messages": self.messages, **self.params}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> CompletionRequest:
+        params = {key: value for key, value in body.items() if key not in ("model", "messages")}
+        return cls(model=str(body["model"]), messages=list(body["messages"]), params=params)
+
+
+def completion_request(
+    *,
+    endpoint: LlmEndpoint,
+    messages: list[dict[str, str]],
+    schema: type[BaseModel],
+    temperature: float,
+    model: str | None = None,
+    max_tokens: int | None = None,
+) -> CompletionRequest:
+    """The request for an instance of `schema`, in the endpoint's structured-output mode."""
+    params: dict[str, Any] = {
+        "temperature": temperature,
+        "response_format": response_format_for(mode=endpoint.structured_output_mode, schema=schema),
+    }
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    return CompletionRequest(
+        model=model or endpoint.default_model,
+        messages=messages_with_schema(mode=endpoint.structured_output_mode, messages=messages, schema=schema),
+        params=params,
+    )
+
+
+@dataclass(frozen=True)
+class BatchReply:
+    """The reply to `request` that came back on a line of a provider batch: it stands for
+    the call's first attempt (priced at the batch price); a repair attempt is sent realtime."""
+
+    request: CompletionRequest
+    reply: Reply
+    provider_batch: ProviderBatch
+    custom_id: str
+
+
 def pause(seconds: float) -> None:
     hooks.sleep(seconds)
 
@@ -90,6 +141,8 @@ class _Call:
     # Runs just before each request is sent and may raise LlmCallError to send no more
     # (the pipeline stops the calls of a cancelled batch this way).
     before_attempt: Callable[[], None] | None = None
+    # The provider batch line the current attempt's reply came from (None: a realtime request).
+    batch_reply: BatchReply | None = None
 
     def estimated_tokens(self, messages: list[dict[str, str]]) -> int:
         prompt = "".join(message.get("content") or "" for message in messages)
@@ -101,13 +154,13 @@ def _scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, REDACTED) if secret and text else text
 
 
-def _cost(price: LlmModel | None, reply: Reply | None) -> Decimal:
+def _cost(price: LlmModel | None, reply: Reply | None, *, batch: bool) -> Decimal:
     if price is None or reply is None:
         return Decimal(0)
-    return price.cost(
+    return price.prices(batch=batch).cost(
         input_tokens=reply.input_tokens,
-        output_tokens=reply.output_tokens,
         cached_input_tokens=reply.cached_input_tokens,
+        output_tokens=reply.output_tokens,
     )
 
 
@@ -141,8 +194,10 @@ def _record(
         output_tokens=reply.output_tokens if reply else 0,
         cached_input_tokens=reply.cached_input_tokens if reply else 0,
         latency_ms=reply.latency_ms if reply else (failure.latency_ms if failure else 0),
-        cost=_cost(call.price, reply),
+        cost=_cost(call.price, reply, batch=call.batch_reply is not None),
         provider_request_id=(reply.request_id if reply else (failure.request_id if failure else ""))[:128],
+        provider_batch=call.batch_reply.provider_batch if call.batch_reply else None,
+        custom_id=call.batch_reply.custom_id if call.batch_reply else "",
         error_kind=error_kind,
         error=_scrub(error, secret),
     )
@@ -189,6 +244,44 @@ def _send_with_retries(call: _Call, messages: list[dict[str, str]]) -> Reply:
             pause(delay)
 
 
+def _next_reply(call: _Call, conversation: list[dict[str, str]], *, batch_reply: BatchReply | None) -> Reply:
+    """The reply of the call's next attempt: the provider batch's, else a request's."""
+    call.batch_reply = batch_reply
+    if batch_reply is None:
+        return _send_with_retries(call, conversation)
+    call.attempts += 1
+    return batch_reply.reply
+
+
+def batch_reply_record_unused(
+    *,
+    endpoint: LlmEndpoint,
+    batch_reply: BatchReply,
+    agent: str,
+    prompt_version: str,
+    case: Case | None,
+    step: PipelineStep | None,
+    reason: str,
+) -> AgentCall:
+    """Record (and price) a reply a provider batch brought for a step that no longer waits for
+    it, say because its batch was cancelled: the provider bills it, so it is counted, never used."""
+    call = _Call(
+        endpoint=endpoint,
+        model=batch_reply.request.model,
+        schema=BaseModel,
+        agent=agent,
+        prompt_version=prompt_version,
+        params=batch_reply.request.params,
+        case=case,
+        step=step,
+        policy=RetryPolicy(),
+        attempts=1,
+        price=LlmModel.objects.filter(endpoint=endpoint, name=batch_reply.request.model).first(),
+        batch_reply=batch_reply,
+    )
+    return _record(call, messages=batch_reply.request.messages, reply=batch_reply.reply, error=reason)
+
+
 def _reply_problem(reply: Reply) -> LlmCallError | None:
     """Replies that a repair prompt cannot fix."""
     if reply.refusal or reply.finish_reason == "content_filter":
@@ -201,25 +294,6 @@ def _reply_problem(reply: Reply) -> LlmCallError | None:
             kind=CallErrorKind.TRUNCATED,
         )
     return None
-
-
-def request_sent(
-    *,
-    endpoint: LlmEndpoint,
-    messages: list[dict[str, str]],
-    schema: type[BaseModel],
-    temperature: float = 0.0,
-    max_tokens: int | None = None,
-) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    """The messages and parameters structured_completion sends for `schema` on `endpoint`
-    (its first attempt): what a cost estimate measures."""
-    params: dict[str, Any] = {
-        "temperature": temperature,
-        "response_format": response_format_for(mode=endpoint.structured_output_mode, schema=schema),
-    }
-    if max_tokens is not None:
-        params["max_tokens"] = max_tokens
-    return messages_with_schema(mode=endpoint.structured_output_mode, messages=messages, schema=schema), params
 
 
 def text_tokens(text: str) -> int:
@@ -241,30 +315,37 @@ def structured_completion(
     step: PipelineStep | None = None,
     retry_policy: RetryPolicy | None = None,
     before_attempt: Callable[[], None] | None = None,
+    batch_reply: BatchReply | None = None,
 ) -> LlmResult[T]:
     """Ask the endpoint for an instance of `schema`. Raises LlmCallError when none could be had.
 
+    With `batch_reply`, its reply (from a provider batch) is the first attempt's, and the
+    request it answered is the one recorded (what was sent, whatever `messages` says now);
+    the reply is validated, repaired and recorded exactly as a realtime reply is.
+
     Call it outside any open transaction: the rows of failed attempts must survive the failure."""
-    model_name = model or endpoint.default_model
-    conversation, params = request_sent(
-        endpoint=endpoint, messages=messages, schema=schema, temperature=temperature, max_tokens=max_tokens
+    request = batch_reply.request if batch_reply else None
+    request = request or completion_request(
+        endpoint=endpoint, messages=messages, schema=schema, temperature=temperature, model=model, max_tokens=max_tokens
     )
     call = _Call(
         endpoint=endpoint,
-        model=model_name,
+        model=request.model,
         schema=schema,
         agent=agent,
         prompt_version=prompt_version,
-        params=params,
+        params=request.params,
         case=case,
         step=step,
         policy=retry_policy or RetryPolicy.from_settings(),
-        price=LlmModel.objects.filter(endpoint=endpoint, name=model_name).first(),
+        price=LlmModel.objects.filter(endpoint=endpoint, name=request.model).first(),
         before_attempt=before_attempt,
     )
+    conversation = request.messages
     repaired = False
     while True:
-        reply = _send_with_retries(call, conversation)
+        reply = _next_reply(call, conversation, batch_reply=batch_reply)
+        batch_reply = None  # a repair attempt is a realtime request
         problem = _reply_problem(reply)
         if problem is not None:
             problem.call = _record(

@@ -9,7 +9,7 @@ from generation.models.catalogue import (
     looks_like_icd9,
 )
 from generation.models.content import NOTE_FIELD_LABELS, NOTE_FIELDS, SOAP_SECTIONS, SUBJECTIVE_PARTS
-from generation.models.endpoints import LlmEndpoint, LlmModel, StructuredOutputMode
+from generation.models.endpoints import LlmEndpoint, LlmModel, StructuredOutputMode, TokenPrices
 from generation.models.examples import ExampleRule, ExampleRuleKind, InContextExample
 from generation.models.note_format import (
     CANONICAL_SPEAKERS,
@@ -65,6 +65,16 @@ from generation.models.pipeline import (
     StepStatus,
     VersionSource,
 )
+from generation.models.provider_batches import (
+    EXECUTION_CONFIG_KEY,
+    LINE_RETRY_STATUSES,
+    PROVIDER_BATCH_OPEN_STATUSES,
+    ExecutionMode,
+    LineStatus,
+    ProviderBatch,
+    ProviderBatchLine,
+    ProviderBatchStatus,
+)
 from generation.models.ratelimit import LeaseKind, LlmRateLease
 
 __all__ = [
@@ -107,6 +117,15 @@ __all__ = [
     "STAGE_GENERATING_STATUS",
     "TERMINAL_STATUSES",
     "VERDICT_STATUSES",
+    "EXECUTION_CONFIG_KEY",
+    "LINE_RETRY_STATUSES",
+    "PROVIDER_BATCH_OPEN_STATUSES",
+    "ExecutionMode",
+    "LineStatus",
+    "ProviderBatch",
+    "ProviderBatchLine",
+    "ProviderBatchStatus",
+    "TokenPrices",
     "AgentCall",
     "AgentName",
     "ArtefactKind",

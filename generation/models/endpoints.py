@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
@@ -94,6 +95,10 @@ class LlmEndpoint(TimeStampedModel):
     )
     is_default = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
+    supports_batch_api = models.BooleanField(
+        default=False,
+        help_text="The server offers the Batch API (/v1/files, /v1/batches): batches may run in provider-batch mode",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -123,14 +128,46 @@ class LlmEndpoint(TimeStampedModel):
         return os.environ.get(self.api_key_env) or None
 
 
+# OpenAI's and Azure OpenAI's Batch API bill every token at half the realtime price; a model
+# without its own batch prices is priced so.
+DEFAULT_BATCH_PRICE_FACTOR = Decimal("0.5")
+MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class TokenPrices:
+    """What one million tokens of each kind cost in one execution mode."""
+
+    input: Decimal
+    cached_input: Decimal
+    output: Decimal
+
+    def cost(self, *, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> Decimal:
+        """Cached tokens are part of the input tokens (as the usage reports them)."""
+        cached = min(cached_input_tokens, input_tokens)
+        return (
+            self.input * (input_tokens - cached) + self.cached_input * cached + self.output * output_tokens
+        ) / MILLION
+
+
 class LlmModel(models.Model):
-    """A model an endpoint serves, with its price per million tokens."""
+    """A model an endpoint serves, with its prices per million tokens: realtime, and in a
+    provider batch (blank: DEFAULT_BATCH_PRICE_FACTOR of the realtime price)."""
 
     endpoint = models.ForeignKey(LlmEndpoint, on_delete=models.CASCADE, related_name="models")
     name = models.CharField(max_length=120)
     input_price_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal(0))
     output_price_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal(0))
     cached_input_price_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    batch_input_price_per_mtok = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True, help_text="Blank: half the realtime input price"
+    )
+    batch_cached_input_price_per_mtok = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True, help_text="Blank: half the realtime cached price"
+    )
+    batch_output_price_per_mtok = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True, help_text="Blank: half the realtime output price"
+    )
 
     class Meta:
         ordering = ["endpoint", "name"]
@@ -147,14 +184,29 @@ class LlmModel(models.Model):
         return f"{self.endpoint.name}/{self.name}"
 
     def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> Decimal:
-        """The price of one call: `cached_input_tokens` of the input at the cached-input price
-        (the input price when none is set), the rest of the input and the output at theirs."""
-        cached = min(cached_input_tokens, input_tokens)
-        cached_price = (
-            self.input_price_per_mtok if self.cached_input_price_per_mtok is None else self.cached_input_price_per_mtok
+        """The price of one realtime call: `cached_input_tokens` of the input at the
+        cached-input price (the input price when none is set), the rest at theirs."""
+        return self.prices(batch=False).cost(
+            input_tokens=input_tokens, cached_input_tokens=cached_input_tokens, output_tokens=output_tokens
         )
-        return (
-            self.input_price_per_mtok * (input_tokens - cached)
-            + cached_price * cached
-            + self.output_price_per_mtok * output_tokens
-        ) / MILLION
+
+    def prices(self, *, batch: bool) -> TokenPrices:
+        """The prices of a realtime call, or of a line of a provider batch. Cached input
+        without a price of its own costs as much as other input."""
+        cached = self.cached_input_price_per_mtok
+        realtime = TokenPrices(
+            input=self.input_price_per_mtok,
+            cached_input=self.input_price_per_mtok if cached is None else cached,
+            output=self.output_price_per_mtok,
+        )
+        if not batch:
+            return realtime
+
+        def batch_price(own: Decimal | None, realtime_price: Decimal) -> Decimal:
+            return realtime_price * DEFAULT_BATCH_PRICE_FACTOR if own is None else own
+
+        return TokenPrices(
+            input=batch_price(self.batch_input_price_per_mtok, realtime.input),
+            cached_input=batch_price(self.batch_cached_input_price_per_mtok, realtime.cached_input),
+            output=batch_price(self.batch_output_price_per_mtok, realtime.output),
+        )

@@ -283,6 +283,8 @@ AGENT_GENERATING_STATUS: dict[str, str] = {
 class StepStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
+    # Its request is written and waits for (or is in) a provider batch (generation.models.provider_batches).
+    BATCHED = "batched", "Waiting for a provider batch"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
 
@@ -315,6 +317,12 @@ class PipelineStep(TimeStampedModel):
     claim_count = models.PositiveSmallIntegerField(default=0, help_text="Runs started, takeovers included")
     # What the step may cost, held against its batch's budget cap while it runs.
     reserved_cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    # Provider-batch mode: the request the step's agent makes (model, messages, params), and
+    # the provider batch it is in while BATCHED (none while it waits for the next one).
+    batch_request = models.JSONField(null=True, blank=True)
+    provider_batch = models.ForeignKey(
+        "ProviderBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="steps"
+    )
 
     class Meta:
         ordering = ["case", "created_at"]
@@ -326,6 +334,11 @@ class PipelineStep(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.case_id}:{self.agent}#{self.attempt}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """(case, agent, attempt) as text: a provider batch line's custom_id."""
+        return f"case{self.case_id}-{self.agent}-{self.attempt}"
 
 
 class ArtefactKind(models.TextChoices):
@@ -435,6 +448,11 @@ class AgentCall(ImmutableModel):
     latency_ms = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     provider_request_id = models.CharField(max_length=128, blank=True)
+    # A reply that came in a provider batch's output file: the batch, and the line's custom_id.
+    provider_batch = models.ForeignKey(
+        "ProviderBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="calls"
+    )
+    custom_id = models.CharField(max_length=100, blank=True)
     error_kind = models.CharField(max_length=24, choices=CallErrorKind.choices, blank=True, default="")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

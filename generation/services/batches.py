@@ -9,6 +9,7 @@ pair review.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,11 +29,13 @@ from generation.llm import LlmConfigError, endpoint_preflight
 from generation.models import (
     BATCH_STARTABLE_STATUSES,
     CASE_TRANSITIONS,
+    EXECUTION_CONFIG_KEY,
     ArtefactKind,
     BatchKind,
     BatchStatus,
     Case,
     CaseStatus,
+    ExecutionMode,
     GenerationBatch,
     IcdCode,
     InvalidTransition,
@@ -70,7 +73,10 @@ from generation.services.pipeline import (
     case_start,
 )
 from generation.services.pipeline.budget import budget_fits_next_step
+from generation.services.pipeline.provider_batches import provider_batches_cancel
 from generation.services.pipeline.steps import step_enqueue
+
+logger = logging.getLogger(__name__)
 
 MAX_PAIRS_PER_CODE = 100
 # GenerationBatch.budget's largest value (12 digits, 4 after the point).
@@ -181,6 +187,17 @@ def budget_problem(budget: Decimal) -> str:
     return f"A budget cap must be above $0 and below ${MAX_BUDGET:,}, not ${budget}."
 
 
+def _execution_check(request: BatchRequest, *, endpoint: LlmEndpoint) -> None:
+    execution = request.config.get(EXECUTION_CONFIG_KEY) or ExecutionMode.REALTIME
+    if execution not in ExecutionMode.values:
+        raise BatchPlanError(f"Unknown execution mode {execution!r}; use {' or '.join(ExecutionMode.values)}.")
+    if execution == ExecutionMode.PROVIDER_BATCH and not endpoint.supports_batch_api:
+        raise BatchPlanError(
+            f"Endpoint '{endpoint.name}' does not offer the Batch API: choose realtime execution, or mark the "
+            "endpoint as supporting it (LLM endpoints in the admin) if its server does."
+        )
+
+
 def physician_role_active(*, name: str) -> PhysicianRole:
     role = PhysicianRole.objects.filter(name=name.strip(), is_active=True).first()
     if role is None:
@@ -216,6 +233,7 @@ def batch_request_resolve(*, request: BatchRequest) -> ResolvedRequest:
         raise BatchPlanError(f"That is more than {MAX_CASES_PER_BATCH} cases; split it into several batches.")
     codes = [row.code for row in planned]
     endpoint = _endpoint_resolve(request.endpoint_name)
+    _execution_check(request, endpoint=endpoint)
     config = {
         **request.config,
         "codes": [code.code for code in codes],
@@ -293,6 +311,16 @@ def _default_name(codes: list[IcdCode], config: dict[str, Any]) -> str:
     if "target_approved" in config:
         return f"{shown}: top-up to {config['target_approved']} approved"
     return f"{shown} x {config['pairs_per_code']}"
+
+
+def _enqueue_provider_batches_tick() -> None:
+    """Cancel the provider batches now rather than on the next beat (which does it anyway)."""
+    from generation.tasks import provider_batches_tick  # the task module imports this one
+
+    try:
+        provider_batches_tick.delay()
+    except Exception:
+        logger.warning("Could not enqueue the provider-batch pass; Celery beat runs it shortly.", exc_info=True)
 
 
 def _enqueue_start(batch_id: int) -> None:
@@ -454,12 +482,16 @@ def batch_cancel(*, batch: GenerationBatch) -> int:
             to=CaseStatus.CANCELLED,
             error="The batch was cancelled.",
         )
-    # Steps held by a pause have no message left to end them.
-    waiting = PipelineStep.objects.filter(case__batch_id=batch.pk, status=StepStatus.PENDING).order_by("pk")
+    # Steps held by a pause have no message left to end them; steps waiting for a provider
+    # batch have none either.
+    waiting_statuses = [StepStatus.PENDING, StepStatus.BATCHED]
+    waiting = PipelineStep.objects.filter(case__batch_id=batch.pk, status__in=waiting_statuses).order_by("pk")
     for step_ids in _chunks(list(waiting.values_list("pk", flat=True)), WRITE_CHUNK):
-        PipelineStep.objects.filter(pk__in=step_ids, status=StepStatus.PENDING).update(
+        PipelineStep.objects.filter(pk__in=step_ids, status__in=waiting_statuses).update(
             status=StepStatus.FAILED, error="The batch was cancelled.", finished_at=now, updated_at=now
         )
+    if provider_batches_cancel(generation_batch_id=batch.pk):
+        transaction.on_commit(_enqueue_provider_batches_tick)
     batch_progress_refresh(batch_id=batch.pk)
     batch.refresh_from_db()
     return cancelled

@@ -64,16 +64,18 @@ def _provider_settings_check() -> None:
 
 def _upsert_provider() -> LlmEndpoint:
     _provider_settings_check()
+    endpoint_fields = {
+        "base_url": settings.LLM_BASE_URL,
+        "api_key_env": settings.LLM_API_KEY_ENV,
+        "default_model": settings.LLM_MODEL,
+        "timeout_seconds": settings.LLM_TIMEOUT_SECONDS,
+        "is_local_demo": False,
+        "is_active": True,
+    }
     endpoint, _ = LlmEndpoint.objects.update_or_create(
         name=PROVIDER_ENDPOINT,
-        defaults={
-            "base_url": settings.LLM_BASE_URL,
-            "api_key_env": settings.LLM_API_KEY_ENV,
-            "default_model": settings.LLM_MODEL,
-            "timeout_seconds": settings.LLM_TIMEOUT_SECONDS,
-            "is_local_demo": False,
-            "is_active": True,
-        },
+        defaults=endpoint_fields,
+        create_defaults={**endpoint_fields, "supports_batch_api": settings.LLM_SUPPORTS_BATCH_API},
     )
     LlmModel.objects.update_or_create(
         endpoint=endpoint,

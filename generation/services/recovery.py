@@ -90,7 +90,7 @@ def _steps_of_active_batches() -> QuerySet[PipelineStep]:
 
 def _cancelled_steps_close(*, now: datetime) -> int:
     stranded = PipelineStep.objects.filter(case__batch__status=BatchStatus.CANCELLED).filter(
-        Q(status=StepStatus.PENDING) | lease_expired(now=now)
+        Q(status__in=[StepStatus.PENDING, StepStatus.BATCHED]) | lease_expired(now=now)
     )
     return stranded.update(
         status=StepStatus.FAILED,

@@ -33,6 +33,17 @@ def test_a_provider_key_switches_the_default_and_stores_only_the_variable_name(s
 
 
 @pytest.mark.django_db
+def test_openai_itself_is_registered_with_its_batch_api_and_the_admin_s_choice_then_stays(settings):
+    settings.LLM_PROVIDER_CONFIGURED = True
+    settings.LLM_BASE_URL = ""
+    settings.LLM_SUPPORTS_BATCH_API = True
+    endpoint = default_endpoint_configure()
+    assert endpoint.supports_batch_api
+    LlmEndpoint.objects.filter(pk=endpoint.pk).update(supports_batch_api=False)
+    assert not default_endpoint_configure().supports_batch_api
+
+
+@pytest.mark.django_db
 def test_an_admin_chosen_default_is_kept(settings):
     chosen = LlmEndpointFactory(name="azure-eu", is_default=True)
     settings.LLM_PROVIDER_CONFIGURED = False

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation import selectors
 from generation.management.arguments import budget_amount
-from generation.models import BATCH_ASSIGNMENT_REQUIRED, AgentName
+from generation.models import BATCH_ASSIGNMENT_REQUIRED, EXECUTION_CONFIG_KEY, AgentName, ExecutionMode
 from generation.services.batches import BatchPlanError, BatchRequest, batch_create, batch_request_estimate
 from generation.services.code_selection import split_list
 from generation.services.estimates import BatchEstimate
@@ -98,6 +98,19 @@ class Command(BaseCommand):
             action="store_true",
             help="Print the cost estimate (calls, tokens and cost per agent, with a range) and create nothing",
         )
+        parser.add_argument(
+            "--execution",
+            choices=ExecutionMode.values,
+            default=ExecutionMode.REALTIME,
+            help="realtime (default), or batch: the provider's Batch API at its batch price, results within "
+            "its completion window (the endpoint must support it)",
+        )
+        parser.add_argument(
+            "--retry-realtime",
+            action="store_true",
+            help="With --execution batch: a step whose provider-batch line failed or expired runs realtime "
+            "instead of waiting for the next provider batch",
+        )
         parser.add_argument("--wait", action="store_true", help="Show progress until the batch finishes")
         parser.add_argument("--poll-seconds", type=float, default=2.0, help="Seconds between updates with --wait")
         parser.add_argument("--timeout", type=float, default=0, help="Stop waiting after this many seconds")
@@ -157,6 +170,12 @@ class Command(BaseCommand):
     @staticmethod
     def _config(options: dict[str, Any]) -> dict[str, Any]:
         config: dict[str, Any] = {"judge_mode": options["judge"]} if options["judge"] else {}
+        if options["execution"] != ExecutionMode.REALTIME:
+            config[EXECUTION_CONFIG_KEY] = options["execution"]
+        if options["retry_realtime"]:
+            if options["execution"] != ExecutionMode.PROVIDER_BATCH:
+                raise CommandError("--retry-realtime applies to --execution batch only.")
+            config["batch_retry_realtime"] = True
         temperatures: dict[str, float] = {}
         for item in options["temperature"]:
             agent, _, value = item.partition("=")

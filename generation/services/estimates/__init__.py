@@ -16,7 +16,8 @@ Per agent, one step's usage comes from one of two sources:
 
 Scenario rounds (provider + judge) repeat when the judge rejects: the judge's past rejection
 rate on the model sets how many rounds a case takes, up to the batch's revision cap.
-Everything is priced with the model's price table (LlmModel.cost): cached input tokens at
+Everything is priced with the model's price table (LlmModel.prices, its batch prices for a
+batch run on the provider's Batch API): cached input tokens at
 the cached-input price. Without history, the system prompt (instructions and examples, the
 same for every case of a chapter) is taken as cached after its first call, as providers with
 prompt caching report it.
@@ -29,7 +30,15 @@ from decimal import Decimal
 from typing import Any
 
 from generation import selectors
-from generation.models import AgentName, GenerationBatch, IcdCode, LlmEndpoint, LlmModel
+from generation.models import (
+    EXECUTION_CONFIG_KEY,
+    AgentName,
+    ExecutionMode,
+    GenerationBatch,
+    IcdCode,
+    LlmEndpoint,
+    LlmModel,
+)
 from generation.services.estimates.costs import SOURCE_HISTORY, SOURCE_PROMPTS, StepCost, money
 from generation.services.estimates.history import step_from_history, total_spread
 from generation.services.estimates.prompts import PromptSize, mean_similar_shown, sizes_by_agent, step_from_prompts
@@ -190,7 +199,10 @@ def batch_estimate(
     """The estimate of a batch of `pairs_per_code` cases per code on `endpoint` / `model`
     (`cases`: the batch's total when the codes' counts differ, as in a top-up)."""
     settings = pipeline_config(batch=GenerationBatch(endpoint=endpoint, model=model, config=config))
-    price = LlmModel.objects.filter(endpoint=endpoint, name=model).first()
+    listed = LlmModel.objects.filter(endpoint=endpoint, name=model).first()
+    # A batch run on the provider's Batch API pays its batch prices.
+    in_provider_batch = config.get(EXECUTION_CONFIG_KEY) == ExecutionMode.PROVIDER_BATCH
+    price = listed.prices(batch=in_provider_batch) if listed else None
     cases = len(codes) * pairs_per_code if cases is None else cases
     judge = selectors.judge_history(model=model)
     history_rate = judge.rejection_rate if judge.verdicts >= MIN_HISTORY_STEPS else None
@@ -228,7 +240,7 @@ def batch_estimate(
         cases=cases,
         endpoint_name=endpoint.name,
         model=model,
-        priced=price is not None and (price.input_price_per_mtok > 0 or price.output_price_per_mtok > 0),
+        priced=price is not None and (price.input > 0 or price.output > 0),
         judge_rejection_rate=rate,
         agents=agents,
     )

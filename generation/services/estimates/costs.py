@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from generation.models import LlmModel
+from generation.models import TokenPrices
 
 SOURCE_HISTORY = "history"
 SOURCE_PROMPTS = "prompts"
@@ -33,7 +33,7 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
-def priced(price: LlmModel | None, input_tokens: float, output_tokens: float, cached: float) -> Decimal:
+def priced(price: TokenPrices | None, input_tokens: float, output_tokens: float, cached: float) -> Decimal:
     if price is None:
         return Decimal(0)
     return price.cost(

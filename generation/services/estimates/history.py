@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from generation import selectors
-from generation.models import LlmModel
+from generation.models import TokenPrices
 from generation.services.estimates.costs import SOURCE_HISTORY, StepCost, priced
 
 # Half-width of the history range, in standard deviations (about a 95% interval).
 HISTORY_SPREAD = 2.0
 
 
-def step_from_history(usages: Sequence[selectors.StepUsage], price: LlmModel | None) -> StepCost:
+def step_from_history(usages: Sequence[selectors.StepUsage], price: TokenPrices | None) -> StepCost:
     def cost_of(usage: selectors.StepUsage) -> Decimal:
         return priced(price, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
 

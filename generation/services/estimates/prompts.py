@@ -24,8 +24,8 @@ from generation.agents.limits import OutputLimits
 from generation.agents.prompting import Message
 from generation.checks import coverage_misses
 from generation.examples import WorkedExample, examples_for_code
-from generation.llm import request_sent, text_tokens
-from generation.models import AgentName, IcdCode, LlmEndpoint, LlmModel, PhysicianRole, QualityVariable
+from generation.llm import completion_request, text_tokens
+from generation.models import AgentName, IcdCode, LlmEndpoint, PhysicianRole, QualityVariable, TokenPrices
 from generation.services.estimates.costs import SOURCE_PROMPTS, StepCost, priced
 from generation.services.pipeline.config import AGENT_MODULES, PipelineConfig
 from generation.services.pipeline.runners.context import agent_request
@@ -51,8 +51,9 @@ def _request_tokens(
 ) -> tuple[int, int]:
     """(all tokens, first-message tokens) of the request an agent would send."""
     sent, bounded = agent_request(endpoint=endpoint, config=config, messages=messages, schema=schema)
-    conversation, params = request_sent(endpoint=endpoint, messages=sent, schema=bounded)
-    text = "".join(message["content"] for message in conversation) + json.dumps(params["response_format"])
+    request = completion_request(endpoint=endpoint, messages=sent, schema=bounded, temperature=0.0)
+    conversation = request.messages
+    text = "".join(message["content"] for message in conversation) + json.dumps(request.params["response_format"])
     return text_tokens(text), text_tokens(conversation[0]["content"])
 
 
@@ -202,7 +203,7 @@ def _weighted(sizes: list[tuple[int, PromptSize]], read: Callable[[PromptSize], 
 
 
 def step_from_prompts(
-    sizes: list[tuple[int, PromptSize]], *, max_tokens: int | None, cached_share: float, price: LlmModel | None
+    sizes: list[tuple[int, PromptSize]], *, max_tokens: int | None, cached_share: float, price: TokenPrices | None
 ) -> StepCost:
     input_tokens = _weighted(sizes, lambda size: size.input_tokens)
     prefix = _weighted(sizes, lambda size: size.prefix_tokens)

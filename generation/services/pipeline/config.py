@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from generation import selectors, similarity
 from generation.agents import (
     dialogue_generator,
@@ -15,7 +17,7 @@ from generation.agents import (
     scenario_provider,
 )
 from generation.agents.limits import OutputLimits
-from generation.models import GATE_STAGES, AgentName, GenerationBatch, LlmEndpoint
+from generation.models import EXECUTION_CONFIG_KEY, GATE_STAGES, AgentName, ExecutionMode, GenerationBatch, LlmEndpoint
 
 AGENT_MODULES = {
     AgentName.SCENARIO_PROVIDER: scenario_provider,
@@ -54,6 +56,13 @@ class PipelineConfig:
     # (the default on the local demo model, which cannot judge medical content).
     judge_mode: str = JUDGE_LLM
     turn_bounds: dialogue_generator.TurnBounds = dialogue_generator.DEFAULT_TURN_BOUNDS
+    # Provider-batch mode (generation.services.pipeline.provider_batches): an agent's waiting
+    # steps go out as one provider batch once `flush_lines` wait or the oldest has waited
+    # `flush_seconds`; a line that failed is retried in the next batch, or realtime.
+    execution: str = ExecutionMode.REALTIME
+    flush_lines: int = 100
+    flush_seconds: int = 300
+    retry_realtime: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,4 +94,8 @@ def pipeline_config(*, batch: GenerationBatch) -> PipelineConfig:
         limits=OutputLimits(**limits) if limits else (LOCAL_DEMO_LIMITS if demo else None),
         judge_mode=str(raw.get("judge_mode") or (JUDGE_SIMILARITY_ONLY if demo else JUDGE_LLM)),
         turn_bounds=dialogue_generator.TurnBounds(**(raw.get("turn_bounds") or {})),
+        execution=ExecutionMode(raw.get(EXECUTION_CONFIG_KEY) or ExecutionMode.REALTIME),
+        flush_lines=int(raw.get("batch_flush_lines", settings.PROVIDER_BATCH_FLUSH_LINES)),
+        flush_seconds=int(raw.get("batch_flush_seconds", settings.PROVIDER_BATCH_FLUSH_SECONDS)),
+        retry_realtime=bool(raw.get("batch_retry_realtime", False)),
     )

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
-from generation.models import ArtefactVersion, Case, CaseStatus, PipelineStep, StepStatus
+from generation.models import ArtefactVersion, Case, CaseStatus, PipelineStep, ProviderBatch, StepStatus
 from generation.services.cases import case_transition
 from generation.services.pipeline.leases import StepLeaseLost, lease_length, this_process
 from generation.services.pipeline.progress import batch_progress_refresh
@@ -71,15 +71,7 @@ def step_claim(*, step_id: int, task_id: str, reserved_cost: Decimal = Decimal(0
     """
     now = timezone.now()
     claimed = PipelineStep.objects.filter(step_claimable(now=now), pk=step_id).update(
-        status=StepStatus.RUNNING,
-        reserved_cost=reserved_cost,
-        started_at=now,
-        updated_at=now,
-        task_id=task_id,
-        lease_token=uuid.uuid4().hex,
-        lease_owner=this_process(),
-        lease_expires_at=now + lease_length(),
-        claim_count=F("claim_count") + 1,
+        **_claim_fields(now=now, task_id=task_id), reserved_cost=reserved_cost
     )
     if not claimed:
         return None
@@ -90,6 +82,55 @@ def step_claim(*, step_id: int, task_id: str, reserved_cost: Decimal = Decimal(0
 
 def _held_by_this_run(step: PipelineStep) -> QuerySet[PipelineStep]:
     return PipelineStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING, lease_token=step.lease_token)
+
+
+def _claim_fields(*, now: datetime, task_id: str) -> dict[str, Any]:
+    return {
+        "status": StepStatus.RUNNING,
+        "started_at": now,
+        "updated_at": now,
+        "task_id": task_id,
+        "lease_token": uuid.uuid4().hex,
+        "lease_owner": this_process(),
+        "lease_expires_at": now + lease_length(),
+        "claim_count": F("claim_count") + 1,
+    }
+
+
+# --- Provider-batch mode: a step waits BATCHED between its run that wrote its request and
+# the run that reads the provider batch's reply (generation.services.pipeline.provider_batches).
+
+
+def step_batch_wait(*, step: PipelineStep, request_body: dict[str, Any]) -> None:
+    """The claimed step's request goes into the next provider batch of its agent: the step
+    waits BATCHED, held by no run. Raises StepLeaseLost when this run no longer holds it."""
+    now = timezone.now()
+    waiting = _held_by_this_run(step).update(
+        status=StepStatus.BATCHED,
+        batch_request=request_body,
+        provider_batch=None,
+        updated_at=now,
+        lease_token="",
+        lease_expires_at=None,
+    )
+    if not waiting:
+        raise StepLeaseLost(f"step {step} was taken over by another run; its request is not stored")
+
+
+def in_provider_batch(*, step_id: int, provider_batch: ProviderBatch) -> QuerySet[PipelineStep]:
+    """The step, while it waits for this provider batch's reply (and for nothing else)."""
+    return PipelineStep.objects.filter(pk=step_id, status=StepStatus.BATCHED, provider_batch=provider_batch)
+
+
+def step_batch_take(*, step_id: int, provider_batch: ProviderBatch) -> PipelineStep | None:
+    """Claim a step that waits for `provider_batch`, as step_claim claims a pending one (to
+    fail it: its lines failed too often); None when it waits no more."""
+    now = timezone.now()
+    if not in_provider_batch(step_id=step_id, provider_batch=provider_batch).update(
+        **_claim_fields(now=now, task_id="provider-batch")
+    ):
+        return None
+    return PipelineStep.objects.select_related("case").get(pk=step_id)
 
 
 def step_succeed(*, step: PipelineStep, result: dict[str, Any], version: ArtefactVersion | None = None) -> None:

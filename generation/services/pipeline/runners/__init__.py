@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from generation.agents import dialogue_generator
 from generation.llm import LlmCallError
@@ -15,11 +16,12 @@ from generation.services.pipeline.budget import step_claim_within_budget
 from generation.services.pipeline.config import pipeline_config
 from generation.services.pipeline.control import step_held_by_pause
 from generation.services.pipeline.leases import STEP_MAX_RUNS, StepLeaseLost, lease_kept
+from generation.services.pipeline.provider_batches import AwaitingProviderBatch, unread_batch_reply_record
 from generation.services.pipeline.runners.context import StepContext
 from generation.services.pipeline.runners.dialogue import run_dialogue_generator, run_dialogue_polisher
 from generation.services.pipeline.runners.note import run_note_polisher, run_note_writer
 from generation.services.pipeline.runners.scenario import run_scenario_judge, run_scenario_provider
-from generation.services.pipeline.steps import step_fail
+from generation.services.pipeline.steps import step_batch_wait, step_fail
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ def _runner_call(*, step: PipelineStep, case: Case, deadline: float) -> None:
         return
     try:
         STEP_RUNNERS[step.agent](StepContext(step=step, case=case, config=config, deadline=deadline))
+    except AwaitingProviderBatch as waiting:
+        _batch_wait(step=step, body=waiting.request.body())
+        return
     except StepLeaseLost:
         logger.warning("Step %s was taken over by another run while this one worked; its output is dropped.", step)
     except LlmCallError as error:
@@ -75,3 +80,14 @@ def _runner_call(*, step: PipelineStep, case: Case, deadline: float) -> None:
     except Exception as error:
         logger.exception("Pipeline step %s failed", step)
         step_fail(step=step, message=f"internal error: {type(error).__name__}: {error}")
+    try:
+        unread_batch_reply_record(step=step)
+    except Exception:
+        logger.exception("Could not record the unread provider-batch reply of step %s", step)
+
+
+def _batch_wait(*, step: PipelineStep, body: dict[str, Any]) -> None:
+    try:
+        step_batch_wait(step=step, request_body=body)
+    except StepLeaseLost:
+        logger.warning("Step %s was taken over by another run; its request is left to that run.", step)

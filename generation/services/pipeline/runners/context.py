@@ -14,7 +14,7 @@ from generation import selectors
 from generation.agents.limits import bounded_schema
 from generation.agents.prompting import Message, messages_without_system
 from generation.examples import WorkedExample, examples_for_code
-from generation.llm import LlmResult, structured_completion
+from generation.llm import LlmResult, completion_request, structured_completion
 from generation.models import (
     AGENT_STAGE,
     NEXT_AGENT,
@@ -35,6 +35,11 @@ from generation.services.pipeline.control import stop_when_cancelled
 from generation.services.pipeline.errors import PipelineError
 from generation.services.pipeline.leases import time_left_check
 from generation.services.pipeline.lifecycle import stage_done
+from generation.services.pipeline.provider_batches import (
+    AwaitingProviderBatch,
+    received_batch_reply,
+    runs_in_provider_batch,
+)
 from generation.services.pipeline.steps import step_create, step_succeed
 
 
@@ -138,24 +143,41 @@ def agent_call(
     schema: type[BaseModel],
     examples: Sequence[WorkedExample] = (),
 ) -> LlmResult[BaseModel]:
-    """One structured model call for the step; the approved cases among `examples` (the
-    worked examples in `messages`) are recorded against the call that succeeded."""
+    """The agent's validated output; the approved cases among `examples` (the worked examples
+    in `messages`) are recorded against the call that succeeded. In provider-batch mode the
+    first time round, the request is stored for the next provider batch instead
+    (AwaitingProviderBatch); the run that follows the batch's reply reads it here, through
+    the same validation, repair and record."""
     step, case, config = context.step, context.case, context.config
     module = AGENT_MODULES[AgentName(step.agent)]
     endpoint = endpoint_for(case.batch)
     sent, bounded = agent_request(endpoint=endpoint, config=config, messages=messages, schema=schema)
+    temperature, max_tokens = config.temperatures[step.agent], config.max_tokens.get(step.agent)
+    batch_reply = received_batch_reply(step=step)
+    if batch_reply is None and runs_in_provider_batch(step=step, config=config):
+        raise AwaitingProviderBatch(
+            completion_request(
+                endpoint=endpoint,
+                messages=sent,
+                schema=bounded,
+                temperature=temperature,
+                model=case.batch.model or None,
+                max_tokens=max_tokens,
+            )
+        )
     result = structured_completion(
         endpoint=endpoint,
         messages=sent,
         schema=bounded,
         agent=AgentName(step.agent),
         prompt_version=module.PROMPT_VERSION,
-        temperature=config.temperatures[step.agent],
+        temperature=temperature,
         model=case.batch.model or None,
-        max_tokens=config.max_tokens.get(step.agent),
+        max_tokens=max_tokens,
         case=case,
         step=step,
         before_attempt=_attempt_checks(context, endpoint=endpoint),
+        batch_reply=batch_reply,
     )
     in_context_examples_record(call=result.call, examples=examples)
     return result
