@@ -43,14 +43,15 @@ def _approved_examples(*, chapter: str, limit: int) -> list[WorkedExample]:
     current = current_versions_of_cases(case_ids=[case.pk for case in cases])
     found: list[WorkedExample] = []
     for case in cases:
+        code = case.assigned_code()
         latest = {kind: current.get((case.pk, kind)) for kind in ArtefactKind.values}
         if any(version is None for version in latest.values()):
             continue
         found.append(
             WorkedExample(
-                code=case.code.code,
-                description=case.code.description,
-                chapter=case.code.chapter,
+                code=code.code,
+                description=code.description,
+                chapter=code.chapter,
                 scenario=latest[ArtefactKind.SCENARIO].content,  # type: ignore[union-attr]
                 note=latest[ArtefactKind.NOTE].content,  # type: ignore[union-attr]
                 dialogue=latest[ArtefactKind.DIALOGUE].content,  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from generation.models.catalogue import (
 )
 from generation.models.content import NOTE_FIELD_LABELS, NOTE_FIELDS, SOAP_SECTIONS, SUBJECTIVE_PARTS
 from generation.models.endpoints import LlmEndpoint, LlmModel, StructuredOutputMode
+from generation.models.near_duplicates import NEAR_DUPLICATE_KINDS, NearDuplicatePair, SignatureBand, TextSignature
 from generation.models.note_format import (
     CANONICAL_SPEAKERS,
     KNOWN_SPEAKERS,
@@ -32,6 +33,7 @@ from generation.models.pipeline import (
     BATCH_HOLDING_STATUSES,
     BATCH_STARTABLE_STATUSES,
     CASE_TRANSITIONS,
+    CODE_TO_BE_ASSIGNED,
     DELIVERED_SOURCES,
     FAILED_STATUSES,
     GATE_STAGES,
@@ -56,6 +58,7 @@ from generation.models.pipeline import (
     CallErrorKind,
     Case,
     CaseStatus,
+    CodeNotAssigned,
     GenerationBatch,
     InvalidTransition,
     PipelineStep,
@@ -79,6 +82,10 @@ __all__ = [
     "note_sections",
     "speaker_name",
     "speaker_tag_at",
+    "NEAR_DUPLICATE_KINDS",
+    "NearDuplicatePair",
+    "SignatureBand",
+    "TextSignature",
     "NOTE_FIELD_LABELS",
     "NOTE_FIELDS",
     "SOAP_SECTIONS",
@@ -89,6 +96,7 @@ __all__ = [
     "BATCH_HOLDING_STATUSES",
     "BATCH_STARTABLE_STATUSES",
     "CASE_TRANSITIONS",
+    "CODE_TO_BE_ASSIGNED",
     "CODE_WRAPPING",
     "DELIVERED_SOURCES",
     "FAILED_STATUSES",
@@ -114,6 +122,7 @@ __all__ = [
     "CallErrorKind",
     "Case",
     "CaseStatus",
+    "CodeNotAssigned",
     "GenerationBatch",
     "IcdCode",
     "ImmutableModel",

@@ -79,7 +79,7 @@ class CardStats:
     survey_versions: Counter[str] = field(default_factory=Counter)
 
     def add(self, record: PairRecord, *, split: str) -> None:
-        code = record.case.code
+        code = record.code
         self.pairs[split] += 1
         self.codes_by_split.setdefault(split, set()).add(code.code)
         self.chapters[(code.chapter, code.chapter_title)] += 1

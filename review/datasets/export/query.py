@@ -24,7 +24,16 @@ from django.db.models.expressions import OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from generation.models import AgentCall, ArtefactKind, ArtefactVersion, Case, CaseStatus, ReviewStage, code_compact
+from generation.models import (
+    AgentCall,
+    ArtefactKind,
+    ArtefactVersion,
+    Case,
+    CaseStatus,
+    IcdCode,
+    ReviewStage,
+    code_compact,
+)
 from generation.selectors import current_versions_of_cases
 from review.models import ReviewAction, ReviewDecision
 from review.selectors import ACCEPTING_ACTIONS
@@ -151,6 +160,11 @@ class PairRecord:
     scenario: ArtefactVersion | None
     decisions: list[ReviewDecision] = field(default_factory=list)
     models: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def code(self) -> IcdCode:
+        """Every exported case has its code: only a case with one is approved."""
+        return self.case.assigned_code()
 
     @property
     def agreement(self) -> float:

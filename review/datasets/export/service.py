@@ -113,7 +113,7 @@ def _write_rows(
                 original_header=options.original_header,
             )
         for record in pair_records(cases=cases, groups=groups):
-            code = record.case.code.code
+            code = record.code.code
             position = position + 1 if code == current_code else 0
             current_code = code
             split = assigner.split_for(code, position)

@@ -142,7 +142,7 @@ def agent_call(context: StepContext, *, messages: list[Message], schema: type[Ba
 
 
 def worked_examples(context: StepContext) -> list[WorkedExample]:
-    return examples_for_code(code=context.case.code, limit=context.config.examples_per_prompt)
+    return examples_for_code(code=context.case.assigned_code(), limit=context.config.examples_per_prompt)
 
 
 def variable_names() -> dict[str, str]:

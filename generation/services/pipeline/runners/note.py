@@ -25,7 +25,7 @@ def run_note_writer(context: StepContext) -> None:
     scenario = required_version(case, ArtefactKind.SCENARIO)
     previous = previous_version(context, ArtefactKind.NOTE)
     messages = note_writer.build_messages(
-        code=case.code,
+        code=case.assigned_code(),
         role=case.role.name if case.role else str(scenario.content.get("role", "")),
         scenario=scenario.content,
         variables=ranked_variables(snapshot=case.survey_snapshot),

@@ -44,7 +44,7 @@ def run_scenario_provider(context: StepContext) -> None:
     roles = list(PhysicianRole.objects.filter(is_active=True))
     previous = previous_version(context, ArtefactKind.SCENARIO)
     messages = scenario_provider.build_messages(
-        code=case.code,
+        code=case.assigned_code(),
         roles=roles,
         variables=ranked_variables(snapshot=case.survey_snapshot),
         survey=case.survey_snapshot,
@@ -90,7 +90,7 @@ def _verdict(context: StepContext, *, scenario: ArtefactVersion) -> dict[str, An
     """A near duplicate of an approved scenario is rejected without a model call; on the
     local demo model only that check runs; otherwise the judge model decides."""
     case, config = context.case, context.config
-    candidates = similarity.approved_scenarios(code=case.code, exclude_case=case)
+    candidates = similarity.approved_scenarios(code=case.assigned_code(), exclude_case=case)
     similar = similarity.most_similar(content=scenario.content, candidates=candidates, k=config.similar_k)
     compared = [{"case_id": item.case_id, "similarity": round(item.similarity, 4)} for item in similar]
     if similar and similar[0].similarity >= config.near_duplicate_threshold:
@@ -124,7 +124,7 @@ def _model_verdict(
 ) -> dict[str, Any]:
     names = variable_names()
     messages = scenario_judge.build_messages(
-        code=context.case.code,
+        code=context.case.assigned_code(),
         scenario=scenario.content,
         similar=[
             {"similarity": item.similarity, "text": rendering.scenario_text(item.content, variable_names=names)}
