@@ -78,6 +78,10 @@ class ImportForm(forms.Form):
     code = forms.CharField(
         required=False, max_length=10, help_text="One ICD-10 code for every row, for a file without a code column"
     )
+    code_to_be_assigned = forms.BooleanField(
+        required=False,
+        label="Code to be assigned: import rows without a code (or with a retired one); reviewers assign it",
+    )
     valid_only = forms.BooleanField(
         required=False, label="Import only the valid rows (default: refuse the whole file on any problem)"
     )
