@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from review.datasets.export.query import PairRecord
+from review.datasets.near_duplicates import NearDuplicateOutcome
 
 INTENDED_USE = (
     "Training and evaluating models that turn a doctor-patient conversation into a SOAP note (or the reverse), "
@@ -137,7 +138,13 @@ def _front_matter(*, licence: str, data_files: dict[str, str], total: int) -> li
     return [*lines, "---"]
 
 
-def card_markdown(*, stats: CardStats, options: dict[str, Any], data_files: dict[str, str]) -> str:
+def card_markdown(
+    *,
+    stats: CardStats,
+    options: dict[str, Any],
+    data_files: dict[str, str],
+    near_duplicates: NearDuplicateOutcome | None = None,
+) -> str:
     licence = str(options.get("licence") or "other")
     lines = _front_matter(licence=licence, data_files=data_files, total=stats.total)
     lines += [
@@ -183,6 +190,8 @@ def card_markdown(*, stats: CardStats, options: dict[str, Any], data_files: dict
         ],
     )
     lines += ["", "Agreement of a pair is the share of its final-pair reviewers (skips aside) who approved it.", ""]
+    if near_duplicates is not None:
+        lines += near_duplicates.card_lines()
     lines += ["## Models and prompt versions", ""]
     if stats.models:
         model_rows = [(*key, count) for key, count in sorted(stats.models.items())]

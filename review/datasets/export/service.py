@@ -28,6 +28,12 @@ from review.datasets.card import CardStats, card_markdown
 from review.datasets.export.profiles import PROFILES, profile_row
 from review.datasets.export.query import ExportFilters, approved_pairs, code_groups, pair_records
 from review.datasets.export.writers import FORMATS, RowWriter, row_writer
+from review.datasets.near_duplicates import (
+    KEEP_ALL,
+    NEAR_DUPLICATE_POLICIES,
+    NearDuplicateOutcome,
+    near_duplicates_policy_apply,
+)
 from review.datasets.splits import SplitAssigner, SplitPlan
 from review.models import DatasetExport, JobStatus
 
@@ -50,12 +56,16 @@ class ExportOptions:
     split: SplitPlan = field(default_factory=SplitPlan)
     original_header: bool = False
     licence: str = "other"
+    near_duplicates: str = KEEP_ALL
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
             raise ExportOptionError(f"unknown format {self.fmt!r}; use one of {', '.join(FORMATS)}")
         if self.profile not in PROFILES:
             raise ExportOptionError(f"unknown profile {self.profile!r}; use one of {', '.join(PROFILES)}")
+        if self.near_duplicates not in NEAR_DUPLICATE_POLICIES:
+            policies = ", ".join(NEAR_DUPLICATE_POLICIES)
+            raise ExportOptionError(f"unknown near-duplicate policy {self.near_duplicates!r}; use one of {policies}")
         if self.original_header and self.profile != "medsynth":
             raise ExportOptionError("the original ' Note' header exists only in the medsynth profile")
 
@@ -67,6 +77,7 @@ class ExportOptions:
             "split": {"mode": self.split.mode, "ratios": list(self.split.ratios), "seed": self.split.seed},
             "original_header": self.original_header,
             "licence": self.licence,
+            "near_duplicates": self.near_duplicates,
         }
 
     @classmethod
@@ -80,6 +91,7 @@ class ExportOptions:
             split=SplitPlan(mode=split.get("mode", "none"), ratios=ratios, seed=int(split.get("seed", 0))),
             original_header=bool(params.get("original_header")),
             licence=str(params.get("licence") or "other"),
+            near_duplicates=str(params.get("near_duplicates") or KEEP_ALL),
         )
 
 
@@ -90,10 +102,18 @@ class ExportResult:
     data_files: dict[str, str]
 
 
-def _write_rows(
-    *, options: ExportOptions, folder: Path, progress: Progress | None
-) -> tuple[int, CardStats, dict[str, str]]:
-    cases = approved_pairs(filters=options.filters)
+@dataclass(frozen=True)
+class _Written:
+    rows: int
+    stats: CardStats
+    data_files: dict[str, str]
+    near_duplicates: NearDuplicateOutcome
+
+
+def _write_rows(*, options: ExportOptions, folder: Path, progress: Progress | None) -> _Written:
+    cases, near_duplicates = near_duplicates_policy_apply(
+        cases=approved_pairs(filters=options.filters), policy=options.near_duplicates
+    )
     groups = code_groups(cases=cases)
     total = sum(group.count for group in groups)
     assigner = SplitAssigner(plan=options.split, code_counts={group.code: group.count for group in groups})
@@ -125,7 +145,7 @@ def _write_rows(
     finally:
         for writer in writers.values():
             writer.close()
-    return done, stats, data_files
+    return _Written(rows=done, stats=stats, data_files=data_files, near_duplicates=near_duplicates)
 
 
 def _zip_folder(folder: Path, out: Path) -> None:
@@ -146,8 +166,14 @@ def dataset_export_write(*, options: ExportOptions, out: Path, progress: Progres
     out.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent)) if zipped else out
     try:
-        rows, stats, data_files = _write_rows(options=options, folder=folder, progress=progress)
-        card = card_markdown(stats=stats, options=options.to_params(), data_files=data_files)
+        written = _write_rows(options=options, folder=folder, progress=progress)
+        rows, data_files = written.rows, written.data_files
+        card = card_markdown(
+            stats=written.stats,
+            options=options.to_params(),
+            data_files=data_files,
+            near_duplicates=written.near_duplicates,
+        )
         (folder / "README.md").write_text(card, encoding="utf-8")
         if zipped:
             _zip_folder(folder, out)
