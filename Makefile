@@ -21,7 +21,7 @@ else
 RUN_DEPS := $(VENV)/.installed-app
 endif
 
-.PHONY: run test lint typecheck benchmark loadtest smoke-production clean
+.PHONY: run test lint typecheck benchmark bench-near-duplicates loadtest smoke-production clean
 
 run: $(RUN_DEPS)
 	HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run.py
@@ -38,6 +38,10 @@ typecheck: $(VENV)/.installed-dev
 
 benchmark: $(VENV)/.installed-dev
 	$(PY) scripts/benchmark_export.py
+
+# Index 50,000 synthetic pairs for near-duplicates, then time one lookup.
+bench-near-duplicates: $(VENV)/.installed-dev
+	$(PY) scripts/bench_near_duplicates.py $(BENCH_ARGS)
 
 # Simulated reviewers against gunicorn on loopback: PostgreSQL (50 users) and SQLite (10 users),
 # 60 s each. A short run: make loadtest LOADTEST_ARGS="--duration 10 --postgres-users 5 --sqlite-users 5"

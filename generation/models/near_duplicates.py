@@ -20,7 +20,7 @@ class TextSignature(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="text_signatures")
     kind = models.CharField(max_length=16, choices=_KIND_CHOICES)
     version = models.ForeignKey(ArtefactVersion, on_delete=models.CASCADE, related_name="+")
-    # num_perm unsigned 64-bit little-endian hash values (datasketch MinHash.hashvalues).
+    # NUM_PERM unsigned 32-bit little-endian hash values (datasketch MinHash.hashvalues, affine32).
     hashvalues = models.BinaryField()
     updated_at = models.DateTimeField(auto_now=True)
 

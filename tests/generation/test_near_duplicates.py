@@ -136,3 +136,15 @@ def test_the_rebuild_finds_the_same_pairs_from_the_stored_signatures_alone(impor
 
     assert set(NearDuplicatePair.objects.values_list("case_id", "other_id", "kind")) == before
     assert (imported.pk, copy.pk, ArtefactKind.NOTE) in before
+
+
+def test_the_command_indexes_cases_written_before_the_index_existed():
+    note = synthetic_text(70)
+    first = _generated_case("J02.9", note, synthetic_text(71))  # no commit, so the hook did not run
+    second = _generated_case("R05.9", lightly_edited(note), synthetic_text(72))
+    assert not TextSignature.objects.exists()
+
+    call_command("near_duplicates", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    assert TextSignature.objects.count() == 4
+    assert [match.case for match in near_duplicates_of_case(case=first)] == [second]
