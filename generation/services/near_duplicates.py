@@ -155,8 +155,8 @@ def near_duplicates_index(*, case_ids: Collection[int]) -> int:
 
 def near_duplicates_index_on_commit(*, case_ids: Collection[int]) -> None:
     """Index the cases once the current transaction commits (at once outside one). `robust`:
-    a failure is logged and leaves the index one version behind, never fails the write that
-    called it (near_duplicates_rebuild catches up)."""
+    a failure (two writers indexing one case at once, say) is logged and leaves the index one
+    version behind, never fails the write that called it; `manage.py near_duplicates` catches up."""
     ids = list(case_ids)
     transaction.on_commit(lambda: near_duplicates_index(case_ids=ids), robust=True)
 
