@@ -26,6 +26,13 @@ class NearDuplicateOutcome:
     dropped: frozenset[int]
 
     @property
+    def kept_clusters(self) -> list[frozenset[int]]:
+        """The clusters among the exported pairs (none under keep_one): the case ids a split
+        must keep together."""
+        kept = (cluster - self.dropped for cluster in self.clusters)
+        return [cluster for cluster in kept if len(cluster) > 1]
+
+    @property
     def pairs_in_clusters(self) -> int:
         return sum(len(cluster) for cluster in self.clusters)
 

@@ -104,3 +104,16 @@ def test_the_export_form_carries_the_policy():
     assert default.cleaned_data["options"].near_duplicates == "keep_all"
     assert chosen.cleaned_data["options"].near_duplicates == "keep_one"
     assert not ExportForm({**base, "near_duplicates": "drop_everything"}).is_valid()
+
+
+def test_the_clusters_a_split_must_keep_together_are_those_still_exported(pairs):
+    from review.datasets.export import approved_pairs
+    from review.datasets.near_duplicates import near_duplicates_policy_apply
+
+    original, copy, _ = pairs
+    _, keep_all = near_duplicates_policy_apply(cases=approved_pairs(filters=ExportFilters()), policy="keep_all")
+    _, keep_one = near_duplicates_policy_apply(cases=approved_pairs(filters=ExportFilters()), policy="keep_one")
+
+    assert keep_all.kept_clusters == [frozenset({original.pk, copy.pk})]
+    assert keep_one.kept_clusters == []
+    assert keep_one.dropped == frozenset({copy.pk})
