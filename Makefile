@@ -21,7 +21,7 @@ else
 RUN_DEPS := $(VENV)/.installed-app
 endif
 
-.PHONY: run test lint typecheck benchmark benchmark-code-search loadtest smoke-production clean
+.PHONY: run test lint typecheck benchmark benchmark-code-search benchmark-near-duplicates loadtest smoke-production clean
 
 run: $(RUN_DEPS)
 	HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run.py
@@ -43,6 +43,10 @@ benchmark: $(VENV)/.installed-dev
 # (SQLite in a temporary directory, or the DATABASE_URL database, left as it was).
 benchmark-code-search: $(VENV)/.installed-app
 	$(PY) scripts/benchmark_code_search.py $(BENCHMARK_ARGS)
+
+# Index 50,000 synthetic pairs for near-duplicates, then time one lookup.
+benchmark-near-duplicates: $(VENV)/.installed-dev
+	$(PY) scripts/bench_near_duplicates.py $(BENCHMARK_ARGS)
 
 # Simulated reviewers against gunicorn on loopback: PostgreSQL (50 users) and SQLite (10 users),
 # 60 s each. A short run: make loadtest LOADTEST_ARGS="--duration 10 --postgres-users 5 --sqlite-users 5"

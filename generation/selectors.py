@@ -11,6 +11,7 @@ from django.db.models import (
     Count,
     DecimalField,
     Exists,
+    F,
     IntegerField,
     Max,
     OuterRef,
@@ -24,6 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from generation.models import (
+    CODE_TO_BE_ASSIGNED,
     DELIVERED_SOURCES,
     FAILED_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -38,6 +40,7 @@ from generation.models import (
     GenerationBatch,
     IcdCode,
     LlmEndpoint,
+    NearDuplicatePair,
     PauseReason,
     PhysicianRole,
     PipelineStep,
@@ -570,7 +573,7 @@ def batch_failures(*, batch_id: int, examples_per_reason: int = FAILURE_EXAMPLES
             examples=[
                 FailureExample(
                     case_id=step.case_id,
-                    code=step.case.code.code,
+                    code=step.case.code.code if step.case.code else CODE_TO_BE_ASSIGNED,
                     agent_label=AgentName(step.agent).label,
                     error=step.error,
                     call_id=step.last_call_id,
@@ -645,3 +648,57 @@ def ranked_variables(*, snapshot: SurveySnapshot | None) -> list[RankedVariable]
         )
         for variable in ranked
     ]
+
+
+# --- Near-duplicates (the index: generation.services.near_duplicates) -----------------------
+
+
+@dataclass(frozen=True)
+class NearDuplicateMatch:
+    """Another case whose note and/or dialogue nearly duplicates this case's."""
+
+    case: Case
+    similarity: dict[str, float]  # kind -> estimated Jaccard similarity
+
+    @property
+    def best(self) -> float:
+        return max(self.similarity.values())
+
+
+def near_duplicates_of_case(*, case: Case) -> list[NearDuplicateMatch]:
+    """The case's near-duplicates across the whole dataset (any code), most similar first."""
+    pairs = NearDuplicatePair.objects.filter(case=case).values_list("other_id", "kind", "similarity")
+    similarity: dict[int, dict[str, float]] = {}
+    for other_id, kind, score in pairs:
+        similarity.setdefault(other_id, {})[kind] = score
+    others = Case.objects.select_related("code").in_bulk(list(similarity))
+    matches = [NearDuplicateMatch(case=others[pk], similarity=scores) for pk, scores in similarity.items()]
+    return sorted(matches, key=lambda match: (-match.best, match.case.pk))
+
+
+def has_near_duplicates() -> Exists:
+    """A filter over cases: the case has at least one near-duplicate."""
+    return Exists(NearDuplicatePair.objects.filter(case=OuterRef("pk")))
+
+
+def near_duplicate_clusters(*, case_ids: Iterable[int]) -> list[frozenset[int]]:
+    """The near-duplicate clusters among these cases: the connected components (two or more
+    cases) of their near-duplicate pairs, either kind, counting only pairs with both ends
+    among them. Sorted by their smallest case id."""
+    members = set(case_ids)
+    parent: dict[int, int] = {}
+
+    def root(node: int) -> int:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    pairs = NearDuplicatePair.objects.filter(case_id__lt=F("other_id")).values_list("case_id", "other_id")
+    for a, b in pairs.iterator(chunk_size=5000):
+        if a in members and b in members:
+            parent[root(a)] = root(b)
+    clusters: dict[int, set[int]] = {}
+    for node in parent:
+        clusters.setdefault(root(node), set()).add(node)
+    return sorted((frozenset(c) for c in clusters.values() if len(c) > 1), key=min)

@@ -213,6 +213,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Items one clinician may send back for regeneration per hour (each costs LLM calls);
 # admins are exempt, since they can launch whole batches (review/services/limits.py).
 REGENERATIONS_PER_HOUR = env_int("REGENERATIONS_PER_HOUR", 30)
+# Near-duplicates: two notes (or dialogues) whose word 3-grams have at least this estimated
+# Jaccard similarity. After a change, `manage.py near_duplicates --rebuild`.
+NEAR_DUPLICATE_THRESHOLD = float(env_str("NEAR_DUPLICATE_THRESHOLD") or "0.8")
+# Import: refuse rows whose code is not billable (or not in the current catalogue) instead of
+# importing them with a warning.
+IMPORT_REFUSE_UNBILLABLE_CODES = env_bool("IMPORT_REFUSE_UNBILLABLE_CODES", False)
 
 # --- Celery ---------------------------------------------------------------------
 # Redis when CELERY_BROKER_URL is set; otherwise kombu's filesystem transport in

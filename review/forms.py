@@ -106,6 +106,8 @@ class QueueFilterForm(forms.Form):
     flagged = forms.BooleanField(required=False, label="Only with check flags")
     check = forms.ChoiceField(choices=[("", "Any")] + CHECK_CHOICES, required=False, label="Flagged by")
     severity = forms.ChoiceField(choices=[("", "Any")] + SEVERITY_CHOICES, required=False, label="Severity")
+    near_duplicates = forms.BooleanField(required=False, label="Has near-duplicates")
+    uncoded = forms.BooleanField(required=False, label="Code to be assigned")
 
     def filters(self) -> QueueFilters:
         if not self.is_valid():
@@ -120,6 +122,8 @@ class QueueFilterForm(forms.Form):
             search=data["q"].strip(),
             check=data["check"],
             severity=data["severity"],
+            near_duplicates=data["near_duplicates"],
+            uncoded=data["uncoded"],
         )
 
 
@@ -133,6 +137,15 @@ class AssignForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["reviewers"].queryset = reviewers  # type: ignore[attr-defined]
         self.fields["stage"].choices = stages  # type: ignore[attr-defined]
+
+
+class CodeAssignForm(forms.Form):
+    code = forms.CharField(
+        max_length=12,
+        label="ICD-10-CM code",
+        error_messages={"required": "Type an ICD-10-CM code, e.g. E11.9."},
+        widget=forms.TextInput(attrs={"placeholder": "e.g. E11.9", "autocomplete": "off", "size": 10}),
+    )
 
 
 class QueueAssignForm(forms.Form):

@@ -209,3 +209,21 @@ class DatasetImport(TimeStampedModel):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class CodeAssignment(TimeStampedModel):
+    """A reviewer gave a case its ICD-10-CM code (a case imported with its code to be
+    assigned), or changed it: who, when, from what."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="code_assignments")
+    code = models.ForeignKey("generation.IcdCode", on_delete=models.PROTECT, related_name="+")
+    previous_code = models.ForeignKey(
+        "generation.IcdCode", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["case", "created_at"]
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} coded {self.code_id} by {self.assigned_by_id}"

@@ -28,6 +28,7 @@ from generation.models import (
     code_compact,
 )
 from generation.models import VersionSource as Source
+from generation.selectors import has_near_duplicates
 from generation.services.checks import check_summary_match
 from review.models import (
     Guideline,
@@ -77,6 +78,8 @@ class QueueFilters:
     search: str = ""
     check: str = ""  # a check code: only cases whose current versions it flags
     severity: str = ""  # only cases with a finding of this severity
+    near_duplicates: bool = False  # only cases with a near-duplicate anywhere in the dataset
+    uncoded: bool = False  # only cases imported with their code to be assigned
 
     def as_query(self) -> dict[str, Any]:
         values = {
@@ -88,6 +91,8 @@ class QueueFilters:
             "q": self.search,
             "check": self.check,
             "severity": self.severity,
+            "near_duplicates": "1" if self.near_duplicates else "",
+            "uncoded": "1" if self.uncoded else "",
         }
         return {key: value for key, value in values.items() if value}
 
@@ -188,6 +193,10 @@ def _apply_filters(cases: QuerySet[Case], filters: QueueFilters) -> QuerySet[Cas
         cases = cases.filter(status=filters.status)
     if filters.flagged:
         cases = cases.filter(has_check_flags=True)
+    if filters.near_duplicates:
+        cases = cases.filter(has_near_duplicates())
+    if filters.uncoded:
+        cases = cases.filter(code__isnull=True)
     if filters.check or filters.severity:
         cases = cases.filter(check_summary__contains=check_summary_match(code=filters.check, severity=filters.severity))
     if filters.search:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("case/<int:case_id>/regenerate/", views.regenerate, name="regenerate"),
     path("case/<int:case_id>/regeneration-status/", views.regeneration_status, name="regeneration-status"),
     path("case/<int:case_id>/assign/", views.assign, name="assign"),
+    path("case/<int:case_id>/code/", views.code_assign, name="code-assign"),
     path("case/<int:case_id>/note/<slug:section>/edit/", views.note_section_edit, name="note-section-edit"),
     path("case/<int:case_id>/turn/<int:index>/<slug:operation>/", views.dialogue_turn_edit, name="turn-edit"),
     path("case/<int:case_id>/turn/<int:index>/<slug:operation>/apply/", views.dialogue_turn_move, name="turn-move"),

@@ -70,7 +70,7 @@ def test_the_import_row_report_neutralises_cells(tmp_path):
 
     report_write(report=[{"line": 2, "column": "@col", "problem": PLANTED}], path=report)
 
-    assert _csv_rows(report) == [{"line": "2", "column": "'@col", "problem": "'" + PLANTED}]
+    assert _csv_rows(report) == [{"line": "2", "column": "'@col", "severity": "error", "problem": "'" + PLANTED}]
 
 
 def test_the_admin_decision_export_neutralises_a_planted_comment(admin_client):

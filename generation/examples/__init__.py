@@ -103,7 +103,7 @@ def _complete_examples(case_ids: list[int], *, page: int) -> Iterator[WorkedExam
             scenario, note, dialogue = latest
             if scenario is None or note is None or dialogue is None:
                 continue
-            code = cases[case_id].code
+            code = cases[case_id].assigned_code()
             yield WorkedExample(
                 code=code.code,
                 description=code.description,

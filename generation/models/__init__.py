@@ -11,6 +11,7 @@ from generation.models.catalogue import (
 from generation.models.content import NOTE_FIELD_LABELS, NOTE_FIELDS, SOAP_SECTIONS, SUBJECTIVE_PARTS
 from generation.models.endpoints import LlmEndpoint, LlmModel, StructuredOutputMode, TokenPrices
 from generation.models.examples import ExampleRule, ExampleRuleKind, InContextExample
+from generation.models.near_duplicates import NEAR_DUPLICATE_KINDS, NearDuplicatePair, SignatureBand, TextSignature
 from generation.models.note_format import (
     CANONICAL_SPEAKERS,
     KNOWN_SPEAKERS,
@@ -33,6 +34,7 @@ from generation.models.pipeline import (
     BATCH_HOLDING_STATUSES,
     BATCH_STARTABLE_STATUSES,
     CASE_TRANSITIONS,
+    CODE_TO_BE_ASSIGNED,
     DELIVERED_SOURCES,
     FAILED_STATUSES,
     GATE_STAGES,
@@ -57,6 +59,7 @@ from generation.models.pipeline import (
     CallErrorKind,
     Case,
     CaseStatus,
+    CodeNotAssigned,
     GenerationBatch,
     InvalidTransition,
     PauseReason,
@@ -91,6 +94,10 @@ __all__ = [
     "note_sections",
     "speaker_name",
     "speaker_tag_at",
+    "NEAR_DUPLICATE_KINDS",
+    "NearDuplicatePair",
+    "SignatureBand",
+    "TextSignature",
     "NOTE_FIELD_LABELS",
     "NOTE_FIELDS",
     "SOAP_SECTIONS",
@@ -101,6 +108,7 @@ __all__ = [
     "BATCH_HOLDING_STATUSES",
     "BATCH_STARTABLE_STATUSES",
     "CASE_TRANSITIONS",
+    "CODE_TO_BE_ASSIGNED",
     "CODE_WRAPPING",
     "DELIVERED_SOURCES",
     "FAILED_STATUSES",
@@ -135,6 +143,7 @@ __all__ = [
     "CallErrorKind",
     "Case",
     "CaseStatus",
+    "CodeNotAssigned",
     "GenerationBatch",
     "ExampleRule",
     "ExampleRuleKind",

@@ -48,7 +48,9 @@ class ExampleRule(TimeStampedModel):
     def clean(self) -> None:
         if not self.case_id:
             return
-        self.chapter = self.chapter.strip() or self.case.code.chapter
+        if not self.chapter.strip() and self.case.code is None:
+            raise ValidationError({"chapter": "This case has no code yet: name the chapter."})
+        self.chapter = self.chapter.strip() or self.case.assigned_code().chapter
         # Checked when pinning only: a case sent back later simply stops being shown.
         if self.kind == ExampleRuleKind.PIN and self.case.status != CaseStatus.APPROVED:
             raise ValidationError({"case": "Only an approved case can be pinned as an example."})

@@ -203,11 +203,20 @@ class InvalidTransition(DomainError):
     request made first); refused with a message the person who asked can read."""
 
 
+class CodeNotAssigned(DomainError):
+    """The case was imported without a code, and what was asked needs one."""
+
+
+# How a case without a code yet is shown.
+CODE_TO_BE_ASSIGNED = "code to be assigned"
+
+
 class Case(TimeStampedModel):
     """One dialogue-note pair in the making."""
 
     batch = models.ForeignKey(GenerationBatch, on_delete=models.PROTECT, related_name="cases")
-    code = models.ForeignKey(IcdCode, on_delete=models.PROTECT, related_name="cases")
+    # None: imported without a code ("code to be assigned"); a reviewer assigns one before approval.
+    code = models.ForeignKey(IcdCode, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
     slot = models.PositiveIntegerField(help_text="The k-th pair of this code in the batch")
     role = models.ForeignKey(PhysicianRole, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
     status = models.CharField(max_length=24, choices=CaseStatus.choices, default=CaseStatus.PLANNED)
@@ -237,6 +246,11 @@ class Case(TimeStampedModel):
             models.UniqueConstraint(fields=["batch", "code", "slot"], name="unique_case_slot_per_batch_code"),
             models.CheckConstraint(condition=models.Q(status__in=CaseStatus.values), name="case_status_valid"),
             models.CheckConstraint(condition=models.Q(reviews_required__gte=1), name="case_reviews_required_gte_1"),
+            # What is approved is exported, and every exported pair has its code.
+            models.CheckConstraint(
+                condition=~models.Q(status=CaseStatus.APPROVED) | models.Q(code__isnull=False),
+                name="approved_case_has_code",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "id"], name="case_queue"),
@@ -244,7 +258,16 @@ class Case(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Case {self.pk} ({self.code.code})"
+        return f"Case {self.pk} ({self.code.code if self.code else CODE_TO_BE_ASSIGNED})"
+
+    def assigned_code(self) -> IcdCode:
+        """The case's code, refusing a case imported with its code to be assigned: the agents
+        write for a code, and only a case with one can be approved (approved_case_has_code)."""
+        if self.code is None:
+            raise CodeNotAssigned(
+                f"Case {self.pk} has no ICD-10-CM code yet: a reviewer assigns one on its review page first."
+            )
+        return self.code
 
     def can_transition_to(self, status: str) -> bool:
         return status in CASE_TRANSITIONS[self.status]

@@ -547,7 +547,7 @@ class ImportedText:
 
 @dataclass(frozen=True)
 class ImportedPair:
-    code: IcdCode
+    code: IcdCode | None  # None: imported with the code to be assigned
     note: ImportedText
     dialogue: ImportedText
     role: PhysicianRole | None = None
@@ -607,9 +607,10 @@ def imported_batch_create(
 def _imported_case(batch: GenerationBatch, pair: ImportedPair, slots: Counter[int]) -> NewCase:
     """One imported pair as the next case of its code in the batch, with IMPORTED versions
     that keep the original text (checked here, before the chunk's transaction)."""
-    slots[pair.code.pk] += 1
+    code_key = pair.code.pk if pair.code else 0  # the cases without a code are numbered together
+    slots[code_key] += 1
     case = Case(
-        batch=batch, code=pair.code, slot=slots[pair.code.pk], role=pair.role, reviews_required=batch.reviews_required
+        batch=batch, code=pair.code, slot=slots[code_key], role=pair.role, reviews_required=batch.reviews_required
     )
     drafts = []
     if pair.scenario:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from generation import rendering
 from generation.models import (
     CASE_TRANSITIONS,
+    NEAR_DUPLICATE_KINDS,
     AgentCall,
     ArtefactKind,
     ArtefactVersion,
@@ -33,6 +34,7 @@ from generation.services.checks import (
     case_flag_fields,
     checks_compute,
 )
+from generation.services.near_duplicates import near_duplicates_index_on_commit
 
 
 def case_transition(*, case: Case, to: str, error: str = "", expected: str | None = None) -> Case:
@@ -164,6 +166,8 @@ def artefact_version_write(
         if version.source != VersionSource.HUMAN_DRAFT:
             cases_content_changed(case_ids=[case.pk], at=version.created_at)
             case_checks_refresh_on_commit(case_id=case.pk)
+            if version.kind in NEAR_DUPLICATE_KINDS:
+                near_duplicates_index_on_commit(case_ids=[case.pk])
         return version
 
 
@@ -219,4 +223,5 @@ def cases_with_versions_create(*, new_cases: list[NewCase], source: str) -> list
         for case, item in zip(cases, new_cases, strict=True)
         for draft in item.drafts
     )
+    near_duplicates_index_on_commit(case_ids=[case.pk for case in cases])
     return cases

@@ -91,6 +91,36 @@ def codes_by_compact(compacts: Iterable[str]) -> dict[str, IcdCode]:
     return found
 
 
+# --- Billable codes: what a case may be coded with ---------------------------------------
+
+_SUGGESTIONS = 5
+
+
+def billable_codes_under(compact: str, *, limit: int = _SUGGESTIONS) -> list[str]:
+    """The first billable codes of the catalogue that begin with `compact` (e.g. M545 ->
+    M54.50, M54.51, M54.59): what a non-billable or retired code was split into."""
+    codes = IcdCode.objects.filter(code_compact__startswith=compact, is_billable=True).order_by("code")
+    return list(codes.values_list("code", flat=True)[:limit])
+
+
+def _suggestion(compact: str) -> str:
+    codes = billable_codes_under(compact)
+    return f"; use a billable code such as {', '.join(codes)}" if codes else ""
+
+
+def unbillable_code_message(code: IcdCode) -> str:
+    """Why `code` cannot be billed ("" when it can)."""
+    if code.is_billable:
+        return ""
+    return f"{code.code} is not billable (it has more specific codes){_suggestion(code.code_compact)}"
+
+
+def retired_code_message(written: str) -> str:
+    """For a code that is not in the current catalogue (retired, or mistyped)."""
+    compact = code_compact(written)
+    return f"{written.strip(CODE_WRAPPING)!r} is not in the current ICD-10-CM catalogue{_suggestion(compact)}"
+
+
 # --- Code frequencies -----------------------------------------------------------------
 
 

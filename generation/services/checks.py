@@ -65,7 +65,8 @@ def case_check_subject(*, case: Case, kind: str, texts: Mapping[str, ArtefactTex
         dialogue_text=dialogue.text if dialogue else "",
         dialogue_turns=dialogue_turn_pairs(dialogue.content) if dialogue else None,
         scenario=scenario.content if scenario else {},
-        code=CodeFacts(code.code, code.description, code.chapter, code.block, code.block_title),
+        # A case imported with its code to be assigned is checked against its code once it has one.
+        code=CodeFacts(code.code, code.description, code.chapter, code.block, code.block_title) if code else None,
         language=str(config.get("language") or "en"),
         limits=DialogueLimits.from_config(config),
     )

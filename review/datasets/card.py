@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from review.datasets.export.query import PairRecord
+from review.datasets.near_duplicates import NearDuplicateOutcome
 from review.datasets.splits import DEFAULT_GROUP_LEVEL, GROUP_LEVELS, GroupMerge, group_key
 
 INTENDED_USE = (
@@ -94,7 +95,7 @@ class CardStats:
     group_merge: GroupMerge | None = None
 
     def add(self, record: PairRecord, *, split: str) -> None:
-        code = record.case.code
+        code = record.code
         for level, groups in self.group_splits.items():
             group = group_key(level, code=code.code, block=code.block, chapter=code.chapter)
             groups.setdefault(group, set()).add(split)
@@ -175,7 +176,13 @@ def _front_matter(*, licence: str, data_files: dict[str, str], total: int) -> li
     return [*lines, "---"]
 
 
-def card_markdown(*, stats: CardStats, options: dict[str, Any], data_files: dict[str, str]) -> str:
+def card_markdown(
+    *,
+    stats: CardStats,
+    options: dict[str, Any],
+    data_files: dict[str, str],
+    near_duplicates: NearDuplicateOutcome | None = None,
+) -> str:
     licence = str(options.get("licence") or "other")
     lines = _front_matter(licence=licence, data_files=data_files, total=stats.total)
     lines += [
@@ -222,6 +229,8 @@ def card_markdown(*, stats: CardStats, options: dict[str, Any], data_files: dict
         ],
     )
     lines += ["", "Agreement of a pair is the share of its final-pair reviewers (skips aside) who approved it.", ""]
+    if near_duplicates is not None:
+        lines += near_duplicates.card_lines()
     lines += ["## Models and prompt versions", ""]
     if stats.models:
         model_rows = [(*key, count) for key, count in sorted(stats.models.items())]

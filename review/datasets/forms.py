@@ -11,6 +11,7 @@ from generation.models import GenerationBatch
 from generation.models.text_limits import CODE_LIST_MAX_CHARS, SEARCH_MAX_CHARS
 from review.datasets.export import FORMATS, PROFILES, ExportFilters, ExportOptionError, ExportOptions
 from review.datasets.imports import IMPORT_FORMATS
+from review.datasets.near_duplicates import KEEP_ALL, KEEP_ONE
 from review.datasets.splits import (
     DEFAULT_GROUP_LEVEL,
     GROUP_LEVELS,
@@ -66,6 +67,15 @@ class ExportForm(forms.Form):
     approved_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     min_agreement = forms.FloatField(required=False, min_value=0, max_value=1, label="Minimum reviewer agreement")
     licence = forms.CharField(initial="other", max_length=64)
+    near_duplicates = forms.ChoiceField(
+        label="Near-duplicates",
+        choices=[
+            (KEEP_ALL, "Keep all pairs; the card reports the clusters"),
+            (KEEP_ONE, "Keep one pair per cluster (the oldest); the card reports how many were dropped"),
+        ],
+        initial=KEEP_ALL,
+        required=False,
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -93,6 +103,7 @@ class ExportForm(forms.Form):
                 ),
                 licence=data["licence"].strip() or "other",
                 keep_examples_together=data["keep_examples_together"],
+                near_duplicates=data["near_duplicates"] or KEEP_ALL,
             )
         except (ExportOptionError, SplitOptionError) as error:
             raise forms.ValidationError(str(error)) from error
@@ -108,6 +119,10 @@ class ImportForm(forms.Form):
     )
     code = forms.CharField(
         required=False, max_length=10, help_text="One ICD-10 code for every row, for a file without a code column"
+    )
+    code_to_be_assigned = forms.BooleanField(
+        required=False,
+        label="Code to be assigned: import rows without a code (or with a retired one); reviewers assign it",
     )
     valid_only = forms.BooleanField(
         required=False, label="Import only the valid rows (default: refuse the whole file on any problem)"

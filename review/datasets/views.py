@@ -89,6 +89,7 @@ def import_list(request: AuthenticatedRequest) -> HttpResponse:
             fmt=form.cleaned_data["fmt"],
             valid_only=form.cleaned_data["valid_only"],
             default_code=form.cleaned_data["code"].strip(),
+            code_to_be_assigned=form.cleaned_data["code_to_be_assigned"],
         )
         return redirect("datasets:import_detail", job.pk)
     imports = DatasetImport.objects.select_related("created_by", "batch")[:RECENT]

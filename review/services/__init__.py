@@ -3,6 +3,7 @@ for the case), inline edits, assignments, the survey and guidelines. Re-exported
 `from review import services` and `from review.services import X` keep working."""
 
 from review.services.assignments import AssignmentMode, assignment_plan, queue_assign, reviewers_assign
+from review.services.codes import APPROVAL_NEEDS_CODE, billable_code_for, case_code_assign
 from review.services.decisions import (
     MAX_SECONDS_SPENT,
     adjudication_record,
@@ -15,6 +16,9 @@ from review.services.guidelines import guideline_save
 from review.services.survey import survey_answers_save, survey_snapshot_publish
 
 __all__ = [
+    "APPROVAL_NEEDS_CODE",
+    "billable_code_for",
+    "case_code_assign",
     "MAX_SECONDS_SPENT",
     "AssignmentMode",
     "EditConflict",

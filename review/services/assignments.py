@@ -31,6 +31,12 @@ class AssignmentMode(models.TextChoices):
     SPECIALTY = "specialty", "By specialty (physician role): each role to the same reviewers"
 
 
+def _group_key(case: Case, mode: str) -> str:
+    if mode == AssignmentMode.CHAPTER:
+        return case.code.chapter if case.code else ""  # cases with their code to be assigned go together
+    return case.role.name if case.role else ""
+
+
 def _groups(cases: Sequence[Case], mode: str) -> list[list[Case]]:
     """The cases that go to the same reviewers: each case alone (round-robin), or all
     cases of a chapter / physician role, largest group first so the load evens out."""
@@ -38,7 +44,7 @@ def _groups(cases: Sequence[Case], mode: str) -> list[list[Case]]:
         return [[case] for case in cases]
     grouped: dict[str, list[Case]] = {}
     for case in cases:
-        key = case.code.chapter if mode == AssignmentMode.CHAPTER else (case.role.name if case.role else "")
+        key = _group_key(case, mode)
         grouped.setdefault(key, []).append(case)
     return sorted(grouped.values(), key=len, reverse=True)
 

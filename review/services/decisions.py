@@ -21,6 +21,7 @@ from generation.services.pipeline import case_advance_after_review, case_finish,
 from review import access, selectors
 from review.models import RejectReason, ReviewAction, ReviewDecision, ReviewerAssignment
 from review.services._common import case_lock, refuse_unless_may_act, review_stage
+from review.services.codes import APPROVAL_NEEDS_CODE
 from review.services.errors import ReviewError, StaleReview
 from review.services.limits import regeneration_allowance_check
 
@@ -46,6 +47,11 @@ def _seen_versions(*, case: Case, stage: str, seen: Mapping[str, int]) -> dict[s
                 "Reload the item and look again before deciding."
             )
     return {kind: current[kind] for kind in selectors.VISIBLE_KINDS[stage] if kind in current}
+
+
+def _refuse_approval_without_code(case: Case, action: str) -> None:
+    if action == ReviewAction.APPROVE and case.code_id is None:
+        raise ReviewError(APPROVAL_NEEDS_CODE)
 
 
 def _advance_after_approval(case: Case, stage: str) -> None:
@@ -134,6 +140,7 @@ def review_decision_record(
         refuse_unless_may_act(case, reviewer)
         if selectors.reviewer_has_decided(case=case, reviewer=reviewer):
             raise ReviewError("You have already decided this item in this round.")
+        _refuse_approval_without_code(case, action)
         versions = _seen_versions(case=case, stage=stage, seen=seen)
         if action == ReviewAction.APPROVE and selectors.reviewer_has_edited(case=case, reviewer=reviewer):
             action = ReviewAction.EDIT
@@ -167,6 +174,7 @@ def adjudication_record(
     with transaction.atomic():
         case = case_lock(case)
         stage = review_stage(case)
+        _refuse_approval_without_code(case, action)
         versions = _seen_versions(case=case, stage=stage, seen=seen)
         decision = _record(
             case=case,
@@ -207,6 +215,7 @@ def regeneration_request(
         if target not in allowed:
             raise ReviewError(f"From the {stage} stage you can regenerate: {', '.join(allowed)}.")
         refuse_unless_may_act(case, reviewer)
+        case.assigned_code()  # the agents write for the case's code
         # A regeneration starts a new round for everyone; one who has given their verdict
         # on this round may not discard the others' reviews. A reviewer who has not
         # decided yet may: their request is their verdict.

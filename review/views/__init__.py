@@ -2,7 +2,7 @@
 
 from review.views.edits import dialogue_turn_edit, dialogue_turn_move, note_section_edit
 from review.views.history import history, provenance
-from review.views.item import adjudicate, assign, decide, item, regenerate, regeneration_status
+from review.views.item import adjudicate, assign, code_assign, decide, item, regenerate, regeneration_status
 from review.views.manage import agreement_report, guideline_edit, guideline_list
 from review.views.queue import queue_assign, queue_list, review_home
 from review.views.survey import survey, survey_publish, survey_results
@@ -11,6 +11,7 @@ __all__ = [
     "adjudicate",
     "agreement_report",
     "assign",
+    "code_assign",
     "decide",
     "dialogue_turn_edit",
     "dialogue_turn_move",

@@ -29,9 +29,9 @@ from generation.models import (
     QualityVariable,
     ReviewStage,
 )
-from generation.selectors import current_versions, dialogue_polisher_report
+from generation.selectors import current_versions, dialogue_polisher_report, near_duplicates_of_case
 from review import access, selectors, services
-from review.forms import AssignForm, DecisionForm, RegenerateForm
+from review.forms import AssignForm, CodeAssignForm, DecisionForm, RegenerateForm
 from review.highlighting import highlighted_texts
 from review.views._common import (
     ADJUDICATE,
@@ -134,6 +134,10 @@ def item_context(request: ReviewRequest, case: Case, **overrides: Any) -> dict[s
             initial={**_seen_initial(versions, opened), "target": _default_target(stage)}
         ),
         "regenerate_targets": _regenerate_targets(stage),
+        "code_form": CodeAssignForm(),
+        # A reviewer who may act on the case while it awaits review may (re)assign its code.
+        "can_assign_code": bool(stage) and not action_refusal,
+        "near_duplicates": near_duplicates_of_case(case=case),
     }
     if request.user.has_perm(ASSIGN):
         context["assign_form"] = _assign_form(stage)
@@ -288,3 +292,22 @@ def assign(request: ReviewRequest, case_id: int) -> HttpResponse:
         messages.success(request, "Reviewers assigned.")
         form = _assign_form(form.cleaned_data["stage"])
     return page_or_partial(request, TEMPLATE, "assign-panel", item_context(request, case, assign_form=form))
+
+
+@requires(REVIEW)
+@require_POST
+def code_assign(request: ReviewRequest, case_id: int) -> HttpResponse:
+    """Give the case its ICD-10-CM code (validated against the catalogue); the code panel is
+    shown again, with the refusal and the typed code kept when the code is refused."""
+    case = case_to_act_on(request, case_id)
+    form = CodeAssignForm(request.POST)
+    if form.is_valid():
+        with on_refusal(partial(form.add_error, "code")):
+            case = services.case_code_assign(case=case, reviewer=request.user, written=form.cleaned_data["code"])
+            if not request.htmx:
+                messages.success(request, f"Case coded {form.cleaned_data['code']}.")
+                return redirect(item_url(case.pk, queue_for(request, case)))
+            context = item_context(request, case_or_404(case_id), code_assigned=True)
+            return page_or_partial(request, TEMPLATE, "code-panel", context)
+    context = item_context(request, case, code_form=form)
+    return page_or_partial(request, TEMPLATE, "code-panel", context, status=HTTPStatus.BAD_REQUEST)

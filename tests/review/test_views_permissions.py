@@ -29,6 +29,7 @@ def review_urls(case_id: int, guideline_id: int) -> list[tuple[str, str, dict, s
         ("post", reverse("review:regenerate", args=case), {"target": "note"}, CLINICIAN),
         ("get", reverse("review:regeneration-status", args=case), {}, CLINICIAN),
         ("post", reverse("review:assign", args=case), {}, ADMIN),
+        ("post", reverse("review:code-assign", args=case), {}, CLINICIAN),
         ("get", reverse("review:note-section-edit", args=[case_id, "plan"]), {}, CLINICIAN),
         ("post", reverse("review:note-section-edit", args=[case_id, "plan"]), {}, CLINICIAN),
         ("get", reverse("review:turn-edit", args=[case_id, 0, "edit"]), {}, CLINICIAN),

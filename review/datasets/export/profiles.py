@@ -84,8 +84,8 @@ def medsynth_row(record: PairRecord, *, original_header: bool = False) -> dict[s
     return {
         note_column: record.note.text,
         "Dialogue": record.dialogue.text,
-        "ICD10": record.case.code.code_compact,
-        "ICD10_desc": record.case.code.description,
+        "ICD10": record.code.code_compact,
+        "ICD10_desc": record.code.description,
     }
 
 
@@ -105,18 +105,18 @@ def _reviews(record: PairRecord) -> list[dict[str, Any]]:
 
 
 def full_row(record: PairRecord) -> dict[str, Any]:
-    case, note = record.case, record.note.content
+    case, code, note = record.case, record.code, record.note.content
     turns = [
         {"speaker": str(turn.get("speaker", "")), "text": str(turn.get("text", ""))}
         for turn in record.dialogue.content.get("turns", [])
     ]
     return {
         "case_id": case.pk,
-        "icd10": case.code.code,
-        "icd10_compact": case.code.code_compact,
-        "icd10_desc": case.code.description,
-        "chapter": case.code.chapter,
-        "chapter_title": case.code.chapter_title,
+        "icd10": code.code,
+        "icd10_compact": code.code_compact,
+        "icd10_desc": code.description,
+        "chapter": code.chapter,
+        "chapter_title": code.chapter_title,
         "role": case.role.name if case.role else "",
         "scenario": record.scenario.content if record.scenario else None,
         **{key: str(note.get(key) or "") for key in NOTE_FIELDS},

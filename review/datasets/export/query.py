@@ -30,6 +30,7 @@ from generation.models import (
     ArtefactVersion,
     Case,
     CaseStatus,
+    IcdCode,
     InContextExample,
     ReviewStage,
     code_compact,
@@ -194,6 +195,11 @@ class PairRecord:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     # {agent: [approved case ids shown as in-context examples]}, in the order shown.
     examples: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def code(self) -> IcdCode:
+        """Every exported case has its code: only a case with one is approved."""
+        return self.case.assigned_code()
 
     @property
     def agreement(self) -> float:

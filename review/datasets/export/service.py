@@ -38,6 +38,12 @@ from review.datasets.export.query import (
     pair_records,
 )
 from review.datasets.export.writers import FORMATS, RowWriter, row_writer
+from review.datasets.near_duplicates import (
+    KEEP_ALL,
+    NEAR_DUPLICATE_POLICIES,
+    NearDuplicateOutcome,
+    near_duplicates_policy_apply,
+)
 from review.datasets.splits import DEFAULT_GROUP_LEVEL, SplitAssigner, SplitPlan
 from review.models import DatasetExport, JobStatus
 
@@ -62,12 +68,16 @@ class ExportOptions:
     licence: str = "other"
     # Grouped splits: an in-context example and the cases generated from it share a split.
     keep_examples_together: bool = True
+    near_duplicates: str = KEEP_ALL
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
             raise ExportOptionError(f"unknown format {self.fmt!r}; use one of {', '.join(FORMATS)}")
         if self.profile not in PROFILES:
             raise ExportOptionError(f"unknown profile {self.profile!r}; use one of {', '.join(PROFILES)}")
+        if self.near_duplicates not in NEAR_DUPLICATE_POLICIES:
+            policies = ", ".join(NEAR_DUPLICATE_POLICIES)
+            raise ExportOptionError(f"unknown near-duplicate policy {self.near_duplicates!r}; use one of {policies}")
         if self.original_header and self.profile != "medsynth":
             raise ExportOptionError("the original ' Note' header exists only in the medsynth profile")
 
@@ -86,6 +96,7 @@ class ExportOptions:
             "original_header": self.original_header,
             "licence": self.licence,
             "keep_examples_together": self.keep_examples_together,
+            "near_duplicates": self.near_duplicates,
         }
 
     @classmethod
@@ -106,6 +117,7 @@ class ExportOptions:
             original_header=bool(params.get("original_header")),
             licence=str(params.get("licence") or "other"),
             keep_examples_together=bool(params.get("keep_examples_together", True)),
+            near_duplicates=str(params.get("near_duplicates") or KEEP_ALL),
         )
 
 
@@ -116,28 +128,42 @@ class ExportResult:
     data_files: dict[str, str]
 
 
-def kept_together_sets(*, options: ExportOptions, cases: QuerySet[Case]) -> list[tuple[int, ...]]:
-    """The sets of exported case ids that a grouped split must keep in one split: each
-    in-context example with a case generated from it (unless the export turned that off).
-    Any other link between cases (near-duplicate clusters) belongs in this list too."""
-    if options.split.mode != "grouped" or not options.keep_examples_together:
+def kept_together_sets(
+    *, options: ExportOptions, cases: QuerySet[Case], near_duplicates: NearDuplicateOutcome
+) -> list[tuple[int, ...]]:
+    """The sets of exported case ids that a grouped split must keep in one split: every
+    near-duplicate cluster still exported, and each in-context example with a case generated
+    from it (unless the export turned that off)."""
+    if options.split.mode != "grouped":
         return []
-    return list(example_links(cases=cases))
+    clusters = [tuple(sorted(cluster)) for cluster in near_duplicates.kept_clusters]
+    examples = list(example_links(cases=cases)) if options.keep_examples_together else []
+    return [*clusters, *examples]
 
 
-def split_assigner(*, options: ExportOptions, cases: QuerySet[Case], groups: list[CodeGroup]) -> SplitAssigner:
-    kept = kept_together_sets(options=options, cases=cases)
+def split_assigner(
+    *, options: ExportOptions, cases: QuerySet[Case], groups: list[CodeGroup], near_duplicates: NearDuplicateOutcome
+) -> SplitAssigner:
+    kept = kept_together_sets(options=options, cases=cases, near_duplicates=near_duplicates)
     case_codes = exported_case_codes(cases=cases, case_ids=(case_id for linked in kept for case_id in linked))
     return SplitAssigner(plan=options.split, codes=groups, kept_together=kept, case_codes=case_codes)
 
 
-def _write_rows(
-    *, options: ExportOptions, folder: Path, progress: Progress | None
-) -> tuple[int, CardStats, dict[str, str]]:
-    cases = approved_pairs(filters=options.filters)
+@dataclass(frozen=True)
+class _Written:
+    rows: int
+    stats: CardStats
+    data_files: dict[str, str]
+    near_duplicates: NearDuplicateOutcome
+
+
+def _write_rows(*, options: ExportOptions, folder: Path, progress: Progress | None) -> _Written:
+    cases, near_duplicates = near_duplicates_policy_apply(
+        cases=approved_pairs(filters=options.filters), policy=options.near_duplicates
+    )
     groups = code_groups(cases=cases)
     total = sum(group.count for group in groups)
-    assigner = split_assigner(options=options, cases=cases, groups=groups)
+    assigner = split_assigner(options=options, cases=cases, groups=groups, near_duplicates=near_duplicates)
     data_files = {split: f"data/{split}.{options.fmt}" for split in options.split.split_names}
     (folder / "data").mkdir(parents=True, exist_ok=True)
     writers: dict[str, RowWriter] = {}
@@ -154,7 +180,7 @@ def _write_rows(
                 original_header=options.original_header,
             )
         for record in pair_records(cases=cases, groups=groups):
-            code = record.case.code.code
+            code = record.code.code
             position = position + 1 if code == current_code else 0
             current_code = code
             split = assigner.split_for(code, position)
@@ -166,7 +192,7 @@ def _write_rows(
     finally:
         for writer in writers.values():
             writer.close()
-    return done, stats, data_files
+    return _Written(rows=done, stats=stats, data_files=data_files, near_duplicates=near_duplicates)
 
 
 def _zip_folder(folder: Path, out: Path) -> None:
@@ -187,8 +213,14 @@ def dataset_export_write(*, options: ExportOptions, out: Path, progress: Progres
     out.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent)) if zipped else out
     try:
-        rows, stats, data_files = _write_rows(options=options, folder=folder, progress=progress)
-        card = card_markdown(stats=stats, options=options.to_params(), data_files=data_files)
+        written = _write_rows(options=options, folder=folder, progress=progress)
+        rows, data_files = written.rows, written.data_files
+        card = card_markdown(
+            stats=written.stats,
+            options=options.to_params(),
+            data_files=data_files,
+            near_duplicates=written.near_duplicates,
+        )
         (folder / "README.md").write_text(card, encoding="utf-8")
         if zipped:
             _zip_folder(folder, out)

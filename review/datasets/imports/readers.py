@@ -24,7 +24,7 @@ from django.conf import settings
 
 from generation.errors import DomainError
 from generation.models import NOTE_FIELDS, IcdCode, code_compact
-from generation.services.catalogue import codes_by_compact
+from generation.services.catalogue import codes_by_compact, retired_code_message, unbillable_code_message
 from review.datasets.imports.parsing import Parsed, dialogue_parse, note_parse
 
 IMPORT_FORMATS = ("medsynth", "aci", "jsonl")
@@ -51,7 +51,7 @@ class ImportRefused(DomainError):
 @dataclass
 class ImportRow:
     line: int
-    code: IcdCode
+    code: IcdCode | None  # None: imported with the code to be assigned
     note_text: str
     dialogue_text: str
     note: Parsed
@@ -72,16 +72,46 @@ class RawRow:
     scenario: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class CodePolicy:
+    """How the rows' codes are read. `to_be_assigned`: a row without a code (or with one that is
+    not in the current catalogue) is imported without one, for a reviewer to assign before
+    approval. `refuse_unbillable`: a non-billable or retired code is a problem of its row,
+    not a warning (IMPORT_REFUSE_UNBILLABLE_CODES)."""
+
+    default_code: str = ""
+    to_be_assigned: bool = False
+    refuse_unbillable: bool = False
+
+    @classmethod
+    def from_settings(cls, *, default_code: str = "", to_be_assigned: bool = False) -> CodePolicy:
+        return cls(
+            default_code=default_code,
+            to_be_assigned=to_be_assigned,
+            refuse_unbillable=settings.IMPORT_REFUSE_UNBILLABLE_CODES,
+        )
+
+
 @dataclass
 class Validation:
-    """What the first pass found: the problems, and the code of every row that can be imported."""
+    """What the first pass found: the problems (rows refused), the warnings (rows imported,
+    to be looked at), and the code of every row that can be imported."""
 
     report: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
-    accepted: dict[int, IcdCode] = field(default_factory=dict)  # line -> code
+    accepted: dict[int, IcdCode | None] = field(default_factory=dict)  # line -> code (None: to be assigned)
 
     def problem(self, line: int, column: str, problem: str) -> None:
         self.report.append({"line": line, "column": column, "problem": problem})
+
+    def warning(self, line: int, column: str, problem: str) -> None:
+        self.warnings.append({"line": line, "column": column, "problem": problem, "severity": "warning"})
+
+    @property
+    def full_report(self) -> list[dict[str, Any]]:
+        """Problems and warnings, in line order."""
+        return sorted(self.report + self.warnings, key=lambda entry: entry["line"])
 
 
 def _file_check(path: Path) -> None:
@@ -142,21 +172,22 @@ def _missing_columns_message(header: list[str], missing: list[str], fmt: str) ->
     if fmt == "aci" and missing == ["code"]:
         return (
             "an ACI-Bench file has no code column: give one code for every row (--code E11.9, or the Code "
-            "field of the import page) or add a 'code' column"
+            "field of the import page), import it with the code to be assigned (--code-to-be-assigned), "
+            "or add a 'code' column"
         )
     expected = {"medsynth": "Note (or ' Note'), Dialogue, ICD10[, ICD10_desc]", "aci": "dialogue, note[, code]"}[fmt]
     wanted = ", ".join(_COLUMN_NAMES[key][0] for key in missing)
     return f"missing column(s) {wanted}; expected {expected}; found {joined[:200]!r}"
 
 
-def _csv_rows(lines: Iterator[str], fmt: str, *, default_code: str) -> Iterator[RawRow | tuple[int, str, str]]:
+def _csv_rows(lines: Iterator[str], fmt: str, *, policy: CodePolicy) -> Iterator[RawRow | tuple[int, str, str]]:
     csv.field_size_limit(max(settings.IMPORT_MAX_BYTES, MAX_CELL_CHARS * 2))
     reader = csv.reader(lines)
     try:
         header = next(reader)
     except csv.Error as error:
         raise ImportRefused(f"line 1: the header is not valid CSV ({error})") from error
-    columns = _column_map(header, fmt, needs_code=not default_code)
+    columns = _column_map(header, fmt, needs_code=not (policy.default_code or policy.to_be_assigned))
     previous_end = reader.line_num
     while True:
         try:
@@ -176,7 +207,10 @@ def _csv_rows(lines: Iterator[str], fmt: str, *, default_code: str) -> Iterator[
             return values[columns[key]] if key in columns else ""
 
         yield RawRow(
-            line=line, code=cell("code") or default_code, note_text=cell("note"), dialogue_text=cell("dialogue")
+            line=line,
+            code=cell("code") or policy.default_code,
+            note_text=cell("note"),
+            dialogue_text=cell("dialogue"),
         )
 
 
@@ -210,9 +244,11 @@ def _jsonl_rows(lines: Iterator[str]) -> Iterator[RawRow | tuple[int, str, str]]
         )
 
 
-def _cell_problems(raw: RawRow) -> list[tuple[str, str]]:
+def _cell_problems(raw: RawRow, policy: CodePolicy) -> list[tuple[str, str]]:
     problems = []
     for column, value in (("note", raw.note_text), ("dialogue", raw.dialogue_text), ("code", raw.code)):
+        if column == "code" and policy.to_be_assigned and not value.strip():
+            continue
         if not value.strip():
             problems.append((column, "empty"))
         elif len(value) > MAX_CELL_CHARS:
@@ -220,25 +256,26 @@ def _cell_problems(raw: RawRow) -> list[tuple[str, str]]:
     return problems
 
 
-def _raw_rows(*, path: Path, fmt: str, default_code: str) -> Iterator[RawRow | tuple[int, str, str]]:
+def _raw_rows(*, path: Path, fmt: str, policy: CodePolicy) -> Iterator[RawRow | tuple[int, str, str]]:
     if fmt not in IMPORT_FORMATS:
         raise ImportRefused(f"unknown format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
     _file_check(path)
     lines = _text_lines(path)
-    return _jsonl_rows(lines) if fmt == "jsonl" else _csv_rows(lines, fmt, default_code=default_code)
+    return _jsonl_rows(lines) if fmt == "jsonl" else _csv_rows(lines, fmt, policy=policy)
 
 
-def file_validate(*, path: Path, fmt: str, default_code: str = "") -> Validation:
+def file_validate(*, path: Path, fmt: str, policy: CodePolicy | None = None) -> Validation:
     """Read every row and report its problems; raises ImportRefused for a file-level problem."""
     result = Validation()
     candidates: list[tuple[int, str]] = []  # (line, code as written) of the rows without a problem so far
     seen: dict[bytes, int] = {}
-    for item in _raw_rows(path=path, fmt=fmt, default_code=default_code):
+    policy = policy or CodePolicy.from_settings()
+    for item in _raw_rows(path=path, fmt=fmt, policy=policy):
         result.total += 1
         if isinstance(item, tuple):
             result.problem(*item)
             continue
-        problems = _cell_problems(item)
+        problems = _cell_problems(item, policy)
         for column, problem in problems:
             result.problem(item.line, column, problem)
         fingerprint = hashlib.sha256(f"{item.note_text.strip()}\x00{item.dialogue_text.strip()}".encode()).digest()
@@ -250,23 +287,40 @@ def file_validate(*, path: Path, fmt: str, default_code: str = "") -> Validation
             candidates.append((item.line, item.code))
     if result.total == 0:
         raise ImportRefused("the file has a header but no rows")
-    _resolve_codes(candidates, result)
+    _resolve_codes(candidates, result, policy)
     return result
 
 
-def _resolve_codes(candidates: list[tuple[int, str]], result: Validation) -> None:
-    known = codes_by_compact({code_compact(code) for _line, code in candidates})
+_TO_BE_ASSIGNED = "imported with the code to be assigned: a reviewer assigns it before approval"
+
+
+def _resolve_codes(candidates: list[tuple[int, str]], result: Validation, policy: CodePolicy) -> None:
+    """Each candidate row's code: a billable code of the catalogue is accepted as it is; a
+    non-billable or retired one with a warning, or refused when the policy says so."""
+    known = codes_by_compact({code_compact(code) for _line, code in candidates if code.strip()})
     for line, written in candidates:
+        if not written.strip():
+            result.accepted[line] = None  # no code in the row, and the import assigns none
+            continue
         code = known.get(code_compact(written))
-        if code is None:
-            result.problem(line, "code", f"{written.strip()!r} is not an ICD-10-CM code in the catalogue")
+        concern = retired_code_message(written) if code is None else unbillable_code_message(code)
+        if not concern:
+            result.accepted[line] = code
+        elif policy.refuse_unbillable or (code is None and not policy.to_be_assigned):
+            result.problem(line, "code", concern)
+        elif code is None:
+            result.warning(line, "code", f"{concern}; {_TO_BE_ASSIGNED}")
+            result.accepted[line] = None
         else:
+            result.warning(line, "code", f"{concern}; imported with it, a reviewer can change it")
             result.accepted[line] = code
 
 
-def rows_accepted(*, path: Path, fmt: str, validation: Validation, default_code: str = "") -> Iterator[ImportRow]:
+def rows_accepted(
+    *, path: Path, fmt: str, validation: Validation, policy: CodePolicy | None = None
+) -> Iterator[ImportRow]:
     """The rows `file_validate` accepted, read again from the file and parsed one by one."""
-    for item in _raw_rows(path=path, fmt=fmt, default_code=default_code):
+    for item in _raw_rows(path=path, fmt=fmt, policy=policy or CodePolicy.from_settings()):
         if isinstance(item, tuple) or item.line not in validation.accepted:
             continue
         note = Parsed(content=item.note_content) if item.note_content else note_parse(item.note_text)

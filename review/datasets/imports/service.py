@@ -28,7 +28,7 @@ from generation.models import GenerationBatch, PhysicianRole
 from generation.models.text_limits import BATCH_NAME_MAX_CHARS
 from generation.services.batches import ImportedPair, ImportedText, ImportInterrupted, imported_batch_create
 from review.datasets.imports.parsing import Parsed
-from review.datasets.imports.readers import ImportRefused, ImportRow, file_validate, rows_accepted
+from review.datasets.imports.readers import CodePolicy, ImportRefused, ImportRow, file_validate, rows_accepted
 from review.models import DatasetImport, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -62,30 +62,38 @@ def dataset_import_file(
     fmt: str,
     valid_only: bool = False,
     default_code: str = "",
+    code_to_be_assigned: bool = False,
     batch_name: str = "",
     user: User | None = None,
 ) -> ImportResult:
     """Import the file's pairs; raises ImportRefused (nothing written) when it cannot, and
-    ImportInterrupted (the partial batch cancelled) when writing fails part way."""
-    validation = file_validate(path=path, fmt=fmt, default_code=default_code)
+    ImportInterrupted (the partial batch cancelled) when writing fails part way. With
+    `code_to_be_assigned`, rows without a code (or with a retired one) are imported without
+    one; the report warns of every non-billable or retired code (readers.CodePolicy)."""
+    policy = CodePolicy.from_settings(default_code=default_code, to_be_assigned=code_to_be_assigned)
+    validation = file_validate(path=path, fmt=fmt, policy=policy)
     if validation.report and not valid_only:
         raise ImportRefused(
             f"{len(validation.report)} problem(s) in {validation.total} row(s); nothing was imported. "
             "Fix the file, or import only the valid rows.",
-            validation.report,
+            validation.full_report,
         )
     if not validation.accepted:
-        raise ImportRefused("no row can be imported; nothing was written", validation.report)
+        raise ImportRefused("no row can be imported; nothing was written", validation.full_report)
     roles = {role.name.lower(): role for role in PhysicianRole.objects.all()}
-    rows = rows_accepted(path=path, fmt=fmt, validation=validation, default_code=default_code)
+    rows = rows_accepted(path=path, fmt=fmt, validation=validation, policy=policy)
+    config = {"format": fmt, "file": path.name, "valid_only": valid_only, "code_to_be_assigned": code_to_be_assigned}
     batch = imported_batch_create(
         name=(batch_name or f"Import of {path.name}")[:BATCH_NAME_MAX_CHARS],
         pairs=(_imported_pair(row, roles) for row in rows),
-        config={"import": {"format": fmt, "file": path.name, "valid_only": valid_only}},
+        config={"import": config},
         created_by=user,
     )
     return ImportResult(
-        batch=batch, rows_total=validation.total, rows_imported=len(validation.accepted), report=validation.report
+        batch=batch,
+        rows_total=validation.total,
+        rows_imported=len(validation.accepted),
+        report=validation.full_report,
     )
 
 
@@ -96,7 +104,14 @@ def import_upload_dir() -> Path:
 
 
 def dataset_import_request(
-    *, user: User | None, file_name: str, chunks: Any, fmt: str, valid_only: bool, default_code: str
+    *,
+    user: User | None,
+    file_name: str,
+    chunks: Any,
+    fmt: str,
+    valid_only: bool,
+    default_code: str,
+    code_to_be_assigned: bool = False,
 ) -> DatasetImport:
     """Keep the uploaded file and queue its import once the row is committed."""
     from review.tasks import dataset_import_run  # the task module imports this one
@@ -105,8 +120,9 @@ def dataset_import_request(
     with _upload_path(job).open("wb") as target:
         for chunk in chunks:
             target.write(chunk)
-    # DatasetImport has no options field; the one option it lacks travels beside the file.
-    _options_path(job).write_text(json.dumps({"default_code": default_code}), encoding="utf-8")
+    # DatasetImport has no options field; the options it lacks travel beside the file.
+    options = {"default_code": default_code, "code_to_be_assigned": code_to_be_assigned}
+    _options_path(job).write_text(json.dumps(options), encoding="utf-8")
     transaction.on_commit(lambda: dataset_import_run.delay(job.pk))
     return job
 
@@ -120,10 +136,13 @@ def _options_path(job: DatasetImport) -> Path:
     return import_upload_dir() / f"import-{job.pk}.options.json"
 
 
-def _default_code(job: DatasetImport) -> str:
+def _code_options(job: DatasetImport) -> dict[str, Any]:
     path = _options_path(job)
     options = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    return str(options.get("default_code") or "")
+    return {
+        "default_code": str(options.get("default_code") or ""),
+        "code_to_be_assigned": bool(options.get("code_to_be_assigned")),
+    }
 
 
 def dataset_import_job_run(*, import_id: int) -> DatasetImport:
@@ -137,7 +156,7 @@ def dataset_import_job_run(*, import_id: int) -> DatasetImport:
             path=_upload_path(job),
             fmt=job.format,
             valid_only=job.valid_only,
-            default_code=_default_code(job),
+            **_code_options(job),
             batch_name=f"Import of {job.file_name}",
             user=job.created_by,
         )

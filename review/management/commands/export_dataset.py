@@ -15,6 +15,7 @@ from review.datasets.export import (
     ExportOptions,
     dataset_export_write,
 )
+from review.datasets.near_duplicates import KEEP_ALL, NEAR_DUPLICATE_POLICIES
 from review.datasets.splits import (
     DEFAULT_GROUP_LEVEL,
     GROUP_LEVELS,
@@ -82,6 +83,12 @@ class Command(BaseCommand):
             help="medsynth profile: write the published ' Note' header verbatim",
         )
         parser.add_argument("--licence", default="other", help="licence identifier written into the card")
+        parser.add_argument(
+            "--near-duplicates",
+            choices=NEAR_DUPLICATE_POLICIES,
+            default=KEEP_ALL,
+            help="keep_all: keep every pair, the card reports the clusters; keep_one: one pair per cluster",
+        )
         parser.add_argument("--out", required=True, type=Path)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -105,6 +112,7 @@ class Command(BaseCommand):
                     min_agreement=options["min_agreement"],
                 ),
                 original_header=options["original_header"],
+                near_duplicates=options["near_duplicates"],
                 licence=options["licence"],
                 keep_examples_together=options["keep_examples_together"],
             )

@@ -13,7 +13,7 @@ from review.datasets.imports import IMPORT_FORMATS, ImportRefused, dataset_impor
 
 def report_write(*, report: list[dict[str, Any]], path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["line", "column", "problem"])
+        writer = csv.DictWriter(handle, fieldnames=["line", "column", "severity", "problem"], restval="error")
         writer.writeheader()
         writer.writerows(csv_safe_row(row) for row in report)
 
@@ -30,6 +30,11 @@ class Command(BaseCommand):
         parser.add_argument("--format", dest="fmt", choices=IMPORT_FORMATS, required=True)
         parser.add_argument("--valid-only", action="store_true", help="import the good rows, report the others")
         parser.add_argument("--code", default="", help="ICD-10 code for every row of a file without a code column")
+        parser.add_argument(
+            "--code-to-be-assigned",
+            action="store_true",
+            help="import rows without a code (or with a retired one) without one; reviewers assign it before approval",
+        )
         parser.add_argument("--report", type=Path, help="where to write the row report (default FILE.report.csv)")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -39,7 +44,11 @@ class Command(BaseCommand):
         report_path = options["report"] or path.with_name(path.name + ".report.csv")
         try:
             result = dataset_import_file(
-                path=path, fmt=options["fmt"], valid_only=options["valid_only"], default_code=options["code"]
+                path=path,
+                fmt=options["fmt"],
+                valid_only=options["valid_only"],
+                default_code=options["code"],
+                code_to_be_assigned=options["code_to_be_assigned"],
             )
         except ImportRefused as refused:
             if refused.report:
@@ -52,7 +61,10 @@ class Command(BaseCommand):
             raise CommandError(str(interrupted)) from interrupted
         if result.report:
             report_write(report=result.report, path=report_path)
-            self.stdout.write(f"{len(result.report)} problem(s) skipped; row report: {report_path}")
+            warnings = sum(1 for entry in result.report if entry.get("severity") == "warning")
+            self.stdout.write(
+                f"{len(result.report) - warnings} problem(s) skipped, {warnings} warning(s); row report: {report_path}"
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported {result.rows_imported} of {result.rows_total} row(s) into batch {result.batch.pk} "

@@ -189,7 +189,7 @@ def worked_examples(context: StepContext) -> list[WorkedExample]:
     groups that splits must keep together small) and a rerun picks the same ones."""
     case = context.case
     return examples_for_code(
-        code=case.code,
+        code=case.assigned_code(),
         limit=context.config.examples_per_prompt,
         seed=f"case:{case.pk}",
         for_demo_endpoint=endpoint_for(case.batch).is_local_demo,

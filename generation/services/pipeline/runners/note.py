@@ -26,7 +26,7 @@ def run_note_writer(context: StepContext) -> None:
     previous = previous_version(context, ArtefactKind.NOTE)
     examples = worked_examples(context)
     messages = note_writer.build_messages(
-        code=case.code,
+        code=case.assigned_code(),
         role=case.role.name if case.role else str(scenario.content.get("role", "")),
         scenario=scenario.content,
         variables=ranked_variables(snapshot=case.survey_snapshot),

@@ -47,7 +47,7 @@ def run_scenario_provider(context: StepContext) -> None:
     previous = previous_version(context, ArtefactKind.SCENARIO)
     examples = worked_examples(context)
     messages = scenario_provider.build_messages(
-        code=case.code,
+        code=case.assigned_code(),
         roles=roles,
         variables=ranked_variables(snapshot=case.survey_snapshot),
         survey=case.survey_snapshot,
@@ -95,7 +95,7 @@ def _verdict(context: StepContext, *, scenario: ArtefactVersion) -> dict[str, An
     """A near duplicate of an approved scenario is rejected without a model call; on the
     local demo model only that check runs; otherwise the judge model decides."""
     case, config = context.case, context.config
-    candidates = similarity.approved_scenarios(code=case.code, exclude_case=case)
+    candidates = similarity.approved_scenarios(code=case.assigned_code(), exclude_case=case)
     similar = similarity.most_similar(content=scenario.content, candidates=candidates, k=config.similar_k)
     compared = [{"case_id": item.case_id, "similarity": round(item.similarity, 4)} for item in similar]
     if similar and similar[0].similarity >= config.near_duplicate_threshold:
@@ -143,7 +143,7 @@ def judge_messages(
 def _model_verdict(
     context: StepContext, *, scenario: ArtefactVersion, similar: list[similarity.SimilarScenario]
 ) -> dict[str, Any]:
-    messages = judge_messages(code=context.case.code, scenario=scenario.content, similar=similar)
+    messages = judge_messages(code=context.case.assigned_code(), scenario=scenario.content, similar=similar)
     output: Any = agent_call(context, messages=messages, schema=scenario_judge.ScenarioJudgeOutput).output
     approved = scenario_judge.verdict_approved(output)
     return {
