@@ -21,6 +21,7 @@ from generation.services.pipeline import case_advance_after_review, case_finish,
 from review import access, selectors
 from review.models import RejectReason, ReviewAction, ReviewDecision, ReviewerAssignment
 from review.services._common import case_lock, refuse_unless_may_act, review_stage
+from review.services.edit_burden import edit_burden_record_on_commit
 from review.services.errors import ReviewError, StaleReview
 from review.services.limits import regeneration_allowance_check
 
@@ -51,6 +52,7 @@ def _seen_versions(*, case: Case, stage: str, seen: Mapping[str, int]) -> dict[s
 def _advance_after_approval(case: Case, stage: str) -> None:
     if stage == ReviewStage.PAIR:
         case_finish(case=case, status=CaseStatus.APPROVED)
+        edit_burden_record_on_commit(case_id=case.pk)
     else:
         case_advance_after_review(case=case)
 
