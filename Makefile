@@ -21,7 +21,7 @@ else
 RUN_DEPS := $(VENV)/.installed-app
 endif
 
-.PHONY: run test lint typecheck benchmark loadtest smoke-production clean
+.PHONY: run test lint typecheck benchmark benchmark-dashboards loadtest smoke-production clean
 
 run: $(RUN_DEPS)
 	HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run.py
@@ -38,6 +38,11 @@ typecheck: $(VENV)/.installed-dev
 
 benchmark: $(VENV)/.installed-dev
 	$(PY) scripts/benchmark_export.py
+
+# 50,000 cases seeded with bulk_create, then p50/p95 of every dashboard page and CSV.
+# Fewer: make benchmark-dashboards DASHBOARD_BENCH_ARGS="--cases 5000 --repeat 5"
+benchmark-dashboards: $(VENV)/.installed-dev
+	$(PY) scripts/benchmark_dashboards.py $(DASHBOARD_BENCH_ARGS)
 
 # Simulated reviewers against gunicorn on loopback: PostgreSQL (50 users) and SQLite (10 users),
 # 60 s each. A short run: make loadtest LOADTEST_ARGS="--duration 10 --postgres-users 5 --sqlite-users 5"

@@ -66,38 +66,37 @@ def _chapter_order(chapter: str) -> tuple[int, str]:
 
 def _coverage(*, filters: DashboardFilters, keys: tuple[str, ...]) -> list[Row]:
     """Planned, generated and approved cases per group of codes (`keys`: IcdCode fields),
-    beside the group's share of the imported frequencies."""
+    beside the group's share of the imported frequencies. Cases are counted per code (no
+    join to the catalogue per case), then codes are summed into their groups."""
     cases = Case.objects.filter(filters.on_cases()).order_by()
-    counted = cases.values(*(f"code__{key}" for key in keys)).annotate(
-        planned=Count("pk"),
-        generated=Count("pk", filter=Q(is_produced())),
-        approved=Count("pk", filter=Q(status=CaseStatus.APPROVED)),
-    )
-    frequencies = (
-        IcdCode.objects.filter(frequency__isnull=False).order_by().values(*keys).annotate(frequency=Sum("frequency"))
-    )
-    groups: dict[tuple[str, ...], Row] = {}
-    for row in frequencies:
-        groups[tuple(row[key] for key in keys)] = {**{key: row[key] for key in keys}, "frequency": row["frequency"]}
-    for row in counted:
-        group = tuple(row[f"code__{key}"] for key in keys)
-        groups.setdefault(group, {**dict(zip(keys, group, strict=True)), "frequency": 0})
-        groups[group].update(planned=row["planned"], generated=row["generated"], approved=row["approved"])
-    totals = {
-        name: sum(group.get(name, 0) for group in groups.values())
-        for name in ("planned", "generated", "approved", "frequency")
+    per_code = {
+        row["code_id"]: row
+        for row in cases.values("code_id").annotate(
+            planned=Count("pk"),
+            generated=Count("pk", filter=Q(is_produced())),
+            approved=Count("pk", filter=Q(status=CaseStatus.APPROVED)),
+        )
     }
+    codes = IcdCode.objects.filter(Q(frequency__isnull=False) | Q(pk__in=cases.values("code_id"))).order_by()
+    groups: dict[tuple[str, ...], Row] = {}
+    for code in codes.values("pk", "frequency", *keys):
+        group = groups.setdefault(
+            tuple(code[key] for key in keys),
+            {**{key: code[key] for key in keys}, "planned": 0, "generated": 0, "approved": 0, "frequency": 0},
+        )
+        group["frequency"] += code["frequency"] or 0
+        for name in ("planned", "generated", "approved"):
+            group[name] += per_code.get(code["pk"], {}).get(name, 0)
+    totals = {name: sum(group[name] for group in groups.values()) for name in ("planned", "approved", "frequency")}
     rows = [
         {
             **group,
-            "planned": group.get("planned", 0),
-            "generated": group.get("generated", 0),
-            "approved": group.get("approved", 0),
-            "planned_share": share(group.get("planned", 0), totals["planned"]),
-            "approved_share": share(group.get("approved", 0), totals["approved"]),
+            "planned_share": share(group["planned"], totals["planned"]),
+            "approved_share": share(group["approved"], totals["approved"]),
             "frequency_share": share(group["frequency"], totals["frequency"]),
         }
         for group in groups.values()
+        if group["planned"] or group["frequency"]
     ]
     return sorted(rows, key=lambda row: (_chapter_order(row.get("chapter", "")), *(row[key] for key in keys)))
 

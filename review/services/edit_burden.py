@@ -94,3 +94,20 @@ def edit_burden_record(*, case_id: int) -> int:
 def edit_burden_record_on_commit(*, case_id: int) -> None:
     """Measure once the approval has committed: nothing slow runs under the case's lock."""
     transaction.on_commit(lambda: edit_burden_record(case_id=case_id))
+
+
+def missing_edit_burdens_record(*, batch_size: int = 500) -> int:
+    """Measure every approved case that has no edit burden yet (pairs approved before the
+    dashboards existed); returns how many were measured. Run twice, the second run finds none."""
+    measured = 0
+    last_id = 0
+    while True:
+        ids = list(
+            Case.objects.filter(pk__gt=last_id, status=CaseStatus.APPROVED, edit_burdens__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return measured
+        last_id = ids[-1]
+        measured += sum(1 for case_id in ids if edit_burden_record(case_id=case_id))

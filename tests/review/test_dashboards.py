@@ -309,3 +309,15 @@ def test_the_batch_page_links_to_its_queues_and_dashboards(admin_member_client):
         assert f"{reverse('review:queue', args=[queue])}?batch={batch.pk}" in body
     assert f"{reverse('review:dashboards')}?batch={batch.pk}" in body
     assert f"{reverse('review:dashboard-figure', args=['funnel'])}?batch={batch.pk}" in body
+
+
+def test_pairs_approved_before_the_dashboards_are_measured_by_the_command(seeded):
+    from django.core.management import call_command
+
+    EditBurden.objects.all().delete()
+    out = io.StringIO()
+    call_command("measure_edit_burden", stdout=out)
+    assert "2 approved pair(s)" in out.getvalue()  # c1 and c2
+    assert EditBurden.objects.get(case=seeded.cases["c2"], part="plan").distance == 3
+    call_command("measure_edit_burden", stdout=out)
+    assert "0 approved pair(s)" in out.getvalue()
