@@ -19,6 +19,7 @@ from generation.checks import CHECK_CODES
 from review.dashboards import figures, selectors
 from review.dashboards.filters import DashboardFilters
 from review.models import EditBurden, ReviewDecision
+from tests.factories import ClinicianFactory, GenerationBatchFactory, IcdCodeFactory
 from tests.review.dashboard_seed import CALL_COST, dashboard_dataset, decision, produced_case
 
 pytestmark = pytest.mark.django_db
@@ -210,13 +211,19 @@ def test_approving_a_pair_through_the_service_stores_its_edit_burden(clinician, 
 
 
 def _more_cases(seeded, count):
-    for slot in range(10, 10 + count):
-        case, versions = produced_case(batch=seeded.batch_x, code=seeded.cases["c1"].code, status="approved", slot=slot)
-        decision(case, seeded.r1, "approve", slot, versions)
-        decision(case, seeded.r2, "reject" if slot % 2 else "approve", slot, versions, reason="other", comment="x")
+    """`count` more cases, each with its own code (in a chapter of its own), batch and model,
+    and its own two reviewers: the groups of every figure grow with the cases."""
+    for n in range(count):
+        code = IcdCodeFactory(code=f"B{n:02d}.0", chapter=str(30 + n), chapter_title=f"Chapter {30 + n}",
+                              block=f"B{n:02d}-B{n:02d}", frequency=n + 1)  # fmt: skip
+        batch = GenerationBatchFactory(model=f"model-{n}")
+        case, versions = produced_case(batch=batch, code=code, status="approved", slot=1)
+        first, second = ClinicianFactory(username=f"extra-a{n}"), ClinicianFactory(username=f"extra-b{n}")
+        decision(case, first, "approve", n, versions)
+        decision(case, second, "reject" if n % 2 else "approve", n + 7, versions, reason="other", comment="x")
         EditBurden.objects.create(
             case=case, part="plan", generated_version=versions["note_version"],
-            approved_version=versions["note_version"], generated_words=13, approved_words=13, distance=slot % 3,
+            approved_version=versions["note_version"], generated_words=13, approved_words=13, distance=n % 3,
         )  # fmt: skip
 
 
@@ -227,6 +234,7 @@ def _queries(figure, user):
 
 
 def test_no_figure_takes_more_queries_for_many_cases_than_for_few(seeded, admin_member):
+    # 5 cases, 2 reviewers, 2 models, 2 chapters; then 17 cases, 26 reviewers, 14 models, 14 chapters.
     _queries(figures.FIGURES[0], admin_member)  # loads the user's permissions once
     few = {figure.slug: _queries(figure, admin_member) for figure in figures.FIGURES}
     _more_cases(seeded, 12)
