@@ -92,8 +92,10 @@ def edit_burden_record(*, case_id: int) -> int:
 
 
 def edit_burden_record_on_commit(*, case_id: int) -> None:
-    """Measure once the approval has committed: nothing slow runs under the case's lock."""
-    transaction.on_commit(lambda: edit_burden_record(case_id=case_id))
+    """Measure once the approval has committed: nothing slow runs under the case's lock. A
+    failure is logged, never shown to the reviewer whose approval is already saved;
+    `manage.py measure_edit_burden` measures what was missed."""
+    transaction.on_commit(lambda: edit_burden_record(case_id=case_id), robust=True)
 
 
 def missing_edit_burdens_record(*, batch_size: int = 500) -> int:
