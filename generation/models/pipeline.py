@@ -416,9 +416,7 @@ class AgentCall(ImmutableModel):
             models.Index(fields=["case", "agent"], name="call_case_agent"),
             # Tokens and cost per model (the dashboards) summed from the index alone: a call's
             # row carries its whole prompt and reply, far too much to read for a sum.
-            models.Index(
-                fields=["model", "case", "input_tokens", "output_tokens", "cost"], name="call_cost_by_model"
-            ),
+            models.Index(fields=["model", "case", "input_tokens", "output_tokens", "cost"], name="call_cost_by_model"),
         ]
 
     def __str__(self) -> str:

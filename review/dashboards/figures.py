@@ -40,6 +40,7 @@ class Chart:
     series: tuple[str, ...]
     horizontal: bool = False
     percent: bool = False
+    stacked: bool = False  # the series are parts of one whole (rates that add up to 100%)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def _rates_figure(slug: str, title: str, key: str, label: str, select: Callable[
         title=title,
         about=about,
         columns=(Column(key, label, "text"), *RATES),
-        chart=Chart("bar", key, RATE_CHART, horizontal=True, percent=True),
+        chart=Chart("bar", key, RATE_CHART, horizontal=True, percent=True, stacked=True),
         compute=_everyone(select),
     )
 
@@ -289,6 +290,7 @@ def chart_data(figure: Figure, rows: Sequence[Row]) -> dict[str, Any]:
         "type": chart.type,
         "horizontal": chart.horizontal,
         "percent": chart.percent,
+        "stacked": chart.stacked,
         "labels": [str(row.get(chart.label, "")) for row in rows],
         "datasets": [
             {"label": figure.column_by_key[key].label, "data": [_number(row.get(key)) for row in rows]}

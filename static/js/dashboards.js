@@ -14,8 +14,10 @@
     if (!source) return;
     var spec = JSON.parse(source.textContent);
     var valueAxis = spec.horizontal ? "x" : "y";
+    var categoryAxis = spec.horizontal ? "y" : "x";
     var scales = {};
-    scales[valueAxis] = {beginAtZero: true, ticks: spec.percent ? {callback: percent} : {}};
+    scales[valueAxis] = {beginAtZero: true, stacked: spec.stacked, ticks: spec.percent ? {callback: percent} : {}};
+    scales[categoryAxis] = {stacked: spec.stacked};
     canvas.dataset.drawn = "1";
     new Chart(canvas, {
       type: spec.type,
