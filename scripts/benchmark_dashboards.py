@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -24,8 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-if not os.environ.get("DATABASE_URL"):
-    os.environ["MEDSYNTH_DATA_DIR"] = tempfile.mkdtemp(prefix="medsynth-bench-")
+# The throwaway SQLite database (about 500 MB at 50,000 cases), removed when the run ends.
+THROWAWAY_DIR = "" if os.environ.get("DATABASE_URL") else tempfile.mkdtemp(prefix="medsynth-bench-")
+if THROWAWAY_DIR:
+    os.environ["MEDSYNTH_DATA_DIR"] = THROWAWAY_DIR
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medsynth_site.settings")
 
 import django  # noqa: E402
@@ -231,10 +234,14 @@ def main() -> None:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     with override_settings(STORAGES=plain_static, SECURE_SSL_REDIRECT=False):
-        if not os.environ.get("DATABASE_URL"):
+        if THROWAWAY_DIR:
             # A throwaway file: the seeded rows are committed (reading 50,000 cases' rows back
             # from inside one huge uncommitted SQLite transaction is not what a server sees).
-            run(cases=args.cases, repeat=args.repeat, database="SQLite (temporary)")
+            try:
+                run(cases=args.cases, repeat=args.repeat, database="SQLite (temporary)")
+            finally:
+                connection.close()
+                shutil.rmtree(THROWAWAY_DIR, ignore_errors=True)
             return
         with transaction.atomic():
             run(cases=args.cases, repeat=args.repeat, database="PostgreSQL (rolled back)")
