@@ -21,7 +21,7 @@ else
 RUN_DEPS := $(VENV)/.installed-app
 endif
 
-.PHONY: run test lint typecheck benchmark benchmark-code-search benchmark-near-duplicates loadtest smoke-production clean
+.PHONY: run test lint typecheck benchmark benchmark-code-search benchmark-near-duplicates benchmark-dashboards loadtest smoke-production clean
 
 run: $(RUN_DEPS)
 	HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run.py
@@ -47,6 +47,11 @@ benchmark-code-search: $(VENV)/.installed-app
 # Index 50,000 synthetic pairs for near-duplicates, then time one lookup.
 benchmark-near-duplicates: $(VENV)/.installed-dev
 	$(PY) scripts/bench_near_duplicates.py $(BENCHMARK_ARGS)
+
+# 50,000 cases seeded with bulk_create, then p50/p95 of every dashboard page and CSV.
+# Fewer: make benchmark-dashboards BENCHMARK_ARGS="--cases 5000 --repeat 5"
+benchmark-dashboards: $(VENV)/.installed-dev
+	$(PY) scripts/benchmark_dashboards.py $(BENCHMARK_ARGS)
 
 # Simulated reviewers against gunicorn on loopback: PostgreSQL (50 users) and SQLite (10 users),
 # 60 s each. A short run: make loadtest LOADTEST_ARGS="--duration 10 --postgres-users 5 --sqlite-users 5"

@@ -146,6 +146,14 @@ def default_endpoint() -> LlmEndpoint | None:
 # --- Batch progress -------------------------------------------------------------------
 
 
+def is_produced(*, case: Any = None) -> Exists:
+    """The one rule for "a produced pair": its dialogue has been handed to review at least once
+    (polished or imported); raw agent output waiting for its polisher is not produced yet.
+    `case` is an OuterRef (the default: the outer query's case) or a case id."""
+    ref: Any = OuterRef("pk") if case is None else case
+    return Exists(ArtefactVersion.objects.filter(case=ref, kind=ArtefactKind.DIALOGUE, source__in=DELIVERED_SOURCES))
+
+
 def case_status_counts(cases: QuerySet[Case]) -> dict[str, int]:
     """{status: number of cases} in one query."""
     return dict(cases.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
@@ -157,9 +165,7 @@ class BatchCounts:
     batch (the home page and the admin read them there); the batch page counts them live."""
 
     planned: int
-    # Cases whose dialogue has been handed to review at least once (polished or imported):
-    # raw agent output waiting for its polisher is not produced yet.
-    produced: int
+    produced: int  # is_produced
     in_flight: int
     failed: int
     approved: int
@@ -169,10 +175,9 @@ class BatchCounts:
 def batch_counts(*, batch_id: int) -> BatchCounts:
     cases = Case.objects.filter(batch_id=batch_id)
     by_status = case_status_counts(cases)
-    delivered = cases.filter(versions__kind=ArtefactKind.DIALOGUE, versions__source__in=DELIVERED_SOURCES)
     return BatchCounts(
         planned=sum(by_status.values()),
-        produced=delivered.distinct().count(),
+        produced=cases.filter(is_produced()).count(),
         in_flight=sum(by_status.get(status, 0) for status in IN_FLIGHT_STATUSES),
         failed=sum(by_status.get(status, 0) for status in FAILED_STATUSES),
         approved=by_status.get(CaseStatus.APPROVED, 0),

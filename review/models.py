@@ -227,3 +227,39 @@ class CodeAssignment(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"case {self.case_id} coded {self.code_id} by {self.assigned_by_id}"
+
+
+class EditedPart(models.TextChoices):
+    """The parts of an approved pair whose edit burden is measured."""
+
+    SUBJECTIVE = "subjective", "Subjective"
+    OBJECTIVE = "objective", "Objective"
+    ASSESSMENT = "assessment", "Assessment"
+    PLAN = "plan", "Plan"
+    DIALOGUE = "dialogue", "Dialogue"
+
+
+class EditBurden(models.Model):
+    """How much reviewers changed one part of an approved pair: the word-level edit distance
+    between the text the agents handed to review and the text that was approved. Derived
+    data, written when the pair is approved (review.services.edit_burden) because a word
+    Levenshtein per case is too slow to compute while a dashboard loads; refreshed in place
+    if the pair is approved again."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="edit_burdens")
+    part = models.CharField(max_length=16, choices=EditedPart.choices)
+    generated_version = models.ForeignKey(ArtefactVersion, on_delete=models.PROTECT, related_name="+")
+    approved_version = models.ForeignKey(ArtefactVersion, on_delete=models.PROTECT, related_name="+")
+    generated_words = models.PositiveIntegerField()
+    approved_words = models.PositiveIntegerField()
+    distance = models.PositiveIntegerField(help_text="Words inserted, deleted or substituted")
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "part"], name="unique_edit_burden_per_case_part"),
+            models.CheckConstraint(condition=models.Q(part__in=EditedPart.values), name="edit_burden_part_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.part} of case {self.case_id}: {self.distance} word edits"

@@ -428,6 +428,9 @@ class ArtefactVersion(ImmutableModel):
             # "When did this case's content last change" (the review round's start) for every
             # case of a queue page: without it PostgreSQL walks the global created_at index.
             models.Index(fields=["case", "-created_at"], name="version_case_newest"),
+            # "Was the case's dialogue delivered", "has it a human edit", once per case over
+            # tens of thousands of cases (the dashboards): answered from the index alone.
+            models.Index(fields=["case", "kind", "source"], name="version_case_kind_source"),
         ]
 
     def __str__(self) -> str:
@@ -482,7 +485,12 @@ class AgentCall(ImmutableModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["case", "agent"], name="call_case_agent")]
+        indexes = [
+            models.Index(fields=["case", "agent"], name="call_case_agent"),
+            # Tokens and cost per model (the dashboards) summed from the index alone: a call's
+            # row carries its whole prompt and reply, far too much to read for a sum.
+            models.Index(fields=["model", "case", "input_tokens", "output_tokens", "cost"], name="call_cost_by_model"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.agent or 'check'} call {self.pk} ({self.model})"

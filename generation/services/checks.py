@@ -24,6 +24,7 @@ from django.db import transaction
 from generation.checks import (
     CHECK_CODES,
     CHECKS,
+    Check,
     CheckSubject,
     CodeFacts,
     DialogueLimits,
@@ -38,6 +39,9 @@ CHECKED_KINDS = (ArtefactKind.NOTE, ArtefactKind.DIALOGUE)
 # Codes the checks wrote before the framework (replaced by coverage_*): dropped on recompute.
 RETIRED_CHECK_CODES = frozenset({"unspoken_fact"})
 CURRENT_CHECK_VERSIONS = {check.code: check.version for check in CHECKS}
+# Every registered check (code, title, severity, kinds), for the review side's figures: review
+# reads generation through its services and selectors, never generation.checks directly.
+REGISTERED_CHECKS: tuple[Check, ...] = CHECKS
 
 
 @dataclass(frozen=True)

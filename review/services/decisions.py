@@ -22,6 +22,7 @@ from review import access, selectors
 from review.models import RejectReason, ReviewAction, ReviewDecision, ReviewerAssignment
 from review.services._common import case_lock, refuse_unless_may_act, review_stage
 from review.services.codes import APPROVAL_NEEDS_CODE
+from review.services.edit_burden import edit_burden_record_on_commit
 from review.services.errors import ReviewError, StaleReview
 from review.services.limits import regeneration_allowance_check
 
@@ -57,6 +58,7 @@ def _refuse_approval_without_code(case: Case, action: str) -> None:
 def _advance_after_approval(case: Case, stage: str) -> None:
     if stage == ReviewStage.PAIR:
         case_finish(case=case, status=CaseStatus.APPROVED)
+        edit_burden_record_on_commit(case_id=case.pk)
     else:
         case_advance_after_review(case=case)
 

@@ -1,5 +1,6 @@
 """Views of the review workspace; one module per screen, re-exported here."""
 
+from review.views.dashboards import dashboard_csv, dashboard_figure, dashboard_index
 from review.views.edits import dialogue_turn_edit, dialogue_turn_move, note_section_edit
 from review.views.history import history, provenance
 from review.views.item import adjudicate, assign, code_assign, decide, item, regenerate, regeneration_status
@@ -12,6 +13,9 @@ __all__ = [
     "agreement_report",
     "assign",
     "code_assign",
+    "dashboard_csv",
+    "dashboard_figure",
+    "dashboard_index",
     "decide",
     "dialogue_turn_edit",
     "dialogue_turn_move",

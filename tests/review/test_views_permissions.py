@@ -41,6 +41,11 @@ def review_urls(case_id: int, guideline_id: int) -> list[tuple[str, str, dict, s
         ("get", reverse("review:survey-results"), {}, CLINICIAN),
         ("post", reverse("review:survey-publish"), {}, ADMIN),
         ("get", reverse("review:agreement"), {}, ADMIN),
+        ("get", reverse("review:dashboards"), {}, CLINICIAN),
+        ("get", reverse("review:dashboard-figure", args=["throughput"]), {}, CLINICIAN),
+        ("get", reverse("review:dashboard-figure", args=["funnel"]), {}, ADMIN),
+        ("get", reverse("review:dashboard-csv", args=["throughput"]), {}, CLINICIAN),
+        ("get", reverse("review:dashboard-csv", args=["cost"]), {}, ADMIN),
         ("get", reverse("review:guidelines"), {}, ADMIN),
         ("get", reverse("review:guideline-edit", args=[guideline_id]), {}, ADMIN),
     ]

@@ -1,0 +1,1 @@
+"""Admin dashboards: the figures (selectors), their catalogue (figures) and their filters."""
