@@ -69,7 +69,8 @@ def plain_text_pattern(*, max_chars: int, min_chars: int = 0, min_words: int = 1
         return f"^{_CHAR}{{{min_chars},{max_chars}}}$"
     rest_max = max_chars - leading * (word_max + 1) - 1
     word = f"{_NON_SPACE}{{1,{word_max}}} "
-    return f"^(?:{word}){{{leading}}}{_NON_SPACE}{_CHAR}{{{rest_min},{rest_max}}}$"
+    # A plain group: llama.cpp's schema-to-grammar converter refuses "(?:".
+    return f"^({word}){{{leading}}}{_NON_SPACE}{_CHAR}{{{rest_min},{rest_max}}}$"
 
 
 def _metadata_of(metadata: list[Any], kind: type) -> Any:

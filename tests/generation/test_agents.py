@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,6 +16,10 @@ from generation.agents.dialogue_generator import (
 )
 from generation.agents.dialogue_polisher import DialoguePolisherOutput
 from generation.agents.limits import OutputLimits, bounded_schema, plain_text_pattern
+from generation.agents.note_polisher import NotePolisherOutput
+from generation.agents.note_writer import NoteWriterOutput
+from generation.agents.scenario_judge import ScenarioJudgeOutput
+from generation.agents.scenario_provider import output_schema as scenario_output_schema
 from generation.agents.scenario_provider import role_resolve
 from generation.examples import examples_for_code, shipped_examples
 from generation.llm.schemas import grammar_schema, strict_schema
@@ -132,6 +137,27 @@ def test_tight_text_bounds_still_put_the_least_word_count_into_the_grammar(
         assert pattern.match(text), text
     assert not pattern.match(one_word)
     assert not pattern.match("x" * (max_chars + 1))
+
+
+@pytest.mark.parametrize("limits", [LOCAL_DEMO_LIMITS, OutputLimits(max_chars=30, max_items=4)])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        scenario_output_schema(("demographics", "symptom_description")),
+        ScenarioJudgeOutput,
+        NoteWriterOutput,
+        NotePolisherOutput,
+        DialogueGeneratorOutput,
+        DialoguePolisherOutput,
+    ],
+    ids=lambda schema: getattr(schema, "__name__", "schema"),
+)
+def test_the_local_server_turns_every_bounded_schema_into_a_grammar(schema, limits):
+    """llama.cpp's converter refuses what it cannot express (a non-capturing group once);
+    the server then runs without a grammar and the small model ignores the schema."""
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    wire = json.dumps(grammar_schema(bounded_schema(schema, limits)))
+    assert "root ::=" in llama_grammar.json_schema_to_gbnf(wire)
 
 
 @pytest.mark.parametrize(
