@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from generation.services.near_duplicates import near_duplicates_index
 from review.datasets.export import ExportFilters, ExportOptions, dataset_export_write
+from review.datasets.splits import SplitPlan
 from tests.factories import IcdCodeFactory, approved_pair_create
 from tests.synthetic_text import lightly_edited, synthetic_text
 
@@ -117,3 +118,31 @@ def test_the_clusters_a_split_must_keep_together_are_those_still_exported(pairs)
     assert keep_all.kept_clusters == [frozenset({original.pk, copy.pk})]
     assert keep_one.kept_clusters == []
     assert keep_one.dropped == frozenset({copy.pk})
+
+
+def _split_of_notes(out: Path) -> dict[str, str]:
+    return {
+        json.loads(line)["Note"]: path.stem
+        for path in (out / "data").glob("*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    }
+
+
+def test_a_grouped_split_never_puts_one_cluster_in_two_splits(tmp_path, pairs):
+    """`original` (J02) and `copy` (R05) are in different ICD categories, so only their
+    near-duplicate link keeps them together; with even ratios and ten seeds, chance alone
+    would put them together in all ten about once in 59,000 runs."""
+    original, copy, _alone = pairs
+    for index, code in enumerate(["A09", "B34.9", "C61", "D50.9", "F32.9", "G43.909", "H10.9", "K21.9"]):
+        approved_pair_create(
+            code=IcdCodeFactory(code=code, chapter=str(index + 1)),
+            note_text=synthetic_text(60 + index),
+            dialogue_text=synthetic_text(80 + index),
+        )
+    original_note, copy_note = (pair.versions.get(kind="note").text for pair in (original, copy))
+    for seed in range(10):
+        out = tmp_path / f"seed-{seed}"
+        plan = SplitPlan(mode="grouped", ratios=(0.34, 0.33, 0.33), seed=seed)
+        dataset_export_write(options=ExportOptions(split=plan, near_duplicates="keep_all"), out=out)
+        splits = _split_of_notes(out)
+        assert splits[original_note] == splits[copy_note], f"seed {seed}"
