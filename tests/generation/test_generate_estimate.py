@@ -8,9 +8,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from generation.models import AgentName, GenerationBatch
+from generation.models import EXECUTION_CONFIG_KEY, AgentName, ExecutionMode, GenerationBatch
 from generation.services.batches import BatchRequest, batch_request_estimate
-from tests.factories import IcdCodeFactory
+from tests.factories import IcdCodeFactory, LlmEndpointFactory, LlmModelFactory
 from tests.generation.pipeline_fakes import make_endpoint
 from tests.llm_replay import llm_replay, models_response
 
@@ -60,3 +60,27 @@ def test_a_bad_budget_is_refused_and_nothing_is_created(endpoint, budget, proble
     with pytest.raises(CommandError, match=problem):
         call_command("generate", "--codes", "E11.9", "--endpoint", endpoint.name, "--budget", budget)
     assert not GenerationBatch.objects.exists()
+
+
+def test_a_batch_run_on_the_provider_batch_api_is_estimated_at_its_batch_prices():
+    IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4")
+    endpoint = LlmEndpointFactory(default_model="priced-model", supports_batch_api=True)
+    # Batch prices a fifth of the realtime ones, cached input priced like other input.
+    LlmModelFactory(
+        endpoint=endpoint,
+        name="priced-model",
+        input_price_per_mtok=Decimal("5"),
+        output_price_per_mtok=Decimal("10"),
+        batch_input_price_per_mtok=Decimal("1"),
+        batch_cached_input_price_per_mtok=Decimal("1"),
+        batch_output_price_per_mtok=Decimal("2"),
+    )
+
+    def estimate(execution: str) -> Decimal:
+        config = {EXECUTION_CONFIG_KEY: execution, "examples_per_prompt": 0}
+        request = BatchRequest(codes=["E11.9"], pairs_per_code=3, endpoint_name=endpoint.name, config=config)
+        return batch_request_estimate(request=request).cost
+
+    realtime, batch = estimate(ExecutionMode.REALTIME), estimate(ExecutionMode.PROVIDER_BATCH)
+    assert realtime > 0
+    assert batch == pytest.approx(realtime / 5, rel=0.01)
