@@ -37,11 +37,24 @@ def codes_matching(*, query: str, limit: int = SEARCH_LIMIT) -> list[IcdCode]:
     if _CODE_PREFIX.match(text):
         found = _codes_starting_with(code_compact(text))
     else:
-        words = [word for word in text.split() if len(word) >= SEARCH_MIN_WORD][:SEARCH_MAX_WORDS]
+        words = search_terms(text)[:SEARCH_MAX_WORDS]
         if not words:
             return []
         found = _codes_described_by(words, limit)
     return list(found.only("code", "description", "chapter", "block", "is_billable", "frequency")[:limit])
+
+
+def search_terms(text: str) -> list[str]:
+    """The parts every description must hold: words of SEARCH_MIN_WORD letters or more, and a
+    number kept with the word before it ("type 2 diab" -> "type 2", "diab"), so "type 2"
+    does not also find type 1."""
+    terms: list[str] = []
+    for word in text.split():
+        if word.isdigit() and terms:
+            terms[-1] = f"{terms[-1]} {word}"
+        elif len(word) >= SEARCH_MIN_WORD or word.isdigit():
+            terms.append(word)
+    return terms
 
 
 def _codes_starting_with(prefix: str) -> QuerySet[IcdCode]:

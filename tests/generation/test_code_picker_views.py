@@ -51,6 +51,12 @@ def test_words_find_codes_by_description_most_frequent_first(admin_member_client
     assert 'role="option"' in response.text
 
 
+def test_a_number_stays_with_the_word_before_it(admin_member_client, diabetes_codes):
+    # "type 2" is one part of the description: type 1 diabetes is not offered.
+    response = admin_member_client.get(SEARCH, {"q": "type 2 diab"}, headers=HTMX)
+    assert picked_codes(response) == ["E11.65", "E11.9"]
+
+
 def test_no_match_says_so(admin_member_client, diabetes_codes):
     response = admin_member_client.get(SEARCH, {"q": "fracture"}, headers=HTMX)
     assert picked_codes(response) == []
