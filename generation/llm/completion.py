@@ -164,6 +164,15 @@ def _cost(price: LlmModel | None, reply: Reply | None, *, batch: bool) -> Decima
     )
 
 
+def _batch_reply_recorded_before(call: _Call) -> bool:
+    """Whether the provider-batch reply of this attempt already has its call row: a step whose
+    run died after recording it reads the same line again, and the provider billed it once."""
+    if call.batch_reply is None:
+        return False
+    line = call.batch_reply
+    return AgentCall.objects.filter(provider_batch=line.provider_batch, custom_id=line.custom_id).exists()
+
+
 def _record(
     call: _Call,
     *,
@@ -176,6 +185,7 @@ def _record(
 ) -> AgentCall:
     secret = call.endpoint.api_key()
     raw = (reply.refusal or reply.content or "") if reply else (failure.body if failure else "")
+    billed = reply if reply is not None and not _batch_reply_recorded_before(call) else None
     row = AgentCall.objects.create(
         case=call.case,
         step=call.step,
@@ -190,11 +200,11 @@ def _record(
         raw_response=_scrub(raw, secret),
         parsed_output=parsed,
         finish_reason=reply.finish_reason if reply else "",
-        input_tokens=reply.input_tokens if reply else 0,
-        output_tokens=reply.output_tokens if reply else 0,
-        cached_input_tokens=reply.cached_input_tokens if reply else 0,
+        input_tokens=billed.input_tokens if billed else 0,
+        output_tokens=billed.output_tokens if billed else 0,
+        cached_input_tokens=billed.cached_input_tokens if billed else 0,
         latency_ms=reply.latency_ms if reply else (failure.latency_ms if failure else 0),
-        cost=_cost(call.price, reply, batch=call.batch_reply is not None),
+        cost=_cost(call.price, billed, batch=call.batch_reply is not None),
         provider_request_id=(reply.request_id if reply else (failure.request_id if failure else ""))[:128],
         provider_batch=call.batch_reply.provider_batch if call.batch_reply else None,
         custom_id=call.batch_reply.custom_id if call.batch_reply else "",

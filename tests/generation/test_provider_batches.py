@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from generation import provider_batch_selectors
 from generation.forms import BatchLaunchForm
@@ -39,6 +41,8 @@ from generation.services.batches import (
     batch_resume,
 )
 from generation.services.pipeline import case_regenerate, case_start, provider_batches
+from generation.services.pipeline.runners import pipeline_step_run
+from generation.services.pipeline.runners import scenario as scenario_runner
 from tests.factories import GenerationBatchFactory, IcdCodeFactory, LlmEndpointFactory, LlmModelFactory, UserFactory
 from tests.fake_batch_api_server import FakeBatchApiServer, fake_batch_api_server
 from tests.generation.pipeline_fakes import run_pending_steps
@@ -504,3 +508,30 @@ def test_batch_execution_is_refused_on_an_endpoint_without_the_batch_api(server)
     with pytest.raises(BatchPlanError, match="does not offer the Batch API"):
         batch_create(request=request)
     assert not GenerationBatch.objects.exists()
+
+
+def test_a_step_that_died_after_recording_its_batch_reply_does_not_bill_it_twice(server, monkeypatch):
+    batch = batch_on(server, execution=ExecutionMode.PROVIDER_BATCH, cases=1, prices=REALTIME_PRICES)
+    run_pending_steps()  # the scenario provider's request waits for a provider batch
+    provider_batches.provider_batches_tick()  # submitted
+    provider_batches.provider_batches_tick()  # its reply is in: the step is queued to read it
+    complete = scenario_runner.step_complete
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed  # the worker dies after the call row, before the version and the next step
+
+    monkeypatch.setattr(scenario_runner, "step_complete", die)
+    step = PipelineStep.objects.get(status=StepStatus.PENDING, agent=AgentName.SCENARIO_PROVIDER)
+    with pytest.raises(Killed):
+        pipeline_step_run(step_id=step.pk, task_id="dies")
+    PipelineStep.objects.filter(pk=step.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    monkeypatch.setattr(scenario_runner, "step_complete", complete)
+    pipeline_step_run(step_id=step.pk, task_id="takes over")  # the recovery pass sends it again
+    run_until_settled()
+
+    provider_calls = AgentCall.objects.filter(case__batch=batch, agent=AgentName.SCENARIO_PROVIDER)
+    # Two rows for the one line (the dead run's and the rerun's): tokens and cost once.
+    billed = sorted((call.input_tokens > 0, call.cost > 0) for call in provider_calls)
+    assert billed == [(False, False), (True, True)]
+    assert {call.custom_id for call in provider_calls} == {f"case{batch.cases.get().pk}-scenario_provider-1"}
+    assert batch.cases.get().status == CaseStatus.PAIR_REVIEW
