@@ -437,9 +437,10 @@ def batch_spent(*, batch_id: int) -> Decimal:
 
 
 def batch_reserved_cost(*, batch_id: int, excluding_step_id: int | None = None) -> Decimal:
-    """What the batch's running steps still hold against its budget cap: each one's
-    reservation less what its calls have cost so far (never below nothing)."""
-    running = PipelineStep.objects.filter(case__batch_id=batch_id, status=StepStatus.RUNNING)
+    """What the batch's steps in flight still hold against its budget cap: each one's
+    reservation less what its calls have cost so far (never below nothing). A step waiting
+    in a provider batch is in flight too: the provider bills its line when it answers."""
+    running = PipelineStep.objects.filter(case__batch_id=batch_id, status__in=[StepStatus.RUNNING, StepStatus.BATCHED])
     if excluding_step_id is not None:
         running = running.exclude(pk=excluding_step_id)
     held = running.annotate(

@@ -180,6 +180,13 @@ def test_a_running_step_holds_its_reserve_less_what_it_has_spent():
     assert selectors.batch_reserved_cost(batch_id=batch.pk, excluding_step_id=step.pk) == 0
 
 
+def test_a_step_waiting_in_a_provider_batch_keeps_its_reserve():
+    batch = _capped_batch(Decimal("0.20"))
+    step = PipelineStep.objects.get(case__batch=batch, agent=AgentName.SCENARIO_PROVIDER, case__code__code="E11.9")
+    PipelineStep.objects.filter(pk=step.pk).update(status=StepStatus.BATCHED, reserved_cost=STEP_RESERVE)
+    assert selectors.batch_reserved_cost(batch_id=batch.pk) == STEP_RESERVE
+
+
 def test_the_budget_form_on_the_batch_page_raises_the_cap_and_resumes(
     eager_tasks, django_capture_on_commit_callbacks, admin_member_client
 ):
