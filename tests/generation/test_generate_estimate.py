@@ -83,4 +83,4 @@ def test_a_batch_run_on_the_provider_batch_api_is_estimated_at_its_batch_prices(
 
     realtime, batch = estimate(ExecutionMode.REALTIME), estimate(ExecutionMode.PROVIDER_BATCH)
     assert realtime > 0
-    assert batch == pytest.approx(realtime / 5, rel=0.01)
+    assert batch == pytest.approx(realtime / 5, rel=Decimal("0.01"))
