@@ -1,0 +1,201 @@
+"""Pipeline throughput through real Celery workers on PostgreSQL + Redis, against the local test
+server (tests/fake_llm_server.py) in a process of its own.
+
+For each run: the endpoint's concurrency cap is set, the workers are started as the README's
+production section starts them (a thread-pool worker on the generation queue, a prefork worker on
+the default queue), a batch of `--pairs` codes × 1 pair is created (six LLM calls a pair when the
+judge approves), and the run ends when the batch has finished. Figures per run:
+
+- utilization = calls × latency ÷ (wall × cap): 1.0 means the provider's allowed concurrency was
+  the only limit; wall is the batch's started_at → finished_at;
+- our CPU per call: user + system CPU of the workers (and their children), every PostgreSQL
+  process (backends, and those that exited through the postmaster's reaped-children time) and
+  redis-server, over the run, divided by the calls served. The test server's CPU is not ours.
+
+    python scripts/bench/pipeline.py --caps 12,26,48 --latency 0.5 --pairs 96 --json out.json
+
+Needs PostgreSQL (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432: a database
+is created and dropped) and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/13: its keys
+are cleared before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import common  # noqa: E402
+from smoke_run import fresh_postgresql_database, redis_queues_clear, stop_process  # noqa: E402
+
+PYTHON_BIN = Path(sys.executable).parent
+MODEL = "bench-model"
+READY_SECONDS = 90
+
+
+@contextmanager
+def test_server(*, latency: float, pad_bytes: int, fault_rate: float) -> Iterator[str]:
+    """The local test server in its own process (its CPU is the provider's, not ours): its URL."""
+    port = common.free_port()
+    command = [sys.executable, str(common.ROOT / "tests" / "fake_llm_server.py"), "--port", str(port),
+               "--latency", str(latency), "--pad-bytes", str(pad_bytes), "--fault-rate", str(fault_rate),
+               "--seed", "1", "--model", MODEL]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=common.ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        if proc.stdout is not None:
+            proc.stdout.readline()  # the server prints its base URL once it listens
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)  # type: ignore[arg-type]
+
+
+def server_stats(url: str) -> dict[str, int]:
+    import httpx
+
+    return dict(httpx.get(f"{url}/stats", timeout=10).json())
+
+
+def endpoint_configure(*, base_url: str, cap: int) -> Any:
+    from generation.models import LlmEndpoint, LlmModel
+
+    endpoint, _ = LlmEndpoint.objects.update_or_create(
+        name="bench",
+        defaults={"base_url": f"{base_url}/v1", "default_model": MODEL, "max_concurrency": cap},
+    )
+    LlmModel.objects.get_or_create(endpoint=endpoint, name=MODEL)
+    return endpoint
+
+
+def workers_start(*, env: dict[str, str], threads: int, processes: int, log: Path, stack: ExitStack) -> list[int]:
+    """The README's production workers: `processes` thread-pool workers on the generation queue
+    (`threads` threads each) and one prefork worker on the default queue; their pids, once ready."""
+    commands = [
+        [str(PYTHON_BIN / "celery"), "-A", "medsynth_site", "worker", "-Q", "generation", "--pool", "threads",
+         "--concurrency", str(threads), "--hostname", f"generation{n}@%h", "--loglevel", "INFO"]
+        for n in range(processes)
+    ] + [[str(PYTHON_BIN / "celery"), "-A", "medsynth_site", "worker", "-Q", "default", "--concurrency", "2",
+          "--hostname", "default@%h", "--loglevel", "INFO"]]  # fmt: skip
+    pids = []
+    with log.open("ab") as out:
+        for command in commands:
+            proc = subprocess.Popen(command, cwd=common.ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            stack.callback(stop_process, proc)
+            pids.append(proc.pid)
+    deadline = time.monotonic() + READY_SECONDS
+    while log.read_text(errors="replace").count(" ready.") < len(commands):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the workers did not start within {READY_SECONDS} s; see {log}")
+        time.sleep(0.5)
+    return pids
+
+
+def our_cpu(worker_pids: list[int]) -> float:
+    """CPU seconds so far of the workers, PostgreSQL and Redis (see the module's doc)."""
+    workers = {pid for root in worker_pids for pid in common.descendants(root)}
+    services = common.processes_named("postgres", "redis-server")
+    return common.cpu_of(workers) + common.cpu_of(services)
+
+
+def batch_run(*, codes: list[str], timeout: float) -> tuple[float, str]:
+    """Create a batch of one pair per code (started through the broker) and wait for it: its
+    wall time (started → finished) and its final status."""
+    from django.db import connection
+
+    from generation.models import GenerationBatch
+    from generation.services.batches import BatchRequest, batch_create
+
+    batch = batch_create(request=BatchRequest(codes=codes, pairs_per_code=1, endpoint_name="bench"))
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = GenerationBatch.objects.get(pk=batch.pk)
+        if batch.finished_at is not None or time.monotonic() > deadline:
+            break
+        connection.close()  # a fresh connection each poll: no long transaction, no stale snapshot
+        time.sleep(0.25)
+    if batch.finished_at is None or batch.started_at is None:
+        raise SystemExit(f"batch {batch.pk} did not finish within {timeout:.0f} s: {batch.status}")
+    return (batch.finished_at - batch.started_at).total_seconds(), batch.status
+
+
+def one_run(
+    *, env: dict[str, str], scratch: Path, cap: int, latency: float, pad_bytes: int, codes: list[str],
+    processes: int, timeout: float,
+) -> dict[str, Any]:  # fmt: skip
+    with ExitStack() as stack:
+        url = stack.enter_context(test_server(latency=latency, pad_bytes=pad_bytes, fault_rate=0.0))
+        endpoint_configure(base_url=url, cap=cap)
+        threads = -(-cap // processes)
+        pids = workers_start(env=env, threads=threads, processes=processes, log=scratch / "workers.log", stack=stack)
+        served_before = server_stats(url)["served"]
+        cpu_before = our_cpu(pids)
+        wall, status = batch_run(codes=codes, timeout=timeout)
+        cpu = our_cpu(pids) - cpu_before
+        stats = server_stats(url)
+    calls = stats["served"] - served_before
+    result = {
+        "cap": cap, "latency": latency, "processes": processes, "threads": threads, "pairs": len(codes),
+        "calls": calls, "wall_s": round(wall, 2), "status": status, "peak_in_flight": stats["peak_in_flight"],
+        "cpu_ms_per_call": round(1000 * cpu / calls, 1) if calls else None,
+        "utilization": round(calls * latency / (wall * cap), 3) if latency else None,
+        "calls_per_s": round(calls / wall, 1),
+    }  # fmt: skip
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--caps", default="12,26,48", help="endpoint concurrency caps, one run each")
+    parser.add_argument("--latency", type=float, default=0.5, help="the test server's seconds per answer")
+    parser.add_argument("--pairs", type=int, default=96, help="pairs per run (six calls each)")
+    parser.add_argument("--pad-bytes", type=int, default=0, help="extra bytes in each answer")
+    parser.add_argument("--processes", default="1", help="generation worker processes, e.g. 1,2 (one run each)")
+    parser.add_argument("--cpu-run", action="store_true", help="also one run at zero latency (cap 12) for CPU/call")
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    postgres = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    results: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medsynth-bench-pipeline-")))
+        database_url = stack.enter_context(fresh_postgresql_database(postgres))
+        common.django_setup(data_dir=str(scratch), database_url=database_url, broker_url=redis_url)
+        redis_queues_clear(redis_url)
+        stack.callback(redis_queues_clear, redis_url)
+        from django.core.management import call_command
+        from django.db import connections
+
+        call_command("migrate", verbosity=0)
+        runs = [(int(cap), args.latency, int(processes)) for processes in args.processes.split(",")
+                for cap in args.caps.split(",")]  # fmt: skip
+        if args.cpu_run:
+            runs.append((12, 0.0, int(args.processes.split(",")[0])))
+        codes = [code.code for code in common.synthetic_codes(args.pairs * len(runs))]
+        env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_url,
+               "MEDSYNTH_DATA_DIR": str(scratch)}  # fmt: skip
+        for n, (cap, latency, processes) in enumerate(runs):
+            run_codes = codes[n * args.pairs : (n + 1) * args.pairs]  # new codes: no scenario is compared twice
+            results.append(
+                one_run(env=env, scratch=scratch, cap=cap, latency=latency, pad_bytes=args.pad_bytes,
+                        codes=run_codes, processes=processes, timeout=args.timeout)
+            )  # fmt: skip
+        connections.close_all()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
