@@ -57,7 +57,7 @@ def test_server(*, latency: float, pad_bytes: int, fault_rate: float) -> Iterato
             proc.stdout.readline()  # the server prints its base URL once it listens
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
 
 
 def server_stats(url: str) -> dict[str, int]:
@@ -100,18 +100,19 @@ def workers_start(*, env: dict[str, str], threads: int, processes: int, log: Pat
     return pids
 
 
-def our_cpu(worker_pids: list[int]) -> float:
+def our_cpu(worker_pids: list[int]) -> dict[str, float]:
     """CPU seconds so far of the workers, PostgreSQL and Redis (see the module's doc)."""
     workers = {pid for root in worker_pids for pid in common.descendants(root)}
-    services = common.processes_named("postgres", "redis-server")
-    return common.cpu_of(workers) + common.cpu_of(services)
+    return {
+        "workers": common.cpu_of(workers),
+        "postgres": common.cpu_of(common.processes_named("postgres")),
+        "redis": common.cpu_of(common.processes_named("redis-server")),
+    }
 
 
 def batch_run(*, codes: list[str], timeout: float) -> tuple[float, str]:
     """Create a batch of one pair per code (started through the broker) and wait for it: its
     wall time (started → finished) and its final status."""
-    from django.db import connection
-
     from generation.models import GenerationBatch
     from generation.services.batches import BatchRequest, batch_create
 
@@ -121,8 +122,7 @@ def batch_run(*, codes: list[str], timeout: float) -> tuple[float, str]:
         batch = GenerationBatch.objects.get(pk=batch.pk)
         if batch.finished_at is not None or time.monotonic() > deadline:
             break
-        connection.close()  # a fresh connection each poll: no long transaction, no stale snapshot
-        time.sleep(0.25)
+        time.sleep(0.25)  # autocommit: each poll reads the latest committed row
     if batch.finished_at is None or batch.started_at is None:
         raise SystemExit(f"batch {batch.pk} did not finish within {timeout:.0f} s: {batch.status}")
     return (batch.finished_at - batch.started_at).total_seconds(), batch.status
@@ -140,13 +140,15 @@ def one_run(
         served_before = server_stats(url)["served"]
         cpu_before = our_cpu(pids)
         wall, status = batch_run(codes=codes, timeout=timeout)
-        cpu = our_cpu(pids) - cpu_before
+        cpu_after = our_cpu(pids)
         stats = server_stats(url)
     calls = stats["served"] - served_before
+    cpu_ms = {part: round(1000 * (cpu_after[part] - cpu_before[part]) / max(calls, 1), 1) for part in cpu_after}
+    cpu = sum(cpu_after.values()) - sum(cpu_before.values())
     result = {
         "cap": cap, "latency": latency, "processes": processes, "threads": threads, "pairs": len(codes),
         "calls": calls, "wall_s": round(wall, 2), "status": status, "peak_in_flight": stats["peak_in_flight"],
-        "cpu_ms_per_call": round(1000 * cpu / calls, 1) if calls else None,
+        "cpu_ms_per_call": round(1000 * cpu / calls, 1) if calls else None, "cpu_ms_per_call_by_part": cpu_ms,
         "utilization": round(calls * latency / (wall * cap), 3) if latency else None,
         "calls_per_s": round(calls / wall, 1),
     }  # fmt: skip
