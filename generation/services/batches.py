@@ -87,6 +87,7 @@ MAX_CASES_PER_BATCH = 50_000
 WRITE_CHUNK = 200
 # Planned cases are plain rows, inserted in bulk: more of them fit in as short a transaction.
 PLAN_CHUNK = 1_000
+START_CHUNK = 200
 
 T = TypeVar("T")
 
@@ -356,13 +357,18 @@ def batch_start(*, batch_id: int) -> int:
     GenerationBatch.objects.filter(pk=batch_id, started_at__isnull=True).update(started_at=timezone.now())
     # Conditional, so a pause or cancel that came first is not undone.
     GenerationBatch.objects.filter(pk=batch_id, status__in=BATCH_STARTABLE_STATUSES).update(status=BatchStatus.RUNNING)
+    snapshot = selectors.latest_survey_snapshot()
     started = 0
-    for case in batch.cases.filter(status=CaseStatus.PLANNED).order_by("id"):
-        try:
-            case_start(case=case)
-        except InvalidTransition:
-            continue  # another start of this batch (the recovery pass, say) took the case first
-        started += 1
+    # START_CHUNK cases per transaction (one commit each, not one per case); each chunk's messages
+    # are sent once it commits. A chunk lost to a crash leaves its cases PLANNED for the recovery pass.
+    for chunk in _chunks(batch.cases.filter(status=CaseStatus.PLANNED).order_by("id"), START_CHUNK):
+        with transaction.atomic():
+            for case in chunk:
+                try:
+                    case_start(case=case, snapshot=snapshot)
+                except InvalidTransition:
+                    continue  # another start of this batch (the recovery pass, say) took the case first
+                started += 1
     batch_progress_refresh(batch_id=batch_id)
     return started
 

@@ -1,0 +1,54 @@
+"""Starting a batch: every planned case gets its first step and the latest survey snapshot, which
+is looked up once for the whole batch, and the cases are written in chunks of transactions."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from generation.models import AgentName, CaseStatus, PipelineStep, SurveySnapshot
+from generation.services import batches
+from tests.factories import CaseFactory, IcdCodeFactory
+from tests.generation.pipeline_fakes import make_batch
+
+pytestmark = pytest.mark.django_db
+
+
+def _planned_batch(cases: int):
+    batch = make_batch()
+    for n in range(cases):
+        code = IcdCodeFactory(code=f"E10.{n}", description="Type 1 diabetes", chapter="4")
+        CaseFactory(batch=batch, code=code, role=None, status=CaseStatus.PLANNED)
+    return batch
+
+
+def test_a_batch_start_reads_the_survey_snapshot_once_and_gives_every_case_the_latest(monkeypatch):
+    SurveySnapshot.objects.create(version=1, weights={})
+    latest = SurveySnapshot.objects.create(version=2, weights={})
+    monkeypatch.setattr(batches, "START_CHUNK", 2)  # several chunks for five cases
+    batch = _planned_batch(5)
+    with CaptureQueriesContext(connection) as captured:
+        started = batches.batch_start(batch_id=batch.pk)
+    snapshot_reads = [q for q in captured.captured_queries if 'FROM "generation_surveysnapshot"' in q["sql"]]
+    assert started == 5
+    assert len(snapshot_reads) == 1
+    assert set(batch.cases.values_list("status", "survey_snapshot")) == {(CaseStatus.SCENARIO_GENERATING, latest.pk)}
+    assert PipelineStep.objects.filter(case__batch=batch, agent=AgentName.SCENARIO_PROVIDER).count() == 5
+
+
+def test_a_case_another_start_took_first_is_skipped_and_the_others_start(monkeypatch):
+    monkeypatch.setattr(batches, "START_CHUNK", 2)
+    batch = _planned_batch(3)
+    taken = batch.cases.order_by("id")[1]
+    start = batches.case_start
+
+    def taken_meanwhile(*, case, snapshot):  # another start moves the second case on first
+        if case.pk == taken.pk:
+            type(case).objects.filter(pk=case.pk).update(status=CaseStatus.SCENARIO_GENERATING)
+        return start(case=case, snapshot=snapshot)
+
+    monkeypatch.setattr(batches, "case_start", taken_meanwhile)
+    assert batches.batch_start(batch_id=batch.pk) == 2
+    assert PipelineStep.objects.filter(case__batch=batch).exclude(case=taken).count() == 2
+    assert not PipelineStep.objects.filter(case=taken).exists()
