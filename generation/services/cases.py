@@ -24,7 +24,7 @@ from generation.models import (
     VersionSource,
 )
 from generation.models.text_limits import ARTEFACT_TEXT_MAX_CHARS, text_within_limit
-from generation.selectors import current_versions
+from generation.selectors import current_check_flags, current_versions
 from generation.services.checks import (
     CHECKED_KINDS,
     ArtefactText,
@@ -158,8 +158,7 @@ def artefact_version_write(
             check_versions=draft.check_versions or {},
         )
         # The badge follows the latest version of each artefact, not any past one.
-        latest = current_versions(case=case).values()
-        fields = case_flag_fields(current.check_flags for current in latest)
+        fields = case_flag_fields(current_check_flags(case=case).values())
         case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
         Case.objects.filter(pk=case.pk).update(**fields)
         if version.source != VersionSource.HUMAN_DRAFT:

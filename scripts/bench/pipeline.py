@@ -162,7 +162,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--latency", type=float, default=0.5, help="the test server's seconds per answer")
     parser.add_argument("--pairs", type=int, default=96, help="pairs per run (six calls each)")
     parser.add_argument("--pad-bytes", type=int, default=0, help="extra bytes in each answer")
-    parser.add_argument("--processes", default="1", help="generation worker processes, e.g. 1,2 (one run each)")
+    parser.add_argument("--processes", type=int, default=1, help="generation worker processes of every run")
+    parser.add_argument(
+        "--also-processes", default="", help="e.g. 2,4: one more run at the largest cap with that many processes"
+    )
     parser.add_argument("--cpu-run", action="store_true", help="also one run at zero latency (cap 12) for CPU/call")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -180,10 +183,11 @@ def main(argv: list[str]) -> int:
         from django.db import connections
 
         call_command("migrate", verbosity=0)
-        runs = [(int(cap), args.latency, int(processes)) for processes in args.processes.split(",")
-                for cap in args.caps.split(",")]  # fmt: skip
+        caps = [int(cap) for cap in args.caps.split(",")]
+        runs = [(cap, args.latency, args.processes) for cap in caps]
+        runs += [(max(caps), args.latency, int(more)) for more in args.also_processes.split(",") if more]
         if args.cpu_run:
-            runs.append((12, 0.0, int(args.processes.split(",")[0])))
+            runs.append((12, 0.0, args.processes))
         codes = [code.code for code in common.synthetic_codes(args.pairs * len(runs))]
         env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_url,
                "MEDSYNTH_DATA_DIR": str(scratch)}  # fmt: skip

@@ -189,7 +189,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--caps", default="12,26,48")
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--pairs", type=int, default=96)
-    parser.add_argument("--processes", default="1", help="generation worker processes per run, e.g. 1,2")
+    parser.add_argument("--processes", default="1", help="generation worker processes of every pipeline run")
+    parser.add_argument("--also-processes", default="2", help="more runs at the largest cap with this many processes")
     parser.add_argument("--planning-cases", type=int, default=10_000)
     parser.add_argument("--sizes", default="1000,10000", help="review screens: cases per size")
     parser.add_argument("--repeat", type=int, default=10)
@@ -205,7 +206,8 @@ def main(argv: list[str]) -> int:
         out = Path(scratch)
         parts["pipeline"] = run_part(
             "pipeline", [str(HERE / "pipeline.py"), "--caps", args.caps, "--latency", str(args.latency),
-                         "--pairs", str(args.pairs), "--processes", args.processes, "--cpu-run"], out / "pipeline.json",
+                         "--pairs", str(args.pairs), "--processes", args.processes,
+                         "--also-processes", args.also_processes, "--cpu-run"], out / "pipeline.json",
         )  # fmt: skip
         parts["planning"] = run_part(
             "planning", [str(HERE / "planning.py"), "--cases", str(args.planning_cases)], out / "planning.json"
