@@ -4,13 +4,16 @@ server (tests/fake_llm_server.py) in a process of its own.
 For each run: the endpoint's concurrency cap is set, the workers are started as the README's
 production section starts them (a thread-pool worker on the generation queue, a prefork worker on
 the default queue), a batch of `--pairs` codes × 1 pair is created (six LLM calls a pair when the
-judge approves), and the run ends when the batch has finished. Figures per run:
+judge approves), and the run ends when the batch has finished (after a 2-pair warm-up batch, not measured: the
+recovery pass each worker runs when it starts, first imports and connections). Figures per run:
 
 - utilization = calls × latency ÷ (wall × cap): 1.0 means the provider's allowed concurrency was
   the only limit; wall is the batch's started_at → finished_at;
 - our CPU per call: user + system CPU of the workers (and their children), every PostgreSQL
-  process (backends, and those that exited through the postmaster's reaped-children time) and
-  redis-server, over the run, divided by the calls served. The test server's CPU is not ours.
+  process (backends, and those that exited through the postmaster's reaped-children time: an upper
+  bound when other databases on the server are busy; `postgres_own_backends` is the lower bound,
+  the backends connected to the benchmark's database at its start or end) and redis-server, over
+  the run, divided by the calls served. The test server's CPU is not ours.
 
     python scripts/bench/pipeline.py --caps 12,26,48 --latency 0.5 --pairs 96 --json out.json
 
@@ -42,6 +45,7 @@ from smoke_run import fresh_postgresql_database, redis_queues_clear, stop_proces
 PYTHON_BIN = Path(sys.executable).parent
 MODEL = "bench-model"
 READY_SECONDS = 90
+WARMUP_PAIRS = 2  # a small batch first, not measured
 
 
 @contextmanager
@@ -100,12 +104,23 @@ def workers_start(*, env: dict[str, str], threads: int, processes: int, log: Pat
     return pids
 
 
-def our_cpu(worker_pids: list[int]) -> dict[str, float]:
-    """CPU seconds so far of the workers, PostgreSQL and Redis (see the module's doc)."""
+def database_backends() -> set[int]:
+    """The PostgreSQL server processes serving the benchmark's database (not other databases'
+    work on a shared server; the workers keep their connections, so they live through a run)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return {int(row[0]) for row in cursor.fetchall()}
+
+
+def our_cpu(worker_pids: list[int], backends: set[int]) -> dict[str, float]:
+    """CPU seconds so far of the workers, their PostgreSQL backends and Redis (see the module's doc)."""
     workers = {pid for root in worker_pids for pid in common.descendants(root)}
     return {
         "workers": common.cpu_of(workers),
         "postgres": common.cpu_of(common.processes_named("postgres")),
+        "postgres_own_backends": common.cpu_of(backends, with_reaped_children=False),
         "redis": common.cpu_of(common.processes_named("redis-server")),
     }
 
@@ -130,6 +145,7 @@ def batch_run(*, codes: list[str], timeout: float) -> tuple[float, str]:
 
 def one_run(
     *, env: dict[str, str], scratch: Path, cap: int, latency: float, pad_bytes: int, codes: list[str],
+    warmup_codes: list[str],
     processes: int, timeout: float,
 ) -> dict[str, Any]:  # fmt: skip
     with ExitStack() as stack:
@@ -137,20 +153,25 @@ def one_run(
         endpoint_configure(base_url=url, cap=cap)
         threads = -(-cap // processes)
         pids = workers_start(env=env, threads=threads, processes=processes, log=scratch / "workers.log", stack=stack)
+        # Warm-up: the recovery pass each worker runs at start, first imports, first connections.
+        batch_run(codes=warmup_codes, timeout=timeout)
         served_before = server_stats(url)["served"]
-        cpu_before = our_cpu(pids)
+        backends = database_backends()
+        cpu_before = our_cpu(pids, backends)
         wall, status = batch_run(codes=codes, timeout=timeout)
-        cpu_after = our_cpu(pids)
+        backends |= database_backends()
+        cpu_after = our_cpu(pids, backends)
         stats = server_stats(url)
     calls = stats["served"] - served_before
     cpu_ms = {part: round(1000 * (cpu_after[part] - cpu_before[part]) / max(calls, 1), 1) for part in cpu_after}
-    cpu = sum(cpu_after.values()) - sum(cpu_before.values())
+    ours = ("workers", "postgres", "redis")
+    cpu = sum(cpu_after[part] - cpu_before[part] for part in ours)
     result = {
         "cap": cap, "latency": latency, "processes": processes, "threads": threads, "pairs": len(codes),
         "calls": calls, "wall_s": round(wall, 2), "status": status, "peak_in_flight": stats["peak_in_flight"],
         "cpu_ms_per_call": round(1000 * cpu / calls, 1) if calls else None, "cpu_ms_per_call_by_part": cpu_ms,
         "utilization": round(calls * latency / (wall * cap), 3) if latency else None,
-        "calls_per_s": round(calls / wall, 1),
+        "calls_per_s": round(calls / wall, 1), "backends_measured": len(backends),
     }  # fmt: skip
     print(json.dumps(result), flush=True)
     return result
@@ -188,14 +209,16 @@ def main(argv: list[str]) -> int:
         runs += [(max(caps), args.latency, int(more)) for more in args.also_processes.split(",") if more]
         if args.cpu_run:
             runs.append((12, 0.0, args.processes))
-        codes = [code.code for code in common.synthetic_codes(args.pairs * len(runs))]
+        per_run = args.pairs + WARMUP_PAIRS
+        codes = [code.code for code in common.synthetic_codes(per_run * len(runs))]
         env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_url,
                "MEDSYNTH_DATA_DIR": str(scratch)}  # fmt: skip
         for n, (cap, latency, processes) in enumerate(runs):
-            run_codes = codes[n * args.pairs : (n + 1) * args.pairs]  # new codes: no scenario is compared twice
+            run_codes = codes[n * per_run : (n + 1) * per_run]  # new codes: no scenario is compared twice
             results.append(
                 one_run(env=env, scratch=scratch, cap=cap, latency=latency, pad_bytes=args.pad_bytes,
-                        codes=run_codes, processes=processes, timeout=args.timeout)
+                        codes=run_codes[WARMUP_PAIRS:], warmup_codes=run_codes[:WARMUP_PAIRS], processes=processes,
+                        timeout=args.timeout)
             )  # fmt: skip
         connections.close_all()
     if args.json:
