@@ -74,7 +74,7 @@ from generation.services.pipeline import (
 )
 from generation.services.pipeline.budget import budget_fits_next_step
 from generation.services.pipeline.provider_batches import provider_batches_cancel
-from generation.services.pipeline.steps import step_enqueue
+from generation.services.pipeline.steps import step_enqueue, steps_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -360,15 +360,18 @@ def batch_start(*, batch_id: int) -> int:
     snapshot = selectors.latest_survey_snapshot()
     started = 0
     # START_CHUNK cases per transaction (one commit each, not one per case); each chunk's messages
-    # are sent once it commits. A chunk lost to a crash leaves its cases PLANNED for the recovery pass.
+    # are sent once it commits, their time noted in one write. A chunk lost to a crash leaves its
+    # cases PLANNED, and a message lost after the commit its step PENDING, for the recovery pass.
     for chunk in _chunks(batch.cases.filter(status=CaseStatus.PLANNED).order_by("id"), START_CHUNK):
         with transaction.atomic():
+            step_ids = []
             for case in chunk:
                 try:
-                    case_start(case=case, snapshot=snapshot)
+                    step_ids.append(case_start(case=case, snapshot=snapshot, enqueue=False).pk)
                 except InvalidTransition:
                     continue  # another start of this batch (the recovery pass, say) took the case first
-                started += 1
+            transaction.on_commit(partial(steps_enqueue, step_ids=step_ids))
+        started += len(step_ids)
     batch_progress_refresh(batch_id=batch_id)
     return started
 
