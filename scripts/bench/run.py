@@ -109,7 +109,7 @@ def planning_section(plan: dict[str, Any]) -> tuple[list[str], list[str]]:
         f"| batch of {plan['cases']:,} cases | {plan['bookkeeping_big_ms']} | {plan['bookkeeping_big_queries']} |",
     ]  # fmt: skip
     same_queries = plan["bookkeeping_small_queries"] == plan["bookkeeping_big_queries"]
-    flat = plan["bookkeeping_big_ms"] <= 2 * plan["bookkeeping_small_ms"] + 1
+    flat = plan["bookkeeping_big_ms"] <= 1.5 * plan["bookkeeping_small_ms"]  # the same work, within noise
     targets = [
         f"planning {plan['cases']:,} cases ≤ {TARGET_PLAN_S:.0f} s: {plan['plan_and_enqueue_s']} s, "
         f"{met(plan['plan_and_enqueue_s'] <= TARGET_PLAN_S)}",
@@ -180,6 +180,7 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
         "## Export", "", "scripts/benchmark_export.py (SQLite, temporary):", "", "```", parts["export"], "```", "",
         "## Not measured yet", "",
         "- the delay the embedded filesystem broker adds per step;",
+        "- distilabel (or another generator) on the same server, for comparison;",
         "- review screens and export at 50,000 cases (`--sizes 1000,10000,50000`, `--export-pairs 50000` run them, "
         "beyond the 10-minute budget);",
         "- note-section save time, import CPU per row, review decision cost at 100 vs 20,000 cases.", "",
