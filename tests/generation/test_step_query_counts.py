@@ -19,6 +19,8 @@ from tests.review.review_fixtures import case_in_review
 
 pytestmark = pytest.mark.django_db
 
+# A ceiling, so that a step does not quietly grow new round trips (each costs our CPU per LLM call).
+MAX_QUERIES_PER_STEP = 60  # the dialogue polisher, with its checks and near-duplicate index
 AGENTS_IN_ORDER = [
     "scenario_provider",
     "scenario_judge",
@@ -66,4 +68,5 @@ def test_each_agent_step_makes_as_many_queries_in_a_batch_of_200_cases_as_in_one
     few = _queries_per_agent(other_cases=19, code="E11.8", on_commit=django_capture_on_commit_callbacks)
     assert list(few) == AGENTS_IN_ORDER
     many = _queries_per_agent(other_cases=199, code="E11.9", on_commit=django_capture_on_commit_callbacks)
-    assert many == few
+    assert many == few, (few, many)
+    assert max(few.values()) <= MAX_QUERIES_PER_STEP, few
