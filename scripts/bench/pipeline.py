@@ -17,6 +17,10 @@ recovery pass each worker runs when it starts, first imports and connections). F
 
     python scripts/bench/pipeline.py --caps 12,26,48 --latency 0.5 --pairs 96 --json out.json
 
+Each run also gives the queue delay per step: from the step's message being sent (enqueued_at) to a
+worker claiming it (started_at), p50 / p95. `--embedded-pairs N` adds a run on `make run`'s
+configuration (SQLite, the filesystem broker, its worker command), where that delay is the broker's.
+
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432: a database
 is created and dropped) and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/13: its keys
 are cleared before and after).
@@ -25,6 +29,7 @@ are cleared before and after).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -104,6 +109,28 @@ def workers_start(*, env: dict[str, str], threads: int, processes: int, log: Pat
     return pids
 
 
+def embedded_worker_start(*, env: dict[str, str], threads: int, log: Path, stack: ExitStack) -> list[int]:
+    """The worker `make run` starts (scripts/run.py), on the embedded SQLite and filesystem broker."""
+    spec = importlib.util.spec_from_file_location("make_run", common.ROOT / "scripts" / "run.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit("scripts/run.py not found")
+    make_run = importlib.util.module_from_spec(spec)
+    sys.modules["make_run"] = make_run  # its dataclasses look their module up
+    spec.loader.exec_module(make_run)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            make_run.worker_command(), cwd=common.ROOT, env={**env, "CELERY_CONCURRENCY": str(threads)}, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    stack.callback(stop_process, proc)
+    deadline = time.monotonic() + READY_SECONDS
+    while " ready." not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the worker did not start within {READY_SECONDS} s; see {log}")
+        time.sleep(0.5)
+    return [proc.pid]
+
+
 def database_backends() -> set[int]:
     """The PostgreSQL server processes serving the benchmark's database (not other databases'
     work on a shared server; the workers keep their connections, so they live through a run)."""
@@ -125,9 +152,9 @@ def our_cpu(worker_pids: list[int], backends: set[int]) -> dict[str, float]:
     }
 
 
-def batch_run(*, codes: list[str], timeout: float) -> tuple[float, str]:
+def batch_run(*, codes: list[str], timeout: float) -> tuple[float, str, int]:
     """Create a batch of one pair per code (started through the broker) and wait for it: its
-    wall time (started → finished) and its final status."""
+    wall time (started → finished), its final status and its id."""
     from generation.models import GenerationBatch
     from generation.services.batches import BatchRequest, batch_create
 
@@ -140,27 +167,47 @@ def batch_run(*, codes: list[str], timeout: float) -> tuple[float, str]:
         time.sleep(0.25)  # autocommit: each poll reads the latest committed row
     if batch.finished_at is None or batch.started_at is None:
         raise SystemExit(f"batch {batch.pk} did not finish within {timeout:.0f} s: {batch.status}")
-    return (batch.finished_at - batch.started_at).total_seconds(), batch.status
+    return (batch.finished_at - batch.started_at).total_seconds(), batch.status, batch.pk
+
+
+def queue_delays_ms(batch_id: int) -> tuple[float, float]:
+    """p50 / p95 of the time from a step's message being sent to a worker claiming it."""
+    from generation.models import PipelineStep
+
+    times = PipelineStep.objects.filter(
+        case__batch_id=batch_id, enqueued_at__isnull=False, started_at__isnull=False
+    ).values_list("enqueued_at", "started_at")
+    delays = [
+        max(0.0, (started - enqueued).total_seconds() * 1000)
+        for enqueued, started in times
+        if enqueued is not None and started is not None
+    ]
+    return common.p50_p95(delays) if delays else (0.0, 0.0)
 
 
 def one_run(
     *, env: dict[str, str], scratch: Path, cap: int, latency: float, pad_bytes: int, codes: list[str],
-    warmup_codes: list[str],
+    warmup_codes: list[str], embedded: bool = False,
     processes: int, timeout: float,
 ) -> dict[str, Any]:  # fmt: skip
     with ExitStack() as stack:
         url = stack.enter_context(test_server(latency=latency, pad_bytes=pad_bytes, fault_rate=0.0))
         endpoint_configure(base_url=url, cap=cap)
         threads = -(-cap // processes)
-        pids = workers_start(env=env, threads=threads, processes=processes, log=scratch / "workers.log", stack=stack)
+        log = scratch / "workers.log"
+        if embedded:
+            pids = embedded_worker_start(env=env, threads=threads, log=log, stack=stack)
+        else:
+            pids = workers_start(env=env, threads=threads, processes=processes, log=log, stack=stack)
         # Warm-up: the recovery pass each worker runs at start, first imports, first connections.
         batch_run(codes=warmup_codes, timeout=timeout)
         served_before = server_stats(url)["served"]
-        backends = database_backends()
+        backends = set() if embedded else database_backends()
         cpu_before = our_cpu(pids, backends)
-        wall, status = batch_run(codes=codes, timeout=timeout)
-        backends |= database_backends()
+        wall, status, batch_id = batch_run(codes=codes, timeout=timeout)
+        backends |= set() if embedded else database_backends()
         cpu_after = our_cpu(pids, backends)
+        delay_p50, delay_p95 = queue_delays_ms(batch_id)
         stats = server_stats(url)
     calls = stats["served"] - served_before
     cpu_ms = {part: round(1000 * (cpu_after[part] - cpu_before[part]) / max(calls, 1), 1) for part in cpu_after}
@@ -172,9 +219,38 @@ def one_run(
         "cpu_ms_per_call": round(1000 * cpu / calls, 1) if calls else None, "cpu_ms_per_call_by_part": cpu_ms,
         "utilization": round(calls * latency / (wall * cap), 3) if latency else None,
         "calls_per_s": round(calls / wall, 1), "backends_measured": len(backends),
+        "broker": "filesystem (embedded, SQLite)" if embedded else "redis (PostgreSQL)",
+        "queue_delay_ms_p50": round(delay_p50, 1), "queue_delay_ms_p95": round(delay_p95, 1),
     }  # fmt: skip
     print(json.dumps(result), flush=True)
     return result
+
+
+def embedded_run(*, pairs: int, timeout: float) -> dict[str, Any]:
+    """One run on `make run`'s configuration, in a process of its own (Django is set up once per
+    process, and the production runs used PostgreSQL): zero latency, cap 4 (make run's threads)."""
+    with tempfile.TemporaryDirectory(prefix="medsynth-bench-embedded-") as scratch:
+        out = Path(scratch) / "embedded.json"
+        subprocess.run(
+            [sys.executable, __file__, "--embedded-child", str(pairs), "--timeout", str(timeout), "--json", str(out)],
+            cwd=common.ROOT, check=True,
+        )  # fmt: skip
+        return dict(json.loads(out.read_text())[0])
+
+
+def embedded_child(*, pairs: int, timeout: float) -> dict[str, Any]:
+    scratch = Path(tempfile.mkdtemp(prefix="medsynth-bench-embedded-data-"))
+    common.django_setup(data_dir=str(scratch))
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    codes = [code.code for code in common.synthetic_codes(pairs + WARMUP_PAIRS)]
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env["MEDSYNTH_DATA_DIR"] = str(scratch)
+    return one_run(
+        env=env, scratch=scratch, cap=4, latency=0.0, pad_bytes=0, codes=codes[WARMUP_PAIRS:],
+        warmup_codes=codes[:WARMUP_PAIRS], processes=1, timeout=timeout, embedded=True,
+    )  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
@@ -189,8 +265,17 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--cpu-run", action="store_true", help="also one run at zero latency (cap 12) for CPU/call")
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument(
+        "--embedded-pairs", type=int, default=0, help="also a run on the embedded default (SQLite, filesystem broker)"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--embedded-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.embedded_child:
+        result = embedded_child(pairs=args.embedded_child, timeout=args.timeout)
+        if args.json:
+            args.json.write_text(json.dumps([result]))
+        return 0
     postgres = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
     results: list[dict[str, Any]] = []
@@ -221,6 +306,8 @@ def main(argv: list[str]) -> int:
                         timeout=args.timeout)
             )  # fmt: skip
         connections.close_all()
+    if args.embedded_pairs:
+        results.append(embedded_run(pairs=args.embedded_pairs, timeout=args.timeout))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -71,16 +71,19 @@ def met(ok: bool) -> str:
 
 def pipeline_section(runs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     columns = ["cap", "worker processes × threads", "pairs", "calls", "wall s", "calls/s", "peak in flight",
-               "utilization", "target"]  # fmt: skip
+               "queue delay p50 / p95 ms", "utilization", "target"]  # fmt: skip
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     targets = []
+    embedded = [run for run in runs if run["broker"].startswith("filesystem")]
+    runs = [run for run in runs if run not in embedded]
     for run in runs:
         if run["utilization"] is None:
             continue
         target = TARGET_UTILIZATION.get(run["cap"])
         lines.append(
             f"| {run['cap']} | {run['processes']} × {run['threads']} | {run['pairs']} | {run['calls']} | "
-            f"{run['wall_s']} | {run['calls_per_s']} | {run['peak_in_flight']} | {run['utilization']:.2f} | "
+            f"{run['wall_s']} | {run['calls_per_s']} | {run['peak_in_flight']} | "
+            f"{run['queue_delay_ms_p50']} / {run['queue_delay_ms_p95']} | {run['utilization']:.2f} | "
             f"≥ {target} {met(run['utilization'] >= target) if target else ''} |"
         )
         if target and run["processes"] == 1:
@@ -94,6 +97,13 @@ def pipeline_section(runs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
                       f"(target ≤ {TARGET_CPU_MS:.0f} ms); by part, ms per call: {parts}."]  # fmt: skip
             targets.append(f"≤ {TARGET_CPU_MS:.0f} ms CPU per call: {run['cpu_ms_per_call']} ms, "
                            f"{met(run['cpu_ms_per_call'] <= TARGET_CPU_MS)}")  # fmt: skip
+    for run in embedded:
+        lines += ["", f"The embedded default (`make run`'s worker command: SQLite, the filesystem broker, "
+                  f"{run['threads']} threads, zero latency, {run['pairs']} pairs): the broker adds "
+                  f"**{run['queue_delay_ms_p50']} ms** per step at the median ({run['queue_delay_ms_p95']} ms p95) "
+                  "between a step's message being sent and a worker claiming it; "
+                  f"{run['calls']} calls in {run['wall_s']} s, {run['cpu_ms_per_call']} ms of worker CPU "
+                  "per call."]  # fmt: skip
     return lines, targets
 
 
@@ -179,7 +189,6 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
         *review_lines, "",
         "## Export", "", "scripts/benchmark_export.py (SQLite, temporary):", "", "```", parts["export"], "```", "",
         "## Not measured yet", "",
-        "- the delay the embedded filesystem broker adds per step;",
         "- distilabel (or another generator) on the same server, for comparison;",
         "- review screens and export at 50,000 cases (`--sizes 1000,10000,50000`, `--export-pairs 50000` run them, "
         "beyond the 10-minute budget);",
@@ -195,6 +204,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pairs", type=int, default=96)
     parser.add_argument("--processes", default="1", help="generation worker processes of every pipeline run")
     parser.add_argument("--also-processes", default="2", help="more runs at the largest cap with this many processes")
+    parser.add_argument("--embedded-pairs", type=int, default=12, help="pairs of the embedded-default run")
     parser.add_argument("--planning-cases", type=int, default=10_000)
     parser.add_argument("--sizes", default="1000,10000", help="review screens: cases per size")
     parser.add_argument("--repeat", type=int, default=10)
@@ -203,6 +213,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.planning_cases, args.sizes, args.repeat, args.export_pairs = 24, 1000, "200,1000", 3, 200
+        args.embedded_pairs = 4
     load_before = common.machine()["load"]
     started = time.monotonic()
     parts: dict[str, Any] = {}
@@ -211,7 +222,8 @@ def main(argv: list[str]) -> int:
         parts["pipeline"] = run_part(
             "pipeline", [str(HERE / "pipeline.py"), "--caps", args.caps, "--latency", str(args.latency),
                          "--pairs", str(args.pairs), "--processes", args.processes,
-                         "--also-processes", args.also_processes, "--cpu-run"], out / "pipeline.json",
+                         "--also-processes", args.also_processes, "--embedded-pairs", str(args.embedded_pairs),
+                         "--cpu-run"], out / "pipeline.json",
         )  # fmt: skip
         parts["planning"] = run_part(
             "planning", [str(HERE / "planning.py"), "--cases", str(args.planning_cases)], out / "planning.json"
