@@ -211,7 +211,7 @@ def one_run(
         stats = server_stats(url)
     calls = stats["served"] - served_before
     cpu_ms = {part: round(1000 * (cpu_after[part] - cpu_before[part]) / max(calls, 1), 1) for part in cpu_after}
-    ours = ("workers", "postgres", "redis")
+    ours = ("workers",) if embedded else ("workers", "postgres", "redis")  # embedded: SQLite is in the workers
     cpu = sum(cpu_after[part] - cpu_before[part] for part in ours)
     result = {
         "cap": cap, "latency": latency, "processes": processes, "threads": threads, "pairs": len(codes),

@@ -175,7 +175,8 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
         "Our CPU = user + system CPU of the workers, every PostgreSQL process and redis-server over the run "
         "(from /proc), divided by the calls served; the test server's CPU is the provider's. PostgreSQL is "
         "shared with other work on this machine, so its share is an upper bound. Each run starts with a "
-        "2-pair warm-up batch that is not measured.", "",
+        "2-pair warm-up batch that is not measured. Queue delay: from a step's message being sent to a worker "
+        "claiming it.", "",
         *pipeline_lines, "",
         "## Planning and bookkeeping", "",
         "scripts/bench/planning.py on the embedded default (SQLite, filesystem broker): `batch_plan` then "
