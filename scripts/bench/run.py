@@ -176,7 +176,7 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
         "(from /proc), divided by the calls served; the test server's CPU is the provider's. PostgreSQL is "
         "shared with other work on this machine, so its share is an upper bound. Each run starts with a "
         "2-pair warm-up batch that is not measured. Queue delay: from a step's message being sent to a worker "
-        "claiming it.", "",
+        "claiming it, which includes waiting for a free thread when more pairs than the cap are under way.", "",
         *pipeline_lines, "",
         "## Planning and bookkeeping", "",
         "scripts/bench/planning.py on the embedded default (SQLite, filesystem broker): `batch_plan` then "
