@@ -21,7 +21,7 @@ else
 RUN_DEPS := $(VENV)/.installed-app
 endif
 
-.PHONY: run test lint typecheck benchmark benchmark-code-search benchmark-near-duplicates benchmark-dashboards loadtest smoke-production clean
+.PHONY: run test lint typecheck bench benchmark benchmark-code-search benchmark-near-duplicates benchmark-dashboards loadtest smoke-production clean
 
 run: $(RUN_DEPS)
 	HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run.py
@@ -93,3 +93,9 @@ chromium:
 
 clean:
 	rm -rf $(VENV) $(PROD_VENV) var
+
+# Throughput and scale (docs/PERFORMANCE.md): pipeline utilization at caps 12/26/48 through real
+# Celery workers on PostgreSQL + Redis, our CPU per LLM call, planning 10,000 cases, review screens
+# at 1,000 / 10,000 cases, export. About 10 minutes on 2 cores; a try-out: make bench BENCH_ARGS=--quick
+bench: $(VENV)/.installed-dev
+	$(PY) scripts/bench/run.py $(BENCH_ARGS)

@@ -270,6 +270,7 @@ class PipelineStepAdmin(ReadOnlyAdmin):
         "finished_at",
     ]
     list_filter = ["agent", "status"]
+    list_select_related = ["case__code"]
     search_fields = ["case__id"]
 
 
@@ -277,7 +278,7 @@ class PipelineStepAdmin(ReadOnlyAdmin):
 class ArtefactVersionAdmin(ReadOnlyAdmin):
     list_display = ["case", "kind", "number", "source", "author", "created_at"]
     list_filter = ["kind", "source"]
-    list_select_related = ["author"]
+    list_select_related = ["author", "case__code"]
     search_fields = ["case__id", "text"]
 
 
@@ -298,6 +299,7 @@ class AgentCallAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     list_filter = ["agent", "error_kind", "endpoint_name", "model"]
+    list_select_related = ["case__code"]
     search_fields = ["case__id", "provider_request_id", "error"]
 
 

@@ -236,6 +236,9 @@ if CELERY_BROKER_IS_FILESYSTEM:
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # How often an idle worker looks for a message (kombu's default is 1 s): each pipeline step
+        # waited about that long for its message (`make bench`); a listing of a small folder costs little.
+        "polling_interval": 0.1,
     }
     # The filesystem transport has no fanout exchange for remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False

@@ -26,7 +26,7 @@ class ReviewDecisionAdmin(ExportMixin, ReadOnlyAdmin):
 
     list_display = ["case", "stage", "reviewer", "action", "reason", "seconds_spent", "is_adjudication", "created_at"]
     list_filter = ["stage", "action", "reason", "is_adjudication"]
-    list_select_related = ["reviewer"]
+    list_select_related = ["reviewer", "case__code"]
     search_fields = ["case__id", "comment", "reviewer__username"]
 
 
@@ -34,6 +34,7 @@ class ReviewDecisionAdmin(ExportMixin, ReadOnlyAdmin):
 class ReviewerAssignmentAdmin(admin.ModelAdmin):
     list_display = ["case", "stage", "reviewer", "assigned_by", "completed_at"]
     list_filter = ["stage"]
+    list_select_related = ["case__code", "reviewer", "assigned_by"]
     raw_id_fields = ["case"]
     search_fields = ["reviewer__username", "case__id"]
 

@@ -9,6 +9,10 @@ its replayed answers from the same shapes.
     with fake_llm_server(fault_rate=0.2, seed=7) as server:
         server.base_url          # http://127.0.0.1:PORT/v1
         server.requests          # one ServedRequest per chat request: agent, fault, request id, times
+        server.stats()           # requests served, faults, peak concurrency (also GET /stats)
+
+`python tests/fake_llm_server.py --latency 0.5 --pad-bytes 2000 --fault-rate 0.01` serves the same
+from the command line, for benchmarks (scripts/bench).
 
 With `like_a_model=True` the server answers as a model that follows its prompt, for cost
 tests: its reply takes the shape and length of the first worked example in the prompt (a
@@ -273,7 +277,12 @@ class FakeLlmServer:
     # Answer like a model following its prompt, with usage measured from the sizes (cost tests).
     like_a_model: bool = False
     judge_reject_rate: float = 0.0
+    # Blank bytes after each reply's JSON (still valid JSON): a larger answer to read and parse.
+    pad_bytes: int = 0
     requests: list[ServedRequest] = field(default_factory=list)
+    # Chat requests being answered now, and the most there ever were at once.
+    in_flight: int = 0
+    peak_in_flight: int = 0
     # System messages already served: a provider with prefix caching reports them as cached.
     _seen_prefixes: set[str] = field(default_factory=set)
     _verdicts: int = 0
@@ -320,6 +329,18 @@ class FakeLlmServer:
         with self._lock:
             return list(self.requests)
 
+    def answering(self, change: int) -> None:
+        """A chat request starts (+1) or ends (-1) being answered."""
+        with self._lock:
+            self.in_flight += change
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def stats(self) -> dict[str, int]:
+        """What GET /stats answers: requests served (and how many with a fault), peak concurrency."""
+        with self._lock:
+            faults = sum(1 for served in self.requests if served.fault)
+            return {"served": len(self.requests), "faults": faults, "peak_in_flight": self.peak_in_flight}
+
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeLLM/1.0"
@@ -339,7 +360,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/") == "/stats":
+            self._send_json(200, self.fake.stats())
+        elif self.path.rstrip("/").endswith("/models"):
             self._send_json(200, {"object": "list", "data": [{"id": self.fake.model, "object": "model"}]})
         else:
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})
@@ -354,12 +377,14 @@ class _Handler(BaseHTTPRequestHandler):
         fault, delay, pick = self.fake.draw()
         served = ServedRequest(request_id=f"req-{uuid.uuid4().hex}", agent=agent, fault=fault, started=time.time())
         self.fake.record(served)
+        self.fake.answering(+1)
         try:
             self._answer(body, agent=agent, fault=fault, delay=delay, pick=pick, request_id=served.request_id)
         except OSError:
             pass  # the client gave up (a timeout fault) or its worker was killed
         finally:
             served.finished = time.time()
+            self.fake.answering(-1)
 
     def _answer(
         self, body: dict[str, Any], *, agent: str, fault: str, delay: float, pick: random.Random, request_id: str
@@ -388,7 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
             output = model_like_output(agent, body=body, pick=pick, rejected=rejected)
         else:
             output = default_output(agent, variable_keys=requested_variable_keys(body), pick=pick)
-        content = json.dumps(output)
+        content = json.dumps(output) + " " * fake.pad_bytes
         if fake.like_a_model and not fault:
             usage = measured_usage(body=body, content=content, cached_prefix=fake.cached_prefix(body))
             self._send_json(200, chat_completion(model=fake.model, content=content, usage=usage), headers=headers)
@@ -404,11 +429,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, chat_completion(model=self.fake.model, content=content), headers=headers)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # a benchmark opens dozens of connections at once (the default backlog is 5)
+
+
 @contextmanager
 def fake_llm_server(*, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Iterator[FakeLlmServer]:
     """Serve on a free port (or `port`) in a background thread for the length of the block."""
     handler = type("Handler", (_Handler,), {})
-    httpd = ThreadingHTTPServer((host, port), handler)
+    httpd = _Server((host, port), handler)
     httpd.daemon_threads = True
     fake = FakeLlmServer(host=host, port=int(httpd.server_address[1]), **options)
     handler.fake = fake
@@ -426,8 +455,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--pad-bytes", type=int, default=0, help="blank bytes after each reply's JSON")
+    parser.add_argument("--model", default="fake-model")
     args = parser.parse_args()
-    with fake_llm_server(port=args.port, fault_rate=args.fault_rate, seed=args.seed) as server:
+    with fake_llm_server(
+        port=args.port,
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+        reply_delay=(args.latency, args.latency),
+        pad_bytes=args.pad_bytes,
+        model=args.model,
+    ) as server:
         print(server.base_url, flush=True)
         threading.Event().wait()
 

@@ -80,3 +80,11 @@ def test_beat_runs_the_recovery_pass_on_its_interval(tmp_path):
         _settings_read_in_a_fresh_process(tmp_path, code, PIPELINE_RECOVERY_INTERVAL_SECONDS="15")
         == "generation.tasks.recover_steps 15.0 15.0"
     )
+
+
+def test_an_idle_embedded_worker_looks_for_messages_ten_times_a_second(tmp_path):
+    # kombu's default (1 s) made each pipeline step wait about a second for its message (make bench).
+    code = """
+        print(app.conf.broker_transport_options["polling_interval"])
+    """
+    assert _settings_read_in_a_fresh_process(tmp_path, code) == "0.1"

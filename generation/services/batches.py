@@ -74,7 +74,7 @@ from generation.services.pipeline import (
 )
 from generation.services.pipeline.budget import budget_fits_next_step
 from generation.services.pipeline.provider_batches import provider_batches_cancel
-from generation.services.pipeline.steps import step_enqueue
+from generation.services.pipeline.steps import step_enqueue, steps_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ MAX_CASES_PER_BATCH = 50_000
 WRITE_CHUNK = 200
 # Planned cases are plain rows, inserted in bulk: more of them fit in as short a transaction.
 PLAN_CHUNK = 1_000
+START_CHUNK = 200
 
 T = TypeVar("T")
 
@@ -356,13 +357,21 @@ def batch_start(*, batch_id: int) -> int:
     GenerationBatch.objects.filter(pk=batch_id, started_at__isnull=True).update(started_at=timezone.now())
     # Conditional, so a pause or cancel that came first is not undone.
     GenerationBatch.objects.filter(pk=batch_id, status__in=BATCH_STARTABLE_STATUSES).update(status=BatchStatus.RUNNING)
+    snapshot = selectors.latest_survey_snapshot()
     started = 0
-    for case in batch.cases.filter(status=CaseStatus.PLANNED).order_by("id"):
-        try:
-            case_start(case=case)
-        except InvalidTransition:
-            continue  # another start of this batch (the recovery pass, say) took the case first
-        started += 1
+    # START_CHUNK cases per transaction (one commit each, not one per case); each chunk's messages
+    # are sent once it commits, their time noted in one write. A chunk lost to a crash leaves its
+    # cases PLANNED, and a message lost after the commit its step PENDING, for the recovery pass.
+    for chunk in _chunks(batch.cases.filter(status=CaseStatus.PLANNED).order_by("id"), START_CHUNK):
+        with transaction.atomic():
+            step_ids = []
+            for case in chunk:
+                try:
+                    step_ids.append(case_start(case=case, snapshot=snapshot, enqueue=False).pk)
+                except InvalidTransition:
+                    continue  # another start of this batch (the recovery pass, say) took the case first
+            transaction.on_commit(partial(steps_enqueue, step_ids=step_ids))
+        started += len(step_ids)
     batch_progress_refresh(batch_id=batch_id)
     return started
 

@@ -18,14 +18,13 @@ from generation.models import (
     CASE_TRANSITIONS,
     NEAR_DUPLICATE_KINDS,
     AgentCall,
-    ArtefactKind,
     ArtefactVersion,
     Case,
     InvalidTransition,
     VersionSource,
 )
 from generation.models.text_limits import ARTEFACT_TEXT_MAX_CHARS, text_within_limit
-from generation.selectors import current_version, current_versions
+from generation.selectors import current_check_flags, current_versions
 from generation.services.checks import (
     CHECKED_KINDS,
     ArtefactText,
@@ -159,14 +158,16 @@ def artefact_version_write(
             check_versions=draft.check_versions or {},
         )
         # The badge follows the latest version of each artefact, not any past one.
-        latest = (current_version(case=case, kind=other) for other in ArtefactKind.values)
-        fields = case_flag_fields(version.check_flags for version in latest if version is not None)
+        fields = case_flag_fields(current_check_flags(case=case).values())
         case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
         Case.objects.filter(pk=case.pk).update(**fields)
         if version.source != VersionSource.HUMAN_DRAFT:
             cases_content_changed(case_ids=[case.pk], at=version.created_at)
             case_checks_refresh_on_commit(case_id=case.pk)
-            if version.kind in NEAR_DUPLICATE_KINDS:
+            # A raw LLM note or dialogue is replaced by its polisher's within the same stage, before
+            # any reviewer or export sees it: only the polished one is worth indexing (`manage.py
+            # near_duplicates` catches up a case whose polisher failed).
+            if version.kind in NEAR_DUPLICATE_KINDS and version.source != VersionSource.LLM_RAW:
                 near_duplicates_index_on_commit(case_ids=[case.pk])
         return version
 

@@ -25,6 +25,7 @@ from generation.models import (
     PipelineStep,
     ReviewStage,
     StepStatus,
+    SurveySnapshot,
 )
 from generation.models.text_limits import COMMENT_MAX_CHARS, text_within_limit
 from generation.services.cases import case_transition
@@ -42,14 +43,24 @@ from generation.services.pipeline.steps import step_create
 STAGE_INPUT_KIND: dict[str, str] = {ReviewStage.NOTE: ArtefactKind.SCENARIO, ReviewStage.DIALOGUE: ArtefactKind.NOTE}
 
 
-def case_start(*, case: Case) -> PipelineStep:
-    """PLANNED -> generating the scenario, with the survey snapshot the case will use."""
+class _Latest:
+    """The latest survey snapshot, looked up when the case starts."""
+
+
+LATEST = _Latest()
+
+
+def case_start(*, case: Case, snapshot: SurveySnapshot | None | _Latest = LATEST, enqueue: bool = True) -> PipelineStep:
+    """PLANNED -> generating the scenario, with the survey snapshot the case will use (the
+    latest one unless given: a batch's start looks it up once for all its cases). Its first step
+    is enqueued on commit unless `enqueue` is False (see step_create)."""
     with transaction.atomic():
         case_transition(case=case, to=CaseStatus.SCENARIO_GENERATING, expected=CaseStatus.PLANNED)
-        snapshot = selectors.latest_survey_snapshot()
+        if isinstance(snapshot, _Latest):
+            snapshot = selectors.latest_survey_snapshot()
         Case.objects.filter(pk=case.pk).update(survey_snapshot=snapshot)
         case.survey_snapshot = snapshot
-        return step_create(case=case, agent=AgentName.SCENARIO_PROVIDER)
+        return step_create(case=case, agent=AgentName.SCENARIO_PROVIDER, enqueue=enqueue)
 
 
 def _next_stage_start(*, case: Case, after: str, requested_by: User | None, expected: str | None = None) -> None:

@@ -25,26 +25,39 @@ logger = logging.getLogger(__name__)
 def step_enqueue(*, step_id: int) -> bool:
     """Send the step's task message and note when. False when the broker refused it: the
     step stays PENDING without a message, and the recovery pass sends it later."""
+    return steps_enqueue(step_ids=[step_id]) == 1
+
+
+def steps_enqueue(*, step_ids: list[int]) -> int:
+    """step_enqueue for many steps, noting when in one write: how many messages were sent."""
     from generation.tasks import run_pipeline_step  # the task module imports this one
 
-    try:
-        run_pipeline_step.delay(step_id)
-    except Exception:
-        logger.exception("Could not enqueue step %s; the recovery pass will send it again.", step_id)
-        return False
-    PipelineStep.objects.filter(pk=step_id, status=StepStatus.PENDING).update(enqueued_at=timezone.now())
-    return True
+    sent = []
+    for step_id in step_ids:
+        try:
+            run_pipeline_step.delay(step_id)
+        except Exception:
+            logger.exception("Could not enqueue step %s; the recovery pass will send it again.", step_id)
+            continue
+        sent.append(step_id)
+    if sent:
+        PipelineStep.objects.filter(pk__in=sent, status=StepStatus.PENDING).update(enqueued_at=timezone.now())
+    return len(sent)
 
 
-def step_create(*, case: Case, agent: str, feedback: str = "", requested_by: User | None = None) -> PipelineStep:
-    """The next attempt of `agent` for `case`, enqueued once the transaction commits."""
+def step_create(
+    *, case: Case, agent: str, feedback: str = "", requested_by: User | None = None, enqueue: bool = True
+) -> PipelineStep:
+    """The next attempt of `agent` for `case`, enqueued once the transaction commits (unless
+    `enqueue` is False: the caller sends it, with others, through steps_enqueue)."""
     with transaction.atomic():
         Case.objects.select_for_update().filter(pk=case.pk).first()
         last = case.steps.filter(agent=agent).aggregate(n=Max("attempt"))["n"] or 0
         step = PipelineStep.objects.create(
             case=case, agent=agent, attempt=last + 1, feedback=feedback, requested_by=requested_by
         )
-        transaction.on_commit(lambda: step_enqueue(step_id=step.pk))
+        if enqueue:
+            transaction.on_commit(lambda: step_enqueue(step_id=step.pk))
     return step
 
 

@@ -1,0 +1,110 @@
+"""Planning a large batch, and the bookkeeping each step does on its batch.
+
+- plan: batch_plan (the batch's cases, bulk-inserted) then batch_start (each case's first step
+  written and its message sent to the broker), for a batch of `--cases` cases;
+- bookkeeping: batch_progress_refresh (the batch's counters and status, which every step ends with)
+  on a batch of 100 cases and on the big one: p50 of `--repeat` runs, and its SQL statements.
+
+The embedded default (SQLite and the filesystem broker, in a temporary folder), or PostgreSQL +
+Redis with --database-url / --broker-url (a database of its own: it is left with the rows).
+
+    python scripts/bench/planning.py --cases 10000 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+PAIRS_PER_CODE = 5
+
+
+def _batch(name: str) -> Any:
+    from generation.models import BatchStatus, GenerationBatch, LlmEndpoint
+
+    endpoint, _ = LlmEndpoint.objects.get_or_create(
+        name="bench-planning", defaults={"base_url": "http://127.0.0.1:9/v1", "default_model": "bench-model"}
+    )
+    return GenerationBatch.objects.create(
+        name=name, status=BatchStatus.QUEUED, endpoint=endpoint, model="bench-model",
+        config={"pairs_per_code": PAIRS_PER_CODE},
+    )  # fmt: skip
+
+
+def plan_and_start(*, cases: int, prefix: str) -> tuple[Any, float, float]:
+    from generation.services.batches import batch_plan, batch_start
+
+    codes = common.synthetic_codes(-(-cases // PAIRS_PER_CODE), prefix=prefix)
+    batch = _batch(f"Planning {cases}")
+    started = time.perf_counter()
+    batch_plan(batch=batch, codes=codes)
+    planned = time.perf_counter()
+    batch_start(batch_id=batch.pk)
+    return batch, planned - started, time.perf_counter() - planned
+
+
+def bookkeeping(*, batch_id: int, repeat: int) -> tuple[float, int]:
+    """p50 ms of one recount of the batch, and its SQL statements."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from generation.services.pipeline import batch_progress_refresh
+
+    with CaptureQueriesContext(connection) as captured:
+        batch_progress_refresh(batch_id=batch_id)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        batch_progress_refresh(batch_id=batch_id)
+        times.append((time.perf_counter() - started) * 1000)
+    return common.p50_p95(times)[0], len(captured)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--small", type=int, default=100, help="the small batch of the bookkeeping comparison")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--broker-url", default="")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    scratch = tempfile.mkdtemp(prefix="medsynth-bench-planning-")
+    try:
+        common.django_setup(data_dir=scratch, database_url=args.database_url, broker_url=args.broker_url)
+        from django.core.management import call_command
+        from django.db import connection
+
+        call_command("migrate", verbosity=0)
+        small, _, _ = plan_and_start(cases=args.small, prefix="Y")
+        big, plan_s, start_s = plan_and_start(cases=args.cases, prefix="X")
+        small_ms, small_queries = bookkeeping(batch_id=small.pk, repeat=args.repeat)
+        big_ms, big_queries = bookkeeping(batch_id=big.pk, repeat=args.repeat)
+        result = {
+            "database": connection.vendor, "cases": big.cases.count(), "plan_s": round(plan_s, 2),
+            "enqueue_s": round(start_s, 2), "plan_and_enqueue_s": round(plan_s + start_s, 2),
+            "small_cases": small.cases.count(), "bookkeeping_small_ms": round(small_ms, 2),
+            "bookkeeping_big_ms": round(big_ms, 2), "bookkeeping_small_queries": small_queries,
+            "bookkeeping_big_queries": big_queries,
+        }  # fmt: skip
+        connection.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(json.dumps(result), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,93 @@
+"""Starting a batch: every planned case gets its first step and the latest survey snapshot, which
+is looked up once for the whole batch, and the cases are written in chunks of transactions."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from generation.models import AgentName, CaseStatus, PipelineStep, SurveySnapshot
+from generation.services import batches
+from tests.factories import CaseFactory, IcdCodeFactory
+from tests.generation.pipeline_fakes import make_batch
+
+pytestmark = pytest.mark.django_db
+
+
+def _planned_batch(cases: int):
+    batch = make_batch()
+    for n in range(cases):
+        code = IcdCodeFactory(code=f"E10.{n}", description="Type 1 diabetes", chapter="4")
+        CaseFactory(batch=batch, code=code, role=None, status=CaseStatus.PLANNED)
+    return batch
+
+
+def test_a_batch_start_reads_the_survey_snapshot_once_and_gives_every_case_the_latest(monkeypatch):
+    SurveySnapshot.objects.create(version=1, weights={})
+    latest = SurveySnapshot.objects.create(version=2, weights={})
+    monkeypatch.setattr(batches, "START_CHUNK", 2)  # several chunks for five cases
+    batch = _planned_batch(5)
+    with CaptureQueriesContext(connection) as captured:
+        started = batches.batch_start(batch_id=batch.pk)
+    snapshot_reads = [q for q in captured.captured_queries if 'FROM "generation_surveysnapshot"' in q["sql"]]
+    assert started == 5
+    assert len(snapshot_reads) == 1
+    assert set(batch.cases.values_list("status", "survey_snapshot")) == {(CaseStatus.SCENARIO_GENERATING, latest.pk)}
+    assert PipelineStep.objects.filter(case__batch=batch, agent=AgentName.SCENARIO_PROVIDER).count() == 5
+
+
+def test_a_case_another_start_took_first_is_skipped_and_the_others_start(monkeypatch):
+    monkeypatch.setattr(batches, "START_CHUNK", 2)
+    batch = _planned_batch(3)
+    taken = batch.cases.order_by("id")[1]
+    start = batches.case_start
+
+    def taken_meanwhile(*, case, **options):  # another start moves the second case on first
+        if case.pk == taken.pk:
+            type(case).objects.filter(pk=case.pk).update(status=CaseStatus.SCENARIO_GENERATING)
+        return start(case=case, **options)
+
+    monkeypatch.setattr(batches, "case_start", taken_meanwhile)
+    assert batches.batch_start(batch_id=batch.pk) == 2
+    assert PipelineStep.objects.filter(case__batch=batch).exclude(case=taken).count() == 2
+    assert not PipelineStep.objects.filter(case=taken).exists()
+
+
+def test_each_chunk_of_started_cases_sends_its_messages_once_it_commits_and_notes_them_in_one_write(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(batches, "START_CHUNK", 2)
+    batch = _planned_batch(5)
+    with (
+        mock.patch("generation.tasks.run_pipeline_step.delay") as delay,
+        CaptureQueriesContext(connection) as captured,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        batches.batch_start(batch_id=batch.pk)
+    steps = PipelineStep.objects.filter(case__batch=batch)
+    assert sorted(call.args[0] for call in delay.call_args_list) == sorted(steps.values_list("pk", flat=True))
+    assert not steps.filter(enqueued_at__isnull=True).exists()
+    notes = [q for q in captured.captured_queries if q["sql"].startswith("UPDATE") and '"enqueued_at"' in q["sql"]]
+    assert len(notes) == 3  # chunks of 2, 2 and 1 cases
+
+
+def test_a_message_the_broker_refuses_leaves_its_step_pending_without_a_time_for_the_recovery_pass(
+    django_capture_on_commit_callbacks,
+):
+    batch = _planned_batch(3)
+    refused = batch.cases.order_by("id")[1]
+
+    def send(step_id):
+        if PipelineStep.objects.get(pk=step_id).case_id == refused.pk:
+            raise ConnectionError("broker down")
+
+    with (
+        mock.patch("generation.tasks.run_pipeline_step.delay", side_effect=send),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert batches.batch_start(batch_id=batch.pk) == 3
+    waiting = PipelineStep.objects.filter(case__batch=batch, enqueued_at__isnull=True)
+    assert list(waiting.values_list("case_id", flat=True)) == [refused.pk]
