@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     DecimalField,
@@ -96,22 +97,34 @@ def current_version(*, case: Case, kind: str) -> ArtefactVersion | None:
 def current_versions_of_cases(
     *, case_ids: Iterable[int], kind: str | None = None
 ) -> dict[tuple[int, str], ArtefactVersion]:
-    """{(case id, kind): its current version} for many cases in one query."""
+    """{(case id, kind): its current version} for many cases in one query (on PostgreSQL,
+    DISTINCT ON reads only the current rows; elsewhere the older ones are skipped here)."""
     versions = ArtefactVersion.objects.filter(case_id__in=list(case_ids)).select_related("author", "agent_call")
     if kind is not None:
         versions = versions.filter(kind=kind)
+    versions = _current_first(versions)
+    if connection.features.can_distinct_on_fields:
+        versions = versions.distinct("case_id", "kind")
     current: dict[tuple[int, str], ArtefactVersion] = {}
-    for version in _current_first(versions):
+    for version in versions:
         current.setdefault((version.case_id, version.kind), version)
     return current
 
 
-def current_check_flags(*, case: Case) -> dict[str, list[Any]]:
-    """{kind: check flags of its current version} of one case, in one query of two columns."""
-    flags: dict[str, list[Any]] = {}
-    for kind, check_flags in _current_first(case.versions.all()).values_list("kind", "check_flags"):
-        flags.setdefault(kind, check_flags)
-    return flags
+def current_version_flags(*, case: Case) -> dict[str, tuple[int, list[Any]]]:
+    """{kind: (id, check flags) of its current version} of one case, in one light query."""
+    current: dict[str, tuple[int, list[Any]]] = {}
+    for kind, version_id, check_flags in _current_first(case.versions.all()).values_list("kind", "id", "check_flags"):
+        current.setdefault(kind, (version_id, check_flags))
+    return current
+
+
+def current_version_ids(*, case_id: int) -> dict[str, int]:
+    """{kind: id of its current version} of one case."""
+    current: dict[str, int] = {}
+    for kind, version_id in _current_first(ArtefactVersion.objects.filter(case_id=case_id)).values_list("kind", "id"):
+        current.setdefault(kind, version_id)
+    return current
 
 
 def current_versions(*, case: Case) -> dict[str, ArtefactVersion]:

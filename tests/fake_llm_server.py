@@ -240,6 +240,19 @@ def model_like_output(
     return {**answer, **{key: value for key, value in example.items() if key in answer}}
 
 
+def with_distinct_words(agent: str, output: dict[str, Any], pick: random.Random) -> dict[str, Any]:
+    """The answer with words of its own in every note section and dialogue turn, so the notes and
+    dialogues of different cases are not near duplicates of each other, as a model's are not."""
+    if agent in ("note_writer", "note_polisher"):
+        return {key: f"{value} {' '.join(pick.sample(WIDE_VOCABULARY, 8))}" for key, value in output.items()}
+    if agent in ("dialogue_generator", "dialogue_polisher"):
+        turns = [
+            {**turn, "text": f"{turn['text']} {' '.join(pick.sample(WIDE_VOCABULARY, 6))}"} for turn in output["turns"]
+        ]
+        return {**output, "turns": turns}
+    return output
+
+
 def chat_completion(
     *, model: str, content: str, finish_reason: str = "stop", usage: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -279,6 +292,8 @@ class FakeLlmServer:
     judge_reject_rate: float = 0.0
     # Blank bytes after each reply's JSON (still valid JSON): a larger answer to read and parse.
     pad_bytes: int = 0
+    # Notes and dialogues with words of their own per answer (see with_distinct_words).
+    distinct_texts: bool = False
     requests: list[ServedRequest] = field(default_factory=list)
     # Chat requests being answered now, and the most there ever were at once.
     in_flight: int = 0
@@ -413,6 +428,8 @@ class _Handler(BaseHTTPRequestHandler):
             output = model_like_output(agent, body=body, pick=pick, rejected=rejected)
         else:
             output = default_output(agent, variable_keys=requested_variable_keys(body), pick=pick)
+            if fake.distinct_texts:
+                output = with_distinct_words(agent, output, pick)
         content = json.dumps(output) + " " * fake.pad_bytes
         if fake.like_a_model and not fault:
             usage = measured_usage(body=body, content=content, cached_prefix=fake.cached_prefix(body))
@@ -458,6 +475,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--pad-bytes", type=int, default=0, help="blank bytes after each reply's JSON")
     parser.add_argument("--model", default="fake-model")
+    parser.add_argument(
+        "--distinct-texts", action="store_true", help="notes and dialogues that differ from one answer to the next"
+    )
     args = parser.parse_args()
     with fake_llm_server(
         port=args.port,
@@ -466,6 +486,7 @@ def main() -> None:
         reply_delay=(args.latency, args.latency),
         pad_bytes=args.pad_bytes,
         model=args.model,
+        distinct_texts=args.distinct_texts,
     ) as server:
         print(server.base_url, flush=True)
         threading.Event().wait()

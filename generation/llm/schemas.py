@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -102,6 +103,13 @@ def _schema_name(schema: type[BaseModel]) -> str:
 
 
 def response_format_for(*, mode: str, schema: type[BaseModel]) -> dict[str, Any]:
+    """The response_format of `mode` for `schema`: built once per pair (the schemas are
+    classes made once), and shared, so never changed in place."""
+    return _response_format(mode, schema)
+
+
+@lru_cache(maxsize=256)
+def _response_format(mode: str, schema: type[BaseModel]) -> dict[str, Any]:
     if mode == StructuredOutputMode.JSON_SCHEMA:
         return {
             "type": "json_schema",
@@ -112,6 +120,7 @@ def response_format_for(*, mode: str, schema: type[BaseModel]) -> dict[str, Any]
     return {"type": "json_object"}
 
 
+@lru_cache(maxsize=256)
 def schema_instructions(schema: type[BaseModel]) -> str:
     return (
         "Reply with one JSON object only, no prose and no code fences. "

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from generation import rendering
@@ -24,7 +24,7 @@ from generation.models import (
     VersionSource,
 )
 from generation.models.text_limits import ARTEFACT_TEXT_MAX_CHARS, text_within_limit
-from generation.selectors import current_check_flags, current_versions
+from generation.selectors import current_version_flags, current_versions
 from generation.services.checks import (
     CHECKED_KINDS,
     ArtefactText,
@@ -52,7 +52,9 @@ def case_transition(*, case: Case, to: str, error: str = "", expected: str | Non
     if not updated:
         case.refresh_from_db()
         raise InvalidTransition(f"Case {case.pk} is {case.status} now, not {current}; {current} -> {to} refused.")
-    case.refresh_from_db(fields=["status", "status_changed_at", "round_started_at", "updated_at", "error"])
+    # What the UPDATE wrote, without reading the row back.
+    case.status, case.error = to, error
+    case.status_changed_at = case.round_started_at = case.updated_at = now
     return case
 
 
@@ -69,11 +71,25 @@ def cases_transition(*, cases: QuerySet[Case], current: Collection[str], to: str
     )
 
 
-def cases_content_changed(*, case_ids: Collection[int], at: datetime) -> None:
+def content_changed_fields(*, at: datetime) -> dict[str, Any]:
     """The rule of the review round for content: a new version that can be current (not a
     draft) starts a new round at its creation time `at`, so verdicts given before it no
     longer count and the version itself belongs to the new round."""
-    Case.objects.filter(pk__in=case_ids).update(round_started_at=at)
+    return {"round_started_at": at}
+
+
+def cases_content_changed(*, case_ids: Collection[int], at: datetime) -> None:
+    """content_changed_fields for many cases, in one UPDATE."""
+    Case.objects.filter(pk__in=case_ids).update(**content_changed_fields(at=at))
+
+
+def case_lock_and_last(*, case_id: int, rows: QuerySet[Any], field: str) -> int:
+    """Lock the case's row, so that two writers cannot take the same number, and read the
+    largest `field` among `rows` (which refer to the case as OuterRef("pk")), in one statement;
+    0 when there are none. Part of the caller's transaction."""
+    last = Subquery(rows.order_by(f"-{field}").values(field)[:1])
+    locked = Case.objects.select_for_update(of=("self",)).filter(pk=case_id).annotate(last=last)
+    return next(iter(locked.values_list("last", flat=True)), None) or 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,8 @@ class VersionDraft:
     check_flags: list[Any]
     rendered: bool  # the text was rendered from the content (an imported version keeps its own)
     check_versions: dict[str, int] | None = None  # None: flags given, not checked here
+    # {kind: version id} of the case's other texts the checks read beside this one.
+    checked_beside: dict[str, int] | None = None
 
 
 def artefact_version_draft(
@@ -97,15 +115,17 @@ def artefact_version_draft(
     content: dict[str, Any],
     text: str | None = None,
     check_flags: list[Any] | None = None,
+    current: dict[str, ArtefactVersion] | None = None,
 ) -> VersionDraft:
-    """Render (unless `text` is given) and check the next version of a case's artefact.
-    Refuses a text over ARTEFACT_TEXT_MAX_CHARS, so the checks only ever read bounded input."""
+    """Render (unless `text` is given) and check the next version of a case's artefact beside
+    the case's `current` versions (read here when not given). Refuses a text over
+    ARTEFACT_TEXT_MAX_CHARS, so the checks only ever read bounded input."""
     rendered = text is None
     text = rendering.render(kind, content) if text is None else text
     text_within_limit(text, limit=ARTEFACT_TEXT_MAX_CHARS, what=f"The {kind}")
     if check_flags is not None:
         return VersionDraft(kind=kind, content=content, text=text, check_flags=check_flags, rendered=rendered)
-    checked = _draft_checks(case=case, kind=kind, content=content, text=text)
+    checked, beside = _draft_checks(case=case, kind=kind, content=content, text=text, current=current)
     return VersionDraft(
         kind=kind,
         content=content,
@@ -113,17 +133,36 @@ def artefact_version_draft(
         check_flags=checked.flags,
         rendered=rendered,
         check_versions=checked.versions,
+        checked_beside=beside,
     )
 
 
-def _draft_checks(*, case: Case, kind: str, content: dict[str, Any], text: str) -> VersionChecks:
-    """The draft checked beside the case's other current texts. Should those change before the
-    write, the refresh after the write's commit checks again (case_checks_refresh)."""
+def _draft_checks(
+    *, case: Case, kind: str, content: dict[str, Any], text: str, current: dict[str, ArtefactVersion] | None
+) -> tuple[VersionChecks, dict[str, int]]:
+    """The draft checked beside the case's other current texts, and which versions those were.
+    Should they change before the write, the refresh after the write's commit checks again
+    (case_checks_refresh)."""
     if kind not in CHECKED_KINDS:
-        return VersionChecks(flags=[], versions={})
-    texts = {other: ArtefactText(v.text, v.content) for other, v in current_versions(case=case).items()}
+        return VersionChecks(flags=[], versions={}), {}
+    if current is None:
+        current = current_versions(case=case)
+    texts = {other: ArtefactText(v.text, v.content) for other, v in current.items()}
     texts[kind] = ArtefactText(text, content)
-    return checks_compute(case=case, kind=kind, texts=texts)
+    beside = {other: version.pk for other, version in current.items() if other != kind}
+    return checks_compute(case=case, kind=kind, texts=texts), beside
+
+
+def _kinds_to_recheck(*, draft: VersionDraft, current: dict[str, int]) -> tuple[str, ...]:
+    """The checked texts a new version's write must have checked again once it commits: the
+    case's other checked texts (what they find depends on this one), and this one too unless
+    its draft was checked beside exactly the other texts that are current now."""
+    others = tuple(kind for kind in CHECKED_KINDS if kind != draft.kind and kind in current)
+    beside_now = {kind: version_id for kind, version_id in current.items() if kind != draft.kind}
+    checked_up_to_date = draft.check_versions is not None and draft.checked_beside == beside_now
+    if draft.kind in CHECKED_KINDS and not checked_up_to_date:
+        return (draft.kind, *others)
+    return others
 
 
 def artefact_version_write(
@@ -136,14 +175,13 @@ def artefact_version_write(
     agent_call: AgentCall | None = None,
 ) -> ArtefactVersion:
     """Store a draft as the next version of its artefact, under the case's row lock. Once the
-    write commits, the case's current note and dialogue are checked again (a note edit changes
+    write commits, the texts whose findings it may change are checked again (a note edit changes
     what the dialogue's coverage finds), outside any transaction."""
     if source == VersionSource.IMPORTED and draft.rendered:
         raise ValueError("an imported version must keep its original text")
-    with transaction.atomic():
-        # Lock the case row so two writers cannot take the same version number.
-        Case.objects.select_for_update().filter(pk=case.pk).first()
-        last = case.versions.filter(kind=draft.kind).aggregate(n=Max("number"))["n"] or 0
+    with transaction.atomic(savepoint=False):
+        same_kind = ArtefactVersion.objects.filter(case=OuterRef("pk"), kind=draft.kind)
+        last = case_lock_and_last(case_id=case.pk, rows=same_kind, field="number")
         version = ArtefactVersion.objects.create(
             case=case,
             kind=draft.kind,
@@ -158,12 +196,17 @@ def artefact_version_write(
             check_versions=draft.check_versions or {},
         )
         # The badge follows the latest version of each artefact, not any past one.
-        fields = case_flag_fields(current_check_flags(case=case).values())
+        current = current_version_flags(case=case)
+        fields = case_flag_fields(flags for _, flags in current.values())
         case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
+        if version.source != VersionSource.HUMAN_DRAFT:
+            fields |= content_changed_fields(at=version.created_at)
         Case.objects.filter(pk=case.pk).update(**fields)
         if version.source != VersionSource.HUMAN_DRAFT:
-            cases_content_changed(case_ids=[case.pk], at=version.created_at)
-            case_checks_refresh_on_commit(case_id=case.pk)
+            ids_before = {kind: version_id for kind, (version_id, _) in current.items() if version_id != version.pk}
+            recheck = _kinds_to_recheck(draft=draft, current=ids_before)
+            if recheck:
+                case_checks_refresh_on_commit(case_id=case.pk, kinds=recheck)
             # A raw LLM note or dialogue is replaced by its polisher's within the same stage, before
             # any reviewer or export sees it: only the polished one is worth indexing (`manage.py
             # near_duplicates` catches up a case whose polisher failed).

@@ -33,7 +33,7 @@ from generation.checks import (
     run_checks,
 )
 from generation.models import ArtefactKind, ArtefactVersion, Case
-from generation.selectors import current_versions, current_versions_of_cases
+from generation.selectors import current_version_ids, current_versions, current_versions_of_cases
 
 CHECKED_KINDS = (ArtefactKind.NOTE, ArtefactKind.DIALOGUE)
 # Codes the checks wrote before the framework (replaced by coverage_*): dropped on recompute.
@@ -118,13 +118,17 @@ def case_flag_fields(latest_flags: Iterable[list[Any]]) -> dict[str, Any]:
     return {"has_check_flags": bool(summary), "check_summary": summary}
 
 
-def case_checks_refresh(*, case_id: int, codes: tuple[str, ...] | None = None) -> bool:
-    """Check the case's current note and dialogue again and store the results and the badge.
-    The checks run before the short transaction; if a newer version was written meanwhile,
-    nothing is stored (False): that version's writer refreshes after its own commit."""
+def case_checks_refresh(
+    *, case_id: int, codes: tuple[str, ...] | None = None, kinds: Iterable[str] = CHECKED_KINDS
+) -> bool:
+    """Check the case's current texts of `kinds` (its note and dialogue) again and store the
+    results and the badge. The checks run before the short transaction; if a newer version was
+    written meanwhile, nothing is stored (False): that version's writer refreshes after its own
+    commit."""
     case = Case.objects.select_related("code", "batch").get(pk=case_id)
     read = current_versions(case=case)
     texts = _texts(read)
+    kinds = set(kinds)
     checked: dict[str, VersionChecks] = {
         kind: checks_compute(
             case=case,
@@ -135,25 +139,28 @@ def case_checks_refresh(*, case_id: int, codes: tuple[str, ...] | None = None) -
             codes=codes,
         )
         for kind in CHECKED_KINDS
-        if kind in read
+        if kind in read and kind in kinds
     }
+    if not checked:
+        return True
     with transaction.atomic():
-        Case.objects.select_for_update(of=("self",)).filter(pk=case_id).first()
-        now = current_versions(case=case)
-        if {kind: v.pk for kind, v in now.items()} != {kind: v.pk for kind, v in read.items()}:
+        Case.objects.select_for_update(of=("self",)).filter(pk=case_id).values_list("pk").first()
+        if current_version_ids(case_id=case_id) != {kind: v.pk for kind, v in read.items()}:
             return False
         for kind, result in checked.items():
             ArtefactVersion.objects.filter(pk=read[kind].pk).update(
                 check_flags=result.flags, check_versions=result.versions
             )
-        flags = [checked[kind].flags if kind in checked else version.check_flags for kind, version in now.items()]
+        flags = [checked[kind].flags if kind in checked else version.check_flags for kind, version in read.items()]
         Case.objects.filter(pk=case_id).update(**case_flag_fields(flags))
     return True
 
 
-def case_checks_refresh_on_commit(*, case_id: int) -> None:
-    """Refresh the case's checks once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: case_checks_refresh(case_id=case_id))
+def case_checks_refresh_on_commit(*, case_id: int, kinds: Iterable[str] = CHECKED_KINDS) -> None:
+    """Refresh the checks of the case's texts of `kinds` once the current transaction commits
+    (at once outside one)."""
+    kinds = tuple(kinds)
+    transaction.on_commit(lambda: case_checks_refresh(case_id=case_id, kinds=kinds))
 
 
 def _is_stale(version: ArtefactVersion, codes: tuple[str, ...] | None) -> bool:

@@ -59,7 +59,7 @@ def test_server(*, latency: float, pad_bytes: int, fault_rate: float) -> Iterato
     port = common.free_port()
     command = [sys.executable, str(common.ROOT / "tests" / "fake_llm_server.py"), "--port", str(port),
                "--latency", str(latency), "--pad-bytes", str(pad_bytes), "--fault-rate", str(fault_rate),
-               "--seed", "1", "--model", MODEL]  # fmt: skip
+               "--seed", "1", "--model", MODEL, "--distinct-texts"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=common.ROOT, stdout=subprocess.PIPE, text=True)
     try:
         if proc.stdout is not None:

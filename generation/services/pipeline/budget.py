@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from generation import selectors
@@ -31,6 +32,11 @@ STEP_RESERVE_KEY = "step_reserve"
 def step_reserve_of(estimate: dict[str, Any] | None, agent: str) -> Decimal:
     """The reserve a batch's stored estimate holds for one step of `agent` (none without one)."""
     return Decimal(((estimate or {}).get(STEP_RESERVE_KEY) or {}).get(agent, "0"))
+
+
+def in_uncapped_batch() -> Q:
+    """Steps whose batch has no budget cap (a condition for step_claim): nothing to reserve."""
+    return Q(case__batch__budget__isnull=True)
 
 
 def step_claim_within_budget(*, step_id: int, task_id: str) -> PipelineStep | None:

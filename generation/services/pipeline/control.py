@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.db.models import Q
+
 from generation.llm import LlmCallError
 from generation.models import BATCH_HOLDING_STATUSES, BatchStatus, CallErrorKind, GenerationBatch, PipelineStep
 
@@ -33,6 +35,11 @@ def _batch_status(batch_id: int) -> str | None:
 def batch_accepts_new_calls(batch: GenerationBatch) -> bool:
     """Whether a step of `batch` may start an LLM call now."""
     return _batch_status(batch.pk) not in BATCH_HOLDING_STATUSES
+
+
+def in_unpaused_batch() -> Q:
+    """Steps whose batch is not paused (a condition for step_claim)."""
+    return ~Q(case__batch__status=BatchStatus.PAUSED)
 
 
 def step_held_by_pause(*, step_id: int) -> bool:

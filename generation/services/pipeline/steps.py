@@ -11,11 +11,11 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from generation.models import ArtefactVersion, Case, CaseStatus, PipelineStep, ProviderBatch, StepStatus
-from generation.services.cases import case_transition
+from generation.services.cases import case_lock_and_last, case_transition
 from generation.services.pipeline.leases import StepLeaseLost, lease_length, this_process
 from generation.services.pipeline.progress import batch_progress_refresh
 
@@ -50,9 +50,9 @@ def step_create(
 ) -> PipelineStep:
     """The next attempt of `agent` for `case`, enqueued once the transaction commits (unless
     `enqueue` is False: the caller sends it, with others, through steps_enqueue)."""
-    with transaction.atomic():
-        Case.objects.select_for_update().filter(pk=case.pk).first()
-        last = case.steps.filter(agent=agent).aggregate(n=Max("attempt"))["n"] or 0
+    with transaction.atomic(savepoint=False):
+        same_agent = PipelineStep.objects.filter(case=OuterRef("pk"), agent=agent)
+        last = case_lock_and_last(case_id=case.pk, rows=same_agent, field="attempt")
         step = PipelineStep.objects.create(
             case=case, agent=agent, attempt=last + 1, feedback=feedback, requested_by=requested_by
         )
@@ -72,7 +72,9 @@ def step_claimable(*, now: datetime) -> Q:
     return Q(status=StepStatus.PENDING) | lease_expired(now=now)
 
 
-def step_claim(*, step_id: int, task_id: str, reserved_cost: Decimal = Decimal(0)) -> PipelineStep | None:
+def step_claim(
+    *, step_id: int, task_id: str, reserved_cost: Decimal = Decimal(0), only_if: Q | None = None
+) -> PipelineStep | None:
     """The step, now RUNNING under a fresh lease held by this run; None when this message
     has nothing to do.
 
@@ -80,10 +82,11 @@ def step_claim(*, step_id: int, task_id: str, reserved_cost: Decimal = Decimal(0
     died, or it overran its time limit): this run takes it over. While the lease is live,
     any other message for the step (a redelivery, a copy sent by the recovery pass) is
     dropped, so one agent never runs twice at once for the same step. `reserved_cost` is
-    what the run holds against its batch's budget cap (see budget).
+    what the run holds against its batch's budget cap (see budget); `only_if`, a further
+    condition on the step, checked in the same statement.
     """
     now = timezone.now()
-    claimed = PipelineStep.objects.filter(step_claimable(now=now), pk=step_id).update(
+    claimed = PipelineStep.objects.filter(step_claimable(now=now), only_if or Q(), pk=step_id).update(
         **_claim_fields(now=now, task_id=task_id), reserved_cost=reserved_cost
     )
     if not claimed:

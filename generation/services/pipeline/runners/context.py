@@ -4,7 +4,7 @@ step ends with an output (store it, mark the step done, start what follows)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -50,6 +50,16 @@ class StepContext:
     config: PipelineConfig
     # time.monotonic() past which no LLM attempt starts (the step's time limit; see leases).
     deadline: float | None = None
+    _versions: dict[str, ArtefactVersion] | None = field(default=None, repr=False)
+
+    @property
+    def versions(self) -> dict[str, ArtefactVersion]:
+        """{kind: current version} of the case as the step found it, read once: the agent's
+        input, and what its output's checks read beside it (the write notices when one of
+        them changed meanwhile, see artefact_version_write)."""
+        if self._versions is None:
+            self._versions = selectors.current_versions(case=self.case)
+        return self._versions
 
     @property
     def regenerating(self) -> bool:
@@ -90,7 +100,11 @@ def step_complete(context: StepContext, *, result: dict[str, Any], output: Agent
     agent, the stage's gate or the next stage)."""
     step, case = context.step, context.case
     # Rendered and checked before the transaction: no lock is held while the checks run.
-    draft = artefact_version_draft(case=case, kind=output.kind, content=output.content) if output else None
+    draft = (
+        artefact_version_draft(case=case, kind=output.kind, content=output.content, current=context.versions)
+        if output
+        else None
+    )
     with transaction.atomic():
         version = None
         if output is not None and draft is not None:
@@ -201,13 +215,13 @@ def variable_names() -> dict[str, str]:
     return dict(QualityVariable.objects.values_list("key", "name"))
 
 
-def required_version(case: Case, kind: str) -> ArtefactVersion:
-    version = selectors.current_version(case=case, kind=kind)
+def required_version(context: StepContext, kind: str) -> ArtefactVersion:
+    version = context.versions.get(kind)
     if version is None:
-        raise PipelineError(f"case {case.pk} has no {kind} yet")
+        raise PipelineError(f"case {context.case.pk} has no {kind} yet")
     return version
 
 
 def previous_version(context: StepContext, kind: str) -> ArtefactVersion | None:
     """The version a revision starts from: only a step with feedback revises."""
-    return selectors.current_version(case=context.case, kind=kind) if context.step.feedback else None
+    return context.versions.get(kind) if context.step.feedback else None

@@ -29,7 +29,7 @@ def run_dialogue_generator(context: StepContext) -> None:
     step, case = context.step, context.case
     # The latest note is the polished one (or a clinician's edit of it): the dialogue
     # must speak the facts of the note that is released with it.
-    note = required_version(case, ArtefactKind.NOTE)
+    note = required_version(context, ArtefactKind.NOTE)
     previous = previous_version(context, ArtefactKind.DIALOGUE)
     examples = worked_examples(context)
     messages = dialogue_generator.build_messages(
@@ -62,8 +62,8 @@ def run_dialogue_generator(context: StepContext) -> None:
 def run_dialogue_polisher(context: StepContext) -> None:
     """The polisher is told what the coverage check finds unsaid in the generator's dialogue
     and gets one chance to add it: what it still misses, the stored checks flag."""
-    note = required_version(context.case, ArtefactKind.NOTE)
-    raw_dialogue = required_version(context.case, ArtefactKind.DIALOGUE)
+    note = required_version(context, ArtefactKind.NOTE)
+    raw_dialogue = required_version(context, ArtefactKind.DIALOGUE)
     misses = coverage_misses(note_text=note.text, dialogue_text=raw_dialogue.text)
     messages = dialogue_polisher.build_messages(
         polished_note=note.content, dialogue=raw_dialogue.content, coverage_misses=misses

@@ -22,7 +22,7 @@ from generation.services.pipeline.runners.context import (
 
 def run_note_writer(context: StepContext) -> None:
     step, case = context.step, context.case
-    scenario = required_version(case, ArtefactKind.SCENARIO)
+    scenario = required_version(context, ArtefactKind.SCENARIO)
     previous = previous_version(context, ArtefactKind.NOTE)
     examples = worked_examples(context)
     messages = note_writer.build_messages(
@@ -52,7 +52,7 @@ def run_note_writer(context: StepContext) -> None:
 
 
 def run_note_polisher(context: StepContext) -> None:
-    raw_note = required_version(context.case, ArtefactKind.NOTE)
+    raw_note = required_version(context, ArtefactKind.NOTE)
     messages = note_polisher.build_messages(note=raw_note.content)
     result = agent_call(context, messages=messages, schema=note_polisher.NotePolisherOutput)
     output: Any = result.output

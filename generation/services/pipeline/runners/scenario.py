@@ -81,7 +81,7 @@ def run_scenario_provider(context: StepContext) -> None:
 
 
 def run_scenario_judge(context: StepContext) -> None:
-    scenario = required_version(context.case, ArtefactKind.SCENARIO)
+    scenario = required_version(context, ArtefactKind.SCENARIO)
     verdict = _verdict(context, scenario=scenario)
     if verdict["approved"]:
         step_complete(context, result=verdict)
