@@ -18,6 +18,13 @@ def _plain_http_and_unhashed_static(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _example_candidates_read_each_time(settings):
+    """Tests change approvals and example rules and look at the next prompt at once: no process
+    cache of example candidates (tests/generation/test_examples.py tests the cache itself)."""
+    settings.EXAMPLE_CANDIDATES_CACHE_SECONDS = 0
+
+
 @pytest.fixture
 def clinician(db):
     return ClinicianFactory()

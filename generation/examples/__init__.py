@@ -14,18 +14,25 @@ Never a case an admin excluded for C, never the generated case itself, and, when
 calls go to a real (non-demo) endpoint, never a case that any call to a local demo
 endpoint wrote: a reviewer's edit of demo text is still demo text. Imported cases and the
 shipped examples carry no demo text.
+
+Each worker process keeps a chapter's candidates (pins, exclusions, eligible cases) for
+EXAMPLE_CANDIDATES_CACHE_SECONDS, so the steps of a batch do not read every approved case of
+the chapter each time; an approval or an admin's rule shows in the prompts within that time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from generation.models import AgentCall, ArtefactKind, Case, CaseStatus, ExampleRule, ExampleRuleKind, IcdCode
@@ -71,22 +78,57 @@ def rotation_rank(*, seed: str, case_id: int) -> bytes:
     return hashlib.sha256(f"{seed}:{case_id}".encode()).digest()
 
 
-def _ordered_candidate_ids(
-    *, code: IcdCode, seed: str, for_demo_endpoint: bool, exclude_case_id: int | None
-) -> list[int]:
-    chapter, category = code.chapter, code.code[:3]
+@dataclass(frozen=True)
+class ChapterCandidates:
+    """The approved cases a chapter's prompts may show: the pinned ones in pin order, then
+    the others with their codes (neither holds an excluded case)."""
+
+    pinned: tuple[int, ...]
+    others: tuple[tuple[int, str], ...]
+
+
+def _chapter_candidates_read(*, chapter: str, for_demo_endpoint: bool) -> ChapterCandidates:
     rules = ExampleRule.objects.filter(chapter=chapter)
-    excluded = {*rules.filter(kind=ExampleRuleKind.EXCLUDE).values_list("case_id", flat=True), exclude_case_id}
+    excluded = set(rules.filter(kind=ExampleRuleKind.EXCLUDE).values_list("case_id", flat=True))
     eligible = example_eligible_cases(for_demo_endpoint=for_demo_endpoint)
     pinned_in_order = rules.filter(kind=ExampleRuleKind.PIN).order_by("id").values_list("case_id", flat=True)
     eligible_pins = set(eligible.filter(pk__in=pinned_in_order).values_list("pk", flat=True))
     pinned = [case_id for case_id in pinned_in_order if case_id in eligible_pins and case_id not in excluded]
     others = eligible.filter(code__chapter=chapter).exclude(pk__in=pinned).values_list("pk", "code__code")
+    return ChapterCandidates(
+        pinned=tuple(pinned), others=tuple((pk, other) for pk, other in others if pk not in excluded)
+    )
+
+
+_candidates_kept: dict[tuple[str, bool], tuple[float, ChapterCandidates]] = {}
+_candidates_lock = threading.Lock()
+
+
+def chapter_candidates(*, chapter: str, for_demo_endpoint: bool) -> ChapterCandidates:
+    """The chapter's candidates, as read at most EXAMPLE_CANDIDATES_CACHE_SECONDS ago by this
+    process (read every time when that is 0)."""
+    keep_for, key, now = settings.EXAMPLE_CANDIDATES_CACHE_SECONDS, (chapter, for_demo_endpoint), time.monotonic()
+    with _candidates_lock:
+        kept = _candidates_kept.get(key)
+    if kept is not None and now - kept[0] < keep_for:
+        return kept[1]
+    found = _chapter_candidates_read(chapter=chapter, for_demo_endpoint=for_demo_endpoint)
+    if keep_for > 0:
+        with _candidates_lock:
+            _candidates_kept[key] = (now, found)
+    return found
+
+
+def _ordered_candidate_ids(
+    *, code: IcdCode, seed: str, for_demo_endpoint: bool, exclude_case_id: int | None
+) -> list[int]:
+    category = code.code[:3]
+    candidates = chapter_candidates(chapter=code.chapter, for_demo_endpoint=for_demo_endpoint)
     rotated = sorted(
-        ((pk, other_code) for pk, other_code in others if pk not in excluded),
+        ((pk, other_code) for pk, other_code in candidates.others if pk != exclude_case_id),
         key=lambda row: (row[1][:3] != category, rotation_rank(seed=seed, case_id=row[0])),
     )
-    return [*pinned, *(pk for pk, _code in rotated)]
+    return [*(pk for pk in candidates.pinned if pk != exclude_case_id), *(pk for pk, _code in rotated)]
 
 
 def _complete_examples(case_ids: list[int], *, page: int) -> Iterator[WorkedExample]:

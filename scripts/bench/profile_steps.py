@@ -26,6 +26,14 @@ import common  # noqa: E402
 from pipeline import endpoint_configure, test_server  # noqa: E402
 
 
+def _backend_pid(connection) -> int | None:  # type: ignore[no-untyped-def]
+    """The PostgreSQL server process serving this connection (None on SQLite)."""
+    if connection.vendor != "postgresql":
+        return None
+    connection.ensure_connection()
+    return int(connection.connection.info.backend_pid)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20)
@@ -58,6 +66,7 @@ def main(argv: list[str]) -> int:
             profiler = cProfile.Profile(time.process_time)  # CPU, not wall: waits on the database are not ours
             cpu_by_agent: dict[str, list[float]] = defaultdict(list)
             queries_by_agent: dict[str, list[int]] = defaultdict(list)
+            backend_cpu = 0.0
             for n, batch_codes in enumerate((codes[:2], codes[2:])):
                 batch = batch_create(request=BatchRequest(codes=batch_codes, pairs_per_code=1, endpoint_name="bench"))
                 from generation.services.batches import batch_start
@@ -70,6 +79,8 @@ def main(argv: list[str]) -> int:
                     if not pending:
                         break
                     for step_id, agent in pending:
+                        backend = _backend_pid(connection)
+                        backend_before = common.cpu_of([backend], with_reaped_children=False) if backend else 0.0
                         started = time.process_time()
                         statements: list[str] = []
 
@@ -89,6 +100,8 @@ def main(argv: list[str]) -> int:
                                 print("   ", sql[:220])
                         if n:
                             cpu_by_agent[agent].append((time.process_time() - started) * 1000)
+                            if backend:
+                                backend_cpu += common.cpu_of([backend], with_reaped_children=False) - backend_before
                             queries_by_agent[agent].append(len(statements))
         print(f"{'agent':<22} {'steps':>5} {'cpu ms/step':>12} {'SQL/step':>9}")
         total_cpu = total_steps = 0.0
@@ -98,6 +111,8 @@ def main(argv: list[str]) -> int:
             print(f"{agent:<22} {len(times):>5} {sum(times) / len(times):>12.1f} "
                   f"{sum(queries_by_agent[agent]) / len(times):>9.1f}")  # fmt: skip
         print(f"{'all':<22} {int(total_steps):>5} {total_cpu / max(total_steps, 1):>12.1f}")
+        if connection.vendor == "postgresql":
+            print(f"PostgreSQL backend CPU per step: {1000 * backend_cpu / max(total_steps, 1):.1f} ms")
         if not args.profile:
             return 0
         stats = pstats.Stats(profiler)

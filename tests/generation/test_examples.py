@@ -194,3 +194,23 @@ def test_a_demo_endpoint_run_may_show_demo_approvals():
 
     assert "DEMO-ONLY PLAN TEXT" in _prompts(replay)
     assert set(InContextExample.objects.filter(case=case).values_list("example_case_id", flat=True)) == {demo_case.pk}
+
+
+def test_a_worker_keeps_a_chapters_candidates_for_the_configured_time(settings, monkeypatch, django_assert_num_queries):
+    import generation.examples as examples
+
+    settings.EXAMPLE_CANDIDATES_CACHE_SECONDS = 60
+    monkeypatch.setattr(examples, "_candidates_kept", {})
+    clock = [1000.0]
+    monkeypatch.setattr(examples.time, "monotonic", lambda: clock[0])
+    first = _approved_example()
+    assert _ids(limit=2, seed="a") == [first.pk]
+
+    second = _approved_example()  # approved after the chapter was read: not seen yet
+    code = _code()
+    with django_assert_num_queries(2):  # the examples' cases and their texts; no candidate reads
+        examples.examples_for_code(code=code, limit=2, seed="a")
+    assert _ids(limit=2, seed="a") == [first.pk]
+
+    clock[0] += 61  # kept for 60 s: read again
+    assert set(_ids(limit=2, seed="a")) == {first.pk, second.pk}
