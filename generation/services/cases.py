@@ -33,7 +33,10 @@ from generation.services.checks import (
     case_flag_fields,
     checks_compute,
 )
-from generation.services.near_duplicates import near_duplicates_index_on_commit
+from generation.services.near_duplicates import (
+    near_duplicates_index_on_commit,
+    near_duplicates_index_version_on_commit,
+)
 
 
 def case_transition(*, case: Case, to: str, error: str = "", expected: str | None = None) -> Case:
@@ -104,8 +107,8 @@ class VersionDraft:
     check_flags: list[Any]
     rendered: bool  # the text was rendered from the content (an imported version keeps its own)
     check_versions: dict[str, int] | None = None  # None: flags given, not checked here
-    # {kind: version id} of the case's other texts the checks read beside this one.
-    checked_beside: dict[str, int] | None = None
+    # The case's other current versions the checks read beside this one, by kind.
+    checked_beside: dict[str, ArtefactVersion] | None = None
 
 
 def artefact_version_draft(
@@ -139,7 +142,7 @@ def artefact_version_draft(
 
 def _draft_checks(
     *, case: Case, kind: str, content: dict[str, Any], text: str, current: dict[str, ArtefactVersion] | None
-) -> tuple[VersionChecks, dict[str, int]]:
+) -> tuple[VersionChecks, dict[str, ArtefactVersion]]:
     """The draft checked beside the case's other current texts, and which versions those were.
     Should they change before the write, the refresh after the write's commit checks again
     (case_checks_refresh)."""
@@ -149,20 +152,31 @@ def _draft_checks(
         current = current_versions(case=case)
     texts = {other: ArtefactText(v.text, v.content) for other, v in current.items()}
     texts[kind] = ArtefactText(text, content)
-    beside = {other: version.pk for other, version in current.items() if other != kind}
+    beside = {other: version for other, version in current.items() if other != kind}
     return checks_compute(case=case, kind=kind, texts=texts), beside
 
 
-def _kinds_to_recheck(*, draft: VersionDraft, current: dict[str, int]) -> tuple[str, ...]:
-    """The checked texts a new version's write must have checked again once it commits: the
-    case's other checked texts (what they find depends on this one), and this one too unless
-    its draft was checked beside exactly the other texts that are current now."""
-    others = tuple(kind for kind in CHECKED_KINDS if kind != draft.kind and kind in current)
-    beside_now = {kind: version_id for kind, version_id in current.items() if kind != draft.kind}
-    checked_up_to_date = draft.check_versions is not None and draft.checked_beside == beside_now
-    if draft.kind in CHECKED_KINDS and not checked_up_to_date:
-        return (draft.kind, *others)
-    return others
+def _checked_beside_current(draft: VersionDraft, current: dict[str, int]) -> bool:
+    """The draft was checked here, beside exactly the other versions that are current now."""
+    if draft.check_versions is None or draft.checked_beside is None:
+        return False
+    beside = {kind: version.pk for kind, version in draft.checked_beside.items()}
+    return beside == {kind: version_id for kind, version_id in current.items() if kind != draft.kind}
+
+
+def _checks_refresh_after_write(
+    *, case: Case, draft: VersionDraft, version: ArtefactVersion, current: dict[str, int]
+) -> None:
+    """Have the checked texts whose findings the new version may change checked again once its
+    write commits: the case's other checked texts, and this one too unless its draft was
+    checked beside the texts that are current now (then the texts in hand are the current ones)."""
+    others: tuple[str, ...] = tuple(kind for kind in CHECKED_KINDS if kind != draft.kind and kind in current)
+    up_to_date = _checked_beside_current(draft, current)
+    kinds = others if up_to_date or draft.kind not in CHECKED_KINDS else (draft.kind, *others)
+    if not kinds:
+        return
+    known = {**draft.checked_beside, draft.kind: version} if up_to_date and draft.checked_beside is not None else None
+    case_checks_refresh_on_commit(case=case, kinds=kinds, known=known)
 
 
 def artefact_version_write(
@@ -204,14 +218,12 @@ def artefact_version_write(
         Case.objects.filter(pk=case.pk).update(**fields)
         if version.source != VersionSource.HUMAN_DRAFT:
             ids_before = {kind: version_id for kind, (version_id, _) in current.items() if version_id != version.pk}
-            recheck = _kinds_to_recheck(draft=draft, current=ids_before)
-            if recheck:
-                case_checks_refresh_on_commit(case_id=case.pk, kinds=recheck)
+            _checks_refresh_after_write(case=case, draft=draft, version=version, current=ids_before)
             # A raw LLM note or dialogue is replaced by its polisher's within the same stage, before
             # any reviewer or export sees it: only the polished one is worth indexing (`manage.py
             # near_duplicates` catches up a case whose polisher failed).
             if version.kind in NEAR_DUPLICATE_KINDS and version.source != VersionSource.LLM_RAW:
-                near_duplicates_index_on_commit(case_ids=[case.pk])
+                near_duplicates_index_version_on_commit(version=version)
         return version
 
 

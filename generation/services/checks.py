@@ -119,14 +119,20 @@ def case_flag_fields(latest_flags: Iterable[list[Any]]) -> dict[str, Any]:
 
 
 def case_checks_refresh(
-    *, case_id: int, codes: tuple[str, ...] | None = None, kinds: Iterable[str] = CHECKED_KINDS
+    *,
+    case_id: int,
+    codes: tuple[str, ...] | None = None,
+    kinds: Iterable[str] = CHECKED_KINDS,
+    case: Case | None = None,
+    known: Mapping[str, ArtefactVersion] | None = None,
 ) -> bool:
     """Check the case's current texts of `kinds` (its note and dialogue) again and store the
     results and the badge. The checks run before the short transaction; if a newer version was
     written meanwhile, nothing is stored (False): that version's writer refreshes after its own
-    commit."""
-    case = Case.objects.select_related("code", "batch").get(pk=case_id)
-    read = current_versions(case=case)
+    commit. A writer passes the `case` (with its code and batch) and the current versions it
+    `known`s, which are then not read again (the transaction still makes sure they are current)."""
+    case = case or Case.objects.select_related("code", "batch").get(pk=case_id)
+    read = dict(known) if known is not None else current_versions(case=case)
     texts = _texts(read)
     kinds = set(kinds)
     checked: dict[str, VersionChecks] = {
@@ -156,11 +162,13 @@ def case_checks_refresh(
     return True
 
 
-def case_checks_refresh_on_commit(*, case_id: int, kinds: Iterable[str] = CHECKED_KINDS) -> None:
-    """Refresh the checks of the case's texts of `kinds` once the current transaction commits
+def case_checks_refresh_on_commit(
+    *, case: Case, kinds: Iterable[str] = CHECKED_KINDS, known: Mapping[str, ArtefactVersion] | None = None
+) -> None:
+    """case_checks_refresh of the case's texts of `kinds` once the current transaction commits
     (at once outside one)."""
     kinds = tuple(kinds)
-    transaction.on_commit(lambda: case_checks_refresh(case_id=case_id, kinds=kinds))
+    transaction.on_commit(lambda: case_checks_refresh(case_id=case.pk, kinds=kinds, case=case, known=known))
 
 
 def _is_stale(version: ArtefactVersion, codes: tuple[str, ...] | None) -> bool:

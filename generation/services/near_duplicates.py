@@ -24,9 +24,16 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
-from generation.models import NEAR_DUPLICATE_KINDS, Case, NearDuplicatePair, SignatureBand, TextSignature
+from generation.models import (
+    NEAR_DUPLICATE_KINDS,
+    ArtefactVersion,
+    Case,
+    NearDuplicatePair,
+    SignatureBand,
+    TextSignature,
+)
 from generation.selectors import current_versions_of_cases
 
 NUM_PERM = 128
@@ -140,9 +147,30 @@ def near_duplicates_index(*, case_ids: Collection[int]) -> int:
         found, empty = _stale_current_texts(chunk)
         signed += found
         emptied += empty
+    return _index_store(signed, emptied)
+
+
+def near_duplicates_index_version(*, version: ArtefactVersion) -> int:
+    """near_duplicates_index for a version just written as its case's current note or dialogue,
+    from its text in hand: 1 when it was indexed, 0 when the index holds a newer version."""
+    hashvalues = text_signature(version.text)
+    newer = TextSignature.objects.filter(case_id=version.case_id, kind=version.kind, version_id__gt=version.pk)
+    if hashvalues is None:
+        return _index_store([], [(version.case_id, version.kind)], unless=newer)
+    return _index_store([Signed(version.case_id, version.kind, version.pk, hashvalues)], [], unless=newer)
+
+
+def _index_store(
+    signed: list[Signed], emptied: list[tuple[int, str]], *, unless: QuerySet[TextSignature] | None = None
+) -> int:
+    """Replace the signatures, bands and pairs of these texts, in one transaction; returns how
+    many were signed. Nothing is replaced when `unless` finds a row (a newer version's writer
+    indexed it first: its signature stays)."""
     if not signed and not emptied:
         return 0
     with transaction.atomic():
+        if unless is not None and unless.exists():
+            return 0
         _forget([(s.case_id, s.kind) for s in signed] + emptied)
         TextSignature.objects.bulk_create(
             TextSignature(case_id=s.case_id, kind=s.kind, version_id=s.version_id, hashvalues=s.hashvalues.tobytes())
@@ -151,6 +179,12 @@ def near_duplicates_index(*, case_ids: Collection[int]) -> int:
         _bands_store(signed)
         _pairs_store(signed)
     return len(signed)
+
+
+def near_duplicates_index_version_on_commit(*, version: ArtefactVersion) -> None:
+    """near_duplicates_index_version once the current transaction commits, as robust as
+    near_duplicates_index_on_commit."""
+    transaction.on_commit(lambda: near_duplicates_index_version(version=version), robust=True)
 
 
 def near_duplicates_index_on_commit(*, case_ids: Collection[int]) -> None:

@@ -111,3 +111,22 @@ def test_run_checks_with_a_check_code_recomputes_only_that_check(quiet_case):
     assert "1 rechecked" in _run_checks("--check", "dialogue_turns")
     dialogue.refresh_from_db()
     assert dialogue.check_versions["dialogue_turns"] == 1
+
+
+def test_a_draft_checked_beside_a_note_that_changed_before_its_write_is_checked_again(
+    quiet_case, django_capture_on_commit_callbacks
+):
+    from generation.services.cases import artefact_version_draft, artefact_version_write
+
+    case, _ = quiet_case
+    draft = artefact_version_draft(case=case, kind=ArtefactKind.DIALOGUE, content=QUIET_DIALOGUE)
+    assert draft.check_flags == []  # checked beside the quiet note
+    # Another writer's note, between this draft and its write (an agent's call takes seconds).
+    _write(case, ArtefactKind.NOTE, PRESCRIBING_NOTE, django_capture_on_commit_callbacks)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        written = artefact_version_write(case=case, draft=draft, source=VersionSource.LLM_RAW)
+
+    assert "coverage_prescription_unspoken" in _codes(written)
+    case.refresh_from_db()
+    assert " coverage_prescription_unspoken:error " in case.check_summary

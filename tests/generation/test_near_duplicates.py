@@ -148,3 +148,19 @@ def test_the_command_indexes_cases_written_before_the_index_existed():
 
     assert TextSignature.objects.count() == 4
     assert [match.case for match in near_duplicates_of_case(case=first)] == [second]
+
+
+def test_indexing_an_older_version_after_a_newer_one_keeps_the_newer():
+    from generation.services.near_duplicates import near_duplicates_index_version
+
+    case = CaseFactory(code=IcdCodeFactory(code="R05.9"))
+    older, newer = (
+        artefact_version_create(
+            case=case, kind=ArtefactKind.NOTE, content={}, source=VersionSource.IMPORTED, text=synthetic_text(n)
+        )
+        for n in (7, 8)
+    )  # not indexed yet: their on-commit callbacks are not run
+    assert near_duplicates_index_version(version=newer) == 1
+    # Two writers' indexing, the older one last (it was slower): the newer signature stays.
+    assert near_duplicates_index_version(version=older) == 0
+    assert list(TextSignature.objects.filter(case=case).values_list("version_id", flat=True)) == [newer.pk]
