@@ -99,7 +99,7 @@ def current_versions_of_cases(
 ) -> dict[tuple[int, str], ArtefactVersion]:
     """{(case id, kind): its current version} for many cases in one query (on PostgreSQL,
     DISTINCT ON reads only the current rows; elsewhere the older ones are skipped here)."""
-    versions = ArtefactVersion.objects.filter(case_id__in=list(case_ids)).select_related("author", "agent_call")
+    versions = ArtefactVersion.objects.filter(case_id__in=list(case_ids)).select_related("author")
     if kind is not None:
         versions = versions.filter(kind=kind)
     versions = _current_first(versions)

@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--broker-url", default="", help="redis://...: the endpoint limits kept in Redis, as in production")
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="CPU figures only")
@@ -46,7 +47,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     scratch = tempfile.mkdtemp(prefix="medsynth-profile-steps-")
     try:
-        common.django_setup(data_dir=scratch, database_url=args.database_url)
+        common.django_setup(data_dir=scratch, database_url=args.database_url, broker_url=args.broker_url)
         from django.core.management import call_command
         from django.db import connection
 

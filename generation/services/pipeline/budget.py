@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from generation import selectors
@@ -32,11 +31,6 @@ STEP_RESERVE_KEY = "step_reserve"
 def step_reserve_of(estimate: dict[str, Any] | None, agent: str) -> Decimal:
     """The reserve a batch's stored estimate holds for one step of `agent` (none without one)."""
     return Decimal(((estimate or {}).get(STEP_RESERVE_KEY) or {}).get(agent, "0"))
-
-
-def in_uncapped_batch() -> Q:
-    """Steps whose batch has no budget cap (a condition for step_claim): nothing to reserve."""
-    return Q(case__batch__budget__isnull=True)
 
 
 def step_claim_within_budget(*, step_id: int, task_id: str) -> PipelineStep | None:

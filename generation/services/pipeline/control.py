@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db.models import Q
-
 from generation.llm import LlmCallError
-from generation.models import BATCH_HOLDING_STATUSES, BatchStatus, CallErrorKind, GenerationBatch, PipelineStep
+from generation.models import BATCH_HOLDING_STATUSES, BatchStatus, CallErrorKind, GenerationBatch
 
 
 class BatchCancelled(LlmCallError):
@@ -37,15 +35,10 @@ def batch_accepts_new_calls(batch: GenerationBatch) -> bool:
     return _batch_status(batch.pk) not in BATCH_HOLDING_STATUSES
 
 
-def in_unpaused_batch() -> Q:
-    """Steps whose batch is not paused (a condition for step_claim)."""
-    return ~Q(case__batch__status=BatchStatus.PAUSED)
-
-
-def step_held_by_pause(*, step_id: int) -> bool:
-    """The step belongs to a paused batch: leave it as it is, without claiming it;
-    batch_resume enqueues it again."""
-    return PipelineStep.objects.filter(pk=step_id, case__batch__status=BatchStatus.PAUSED).exists()
+def holds_its_steps(batch: GenerationBatch) -> bool:
+    """A paused batch: its steps are left as they are, without being claimed; batch_resume
+    enqueues them again."""
+    return batch.status == BatchStatus.PAUSED
 
 
 def stop_when_cancelled(*, batch_id: int) -> Callable[[], None]:

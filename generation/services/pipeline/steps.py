@@ -72,28 +72,50 @@ def step_claimable(*, now: datetime) -> Q:
     return Q(status=StepStatus.PENDING) | lease_expired(now=now)
 
 
-def step_claim(
-    *, step_id: int, task_id: str, reserved_cost: Decimal = Decimal(0), only_if: Q | None = None
-) -> PipelineStep | None:
-    """The step, now RUNNING under a fresh lease held by this run; None when this message
-    has nothing to do.
+def step_for_run(*, step_id: int) -> PipelineStep | None:
+    """The step with what a run of it reads (its case, batch, endpoint, code, role and survey
+    snapshot), in one query; None when there is no such step."""
+    return (
+        PipelineStep.objects.select_related(
+            "case__batch__endpoint", "case__code", "case__role", "case__survey_snapshot", "requested_by"
+        )
+        .filter(pk=step_id)
+        .first()
+    )
+
+
+def step_claim_read(*, step: PipelineStep, task_id: str, reserved_cost: Decimal = Decimal(0)) -> bool:
+    """Claim the step as step_for_run read it: True when it is now RUNNING under a fresh lease
+    held by this run, False when this message has nothing to do.
 
     A PENDING step is claimed; so is a RUNNING step whose lease has expired (its worker
     died, or it overran its time limit): this run takes it over. While the lease is live,
     any other message for the step (a redelivery, a copy sent by the recovery pass) is
-    dropped, so one agent never runs twice at once for the same step. `reserved_cost` is
-    what the run holds against its batch's budget cap (see budget); `only_if`, a further
-    condition on the step, checked in the same statement.
+    dropped, so one agent never runs twice at once for the same step. The UPDATE is also
+    conditional on the claim count read, so a run claims the step it read and no later
+    state of it. `reserved_cost` is what the run holds against its batch's budget cap
+    (see budget).
     """
     now = timezone.now()
-    claimed = PipelineStep.objects.filter(step_claimable(now=now), only_if or Q(), pk=step_id).update(
-        **_claim_fields(now=now, task_id=task_id), reserved_cost=reserved_cost
+    fields = {**_claim_fields(now=now, task_id=task_id), "claim_count": step.claim_count + 1}
+    claimed = PipelineStep.objects.filter(step_claimable(now=now), pk=step.pk, claim_count=step.claim_count).update(
+        **fields, reserved_cost=reserved_cost
     )
     if not claimed:
+        return False
+    for name, value in fields.items():
+        setattr(step, name, value)
+    step.reserved_cost = reserved_cost
+    return True
+
+
+def step_claim(*, step_id: int, task_id: str, reserved_cost: Decimal = Decimal(0)) -> PipelineStep | None:
+    """The step, now RUNNING under a fresh lease held by this run (see step_claim_read); None
+    when this message has nothing to do."""
+    step = step_for_run(step_id=step_id)
+    if step is None or not step_claim_read(step=step, task_id=task_id, reserved_cost=reserved_cost):
         return None
-    return PipelineStep.objects.select_related(
-        "case__batch__endpoint", "case__code", "case__role", "case__survey_snapshot", "requested_by"
-    ).get(pk=step_id)
+    return step
 
 
 def _held_by_this_run(step: PipelineStep) -> QuerySet[PipelineStep]:
@@ -109,7 +131,6 @@ def _claim_fields(*, now: datetime, task_id: str) -> dict[str, Any]:
         "lease_token": uuid.uuid4().hex,
         "lease_owner": this_process(),
         "lease_expires_at": now + lease_length(),
-        "claim_count": F("claim_count") + 1,
     }
 
 
@@ -143,7 +164,7 @@ def step_batch_take(*, step_id: int, provider_batch: ProviderBatch) -> PipelineS
     fail it: its lines failed too often); None when it waits no more."""
     now = timezone.now()
     if not in_provider_batch(step_id=step_id, provider_batch=provider_batch).update(
-        **_claim_fields(now=now, task_id="provider-batch")
+        **_claim_fields(now=now, task_id="provider-batch"), claim_count=F("claim_count") + 1
     ):
         return None
     return PipelineStep.objects.select_related("case").get(pk=step_id)

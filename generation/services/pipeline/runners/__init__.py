@@ -12,16 +12,16 @@ from typing import Any
 from generation.agents import dialogue_generator
 from generation.llm import LlmCallError
 from generation.models import AGENT_GENERATING_STATUS, AgentName, Case, InvalidTransition, PipelineStep
-from generation.services.pipeline.budget import in_uncapped_batch, step_claim_within_budget
+from generation.services.pipeline.budget import step_claim_within_budget
 from generation.services.pipeline.config import pipeline_config
-from generation.services.pipeline.control import in_unpaused_batch, step_held_by_pause
+from generation.services.pipeline.control import holds_its_steps
 from generation.services.pipeline.leases import STEP_MAX_RUNS, StepLeaseLost, lease_kept
 from generation.services.pipeline.provider_batches import AwaitingProviderBatch, unread_batch_reply_record
 from generation.services.pipeline.runners.context import StepContext
 from generation.services.pipeline.runners.dialogue import run_dialogue_generator, run_dialogue_polisher
 from generation.services.pipeline.runners.note import run_note_polisher, run_note_writer
 from generation.services.pipeline.runners.scenario import run_scenario_judge, run_scenario_provider
-from generation.services.pipeline.steps import step_batch_wait, step_claim, step_fail
+from generation.services.pipeline.steps import step_batch_wait, step_claim_read, step_fail, step_for_run
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,13 @@ STEP_RUNNERS: dict[str, Callable[[StepContext], None]] = {
 def pipeline_step_run(*, step_id: int, task_id: str = "") -> None:
     """Run one agent step; a message for a step that is done, or running under a live
     lease, is dropped."""
-    step = step_claim(step_id=step_id, task_id=task_id, only_if=in_unpaused_batch() & in_uncapped_batch())
-    if step is None:  # not claimed in one statement: a paused or capped batch, or nothing to do
-        if step_held_by_pause(step_id=step_id):
-            return  # no new LLM call in a paused batch; batch_resume enqueues the step again
+    step = step_for_run(step_id=step_id)
+    if step is None or holds_its_steps(step.case.batch):
+        return  # no new LLM call in a paused batch; batch_resume enqueues the step again
+    if step.case.batch.budget is not None:
         step = step_claim_within_budget(step_id=step_id, task_id=task_id)
+    elif not step_claim_read(step=step, task_id=task_id):
+        step = None
     if step is None:
         return  # nothing to do, or the batch was paused at its budget cap
     step_run_claimed(step=step)
