@@ -91,3 +91,26 @@ def test_a_message_the_broker_refuses_leaves_its_step_pending_without_a_time_for
         assert batches.batch_start(batch_id=batch.pk) == 3
     waiting = PipelineStep.objects.filter(case__batch=batch, enqueued_at__isnull=True)
     assert list(waiting.values_list("case_id", flat=True)) == [refused.pk]
+
+
+@pytest.mark.parametrize("broker_up", [True, False])
+def test_a_next_step_is_written_with_its_send_time_and_a_refused_message_leaves_it_unsent(
+    broker_up, django_capture_on_commit_callbacks
+):
+    from generation.services.pipeline.steps import step_create
+
+    case = CaseFactory(status=CaseStatus.NOTE_GENERATING)
+    refusal = None if broker_up else ConnectionError("broker down")
+    with (
+        CaptureQueriesContext(connection) as captured,
+        mock.patch("generation.tasks.run_pipeline_step.delay", side_effect=refusal) as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        step = step_create(case=case, agent=AgentName.NOTE_WRITER)
+
+    send.assert_called_once_with(step.pk)
+    step.refresh_from_db()
+    # Sent: noted when written, with no second write; refused: never sent, for the recovery pass.
+    assert (step.enqueued_at is not None) is broker_up
+    updates = [q for q in captured.captured_queries if q["sql"].startswith("UPDATE") and '"enqueued_at"' in q["sql"]]
+    assert len(updates) == (0 if broker_up else 1)

@@ -28,20 +28,26 @@ def step_enqueue(*, step_id: int) -> bool:
     return steps_enqueue(step_ids=[step_id]) == 1
 
 
-def steps_enqueue(*, step_ids: list[int]) -> int:
-    """step_enqueue for many steps, noting when in one write: how many messages were sent."""
+def steps_enqueue(*, step_ids: list[int], noted: bool = False) -> int:
+    """step_enqueue for many steps, noting when in one write: how many messages were sent.
+    `noted`: the steps were written with the time their message would be sent (step_create),
+    so only a message the broker refused is written down, as never sent."""
     from generation.tasks import run_pipeline_step  # the task module imports this one
 
-    sent = []
+    sent, refused = [], []
     for step_id in step_ids:
         try:
             run_pipeline_step.delay(step_id)
         except Exception:
             logger.exception("Could not enqueue step %s; the recovery pass will send it again.", step_id)
+            refused.append(step_id)
             continue
         sent.append(step_id)
-    if sent:
-        PipelineStep.objects.filter(pk__in=sent, status=StepStatus.PENDING).update(enqueued_at=timezone.now())
+    pending = PipelineStep.objects.filter(status=StepStatus.PENDING)
+    if sent and not noted:
+        pending.filter(pk__in=sent).update(enqueued_at=timezone.now())
+    if refused and noted:
+        pending.filter(pk__in=refused).update(enqueued_at=None)
     return len(sent)
 
 
@@ -49,15 +55,22 @@ def step_create(
     *, case: Case, agent: str, feedback: str = "", requested_by: User | None = None, enqueue: bool = True
 ) -> PipelineStep:
     """The next attempt of `agent` for `case`, enqueued once the transaction commits (unless
-    `enqueue` is False: the caller sends it, with others, through steps_enqueue)."""
+    `enqueue` is False: the caller sends it, with others, through steps_enqueue). The step is
+    written with the time its message goes out, which saves a write per step; should the
+    broker refuse it, steps_enqueue writes it down as never sent."""
     with transaction.atomic(savepoint=False):
         same_agent = PipelineStep.objects.filter(case=OuterRef("pk"), agent=agent)
         last = case_lock_and_last(case_id=case.pk, rows=same_agent, field="attempt")
         step = PipelineStep.objects.create(
-            case=case, agent=agent, attempt=last + 1, feedback=feedback, requested_by=requested_by
+            case=case,
+            agent=agent,
+            attempt=last + 1,
+            feedback=feedback,
+            requested_by=requested_by,
+            enqueued_at=timezone.now() if enqueue else None,
         )
         if enqueue:
-            transaction.on_commit(lambda: step_enqueue(step_id=step.pk))
+            transaction.on_commit(lambda: steps_enqueue(step_ids=[step.pk], noted=True))
     return step
 
 
