@@ -1,9 +1,14 @@
-"""Where a pipeline step's CPU goes: every step of a small batch run in this process (no
-Celery worker, no broker round trip) against the local test server at zero latency, under
-cProfile. Prints CPU ms per step by agent, SQL statements per step by agent, and the top
-functions by cumulative time.
+"""Where a pipeline step's CPU goes: every step of a small batch run in this process (no Celery
+worker, no message sent) against the local test server at zero latency. Prints, per agent, our CPU
+ms per step and SQL statements per step, the PostgreSQL server's CPU per step (its backend's, from
+/proc), and with --profile the top functions under cProfile (CPU time, not wall).
 
-    python scripts/bench/profile_steps.py --pairs 20 --database-url postgresql://.../db
+    python scripts/bench/profile_steps.py --pairs 20 --database-url postgresql://.../db \\
+        --broker-url redis://127.0.0.1:6379/14 --profile
+
+A 2-pair batch runs first, unmeasured (imports, first connections, prepared statements).
+--broker-url keeps the endpoint limits in Redis, as in production; the database (a fresh one is
+best) is left with the rows. --sql prints the statements of one step of each agent.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,8 +32,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import common  # noqa: E402
 from pipeline import endpoint_configure, test_server  # noqa: E402
 
+WARMUP_PAIRS = 2
 
-def _backend_pid(connection) -> int | None:  # type: ignore[no-untyped-def]
+
+@dataclass
+class Figures:
+    cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statements: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    backend_cpu_s: float = 0.0
+
+    def steps(self) -> int:
+        return sum(len(times) for times in self.cpu_ms.values())
+
+
+def _backend_pid(connection: Any) -> int | None:
     """The PostgreSQL server process serving this connection (None on SQLite)."""
     if connection.vendor != "postgresql":
         return None
@@ -34,16 +53,71 @@ def _backend_pid(connection) -> int | None:  # type: ignore[no-untyped-def]
     return int(connection.connection.info.backend_pid)
 
 
+def _step_run(
+    step_id: int, *, agent: str, figures: Figures | None, profiler: cProfile.Profile | None, sql: bool
+) -> None:
+    from django.db import connection
+
+    from generation.services.pipeline import pipeline_step_run
+
+    statements: list[str] = []
+
+    def counted(execute, sql_text, params, many, context):  # type: ignore[no-untyped-def]
+        statements.append(sql_text)
+        return execute(sql_text, params, many, context)
+
+    backend = _backend_pid(connection)
+    backend_before = common.cpu_of([backend], with_reaped_children=False) if backend else 0.0
+    started = time.process_time()
+    with connection.execute_wrapper(counted):
+        if profiler:
+            profiler.enable()
+        pipeline_step_run(step_id=step_id, task_id=f"profile-{step_id}")
+        if profiler:
+            profiler.disable()
+    if figures is None:
+        return
+    if sql and not figures.cpu_ms[agent]:
+        print(f"--- {agent}: {len(statements)} statements", *(f"    {text[:200]}" for text in statements), sep="\n")
+    figures.cpu_ms[agent].append((time.process_time() - started) * 1000)
+    figures.statements[agent].append(len(statements))
+    if backend:
+        figures.backend_cpu_s += common.cpu_of([backend], with_reaped_children=False) - backend_before
+
+
+def batch_run(codes: list[str], **measure: Any) -> None:
+    """A batch of one pair per code, every step run here until none is pending."""
+    from generation.models import PipelineStep, StepStatus
+    from generation.services.batches import BatchRequest, batch_create, batch_start
+
+    batch = batch_create(request=BatchRequest(codes=codes, pairs_per_code=1, endpoint_name="bench"))
+    batch_start(batch_id=batch.pk)
+    pending = PipelineStep.objects.filter(case__batch=batch, status=StepStatus.PENDING)
+    while steps := list(pending.values_list("pk", "agent")):
+        for step_id, agent in steps:
+            _step_run(step_id, agent=agent, **measure)
+
+
+def report(figures: Figures, *, vendor: str) -> None:
+    print(f"{'agent':<22} {'steps':>5} {'cpu ms/step':>12} {'SQL/step':>9}")
+    for agent, times in figures.cpu_ms.items():
+        statements = figures.statements[agent]
+        print(f"{agent:<22} {len(times):>5} {sum(times) / len(times):>12.1f} {sum(statements) / len(times):>9.1f}")
+    steps = max(figures.steps(), 1)
+    all_cpu = sum(sum(times) for times in figures.cpu_ms.values())
+    print(f"{'all':<22} {steps:>5} {all_cpu / steps:>12.1f}")
+    if vendor == "postgresql":
+        print(f"PostgreSQL backend CPU per step: {1000 * figures.backend_cpu_s / steps:.1f} ms")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--broker-url", default="", help="redis://...: the endpoint limits kept in Redis, as in production")
+    parser.add_argument("--broker-url", default="", help="redis://...: endpoint limits in Redis, as in production")
+    parser.add_argument("--profile", action="store_true", help="also the top functions under cProfile")
     parser.add_argument("--top", type=int, default=45)
-    parser.add_argument("--sort", default="cumulative")
-    parser.add_argument("--no-profile", dest="profile", action="store_false", help="CPU figures only")
     parser.add_argument("--sql", action="store_true", help="print the statements of one step per agent")
-    parser.add_argument("--dump", type=Path, help="write the cProfile stats here")
     args = parser.parse_args(argv)
     scratch = tempfile.mkdtemp(prefix="medsynth-profile-steps-")
     try:
@@ -51,75 +125,18 @@ def main(argv: list[str]) -> int:
         from django.core.management import call_command
         from django.db import connection
 
-        from generation.models import PipelineStep, StepStatus
-        from generation.services.batches import BatchRequest, batch_create
-        from generation.services.pipeline import pipeline_step_run
-
         call_command("migrate", verbosity=0)
-        codes = [code.code for code in common.synthetic_codes(args.pairs + 2)]
-        no_messages = mock.patch.multiple(
-            "generation.services.pipeline.steps", step_enqueue=lambda *, step_id: True,
-            steps_enqueue=lambda *, step_ids: len(step_ids),
-        )  # fmt: skip
-        with test_server(latency=0.0, pad_bytes=0, fault_rate=0.0) as url, no_messages, \
-                mock.patch("generation.services.batches.steps_enqueue", lambda *, step_ids: len(step_ids)):
+        codes = [code.code for code in common.synthetic_codes(args.pairs + WARMUP_PAIRS)]
+        no_messages = mock.patch("generation.tasks.run_pipeline_step.delay")  # steps run here, in order
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
+        figures = Figures()
+        with test_server(latency=0.0, pad_bytes=0, fault_rate=0.0) as url, no_messages:
             endpoint_configure(base_url=url, cap=12)
-            profiler = cProfile.Profile(time.process_time)  # CPU, not wall: waits on the database are not ours
-            cpu_by_agent: dict[str, list[float]] = defaultdict(list)
-            queries_by_agent: dict[str, list[int]] = defaultdict(list)
-            backend_cpu = 0.0
-            for n, batch_codes in enumerate((codes[:2], codes[2:])):
-                batch = batch_create(request=BatchRequest(codes=batch_codes, pairs_per_code=1, endpoint_name="bench"))
-                from generation.services.batches import batch_start
-
-                batch_start(batch_id=batch.pk)
-                while True:
-                    pending = list(
-                        PipelineStep.objects.filter(case__batch=batch, status=StepStatus.PENDING).values_list("pk", "agent")
-                    )
-                    if not pending:
-                        break
-                    for step_id, agent in pending:
-                        backend = _backend_pid(connection)
-                        backend_before = common.cpu_of([backend], with_reaped_children=False) if backend else 0.0
-                        started = time.process_time()
-                        statements: list[str] = []
-
-                        def counted(execute, sql, params, many, context, statements=statements):  # type: ignore[no-untyped-def]
-                            statements.append(sql)
-                            return execute(sql, params, many, context)
-
-                        with connection.execute_wrapper(counted):
-                            if n and args.profile:
-                                profiler.enable()
-                            pipeline_step_run(step_id=step_id, task_id=f"profile-{step_id}")
-                            if n and args.profile:
-                                profiler.disable()
-                        if n and args.sql and len(cpu_by_agent[agent]) == 0:
-                            print(f"--- {agent}: {len(statements)} statements")
-                            for sql in statements:
-                                print("   ", sql[:220])
-                        if n:
-                            cpu_by_agent[agent].append((time.process_time() - started) * 1000)
-                            if backend:
-                                backend_cpu += common.cpu_of([backend], with_reaped_children=False) - backend_before
-                            queries_by_agent[agent].append(len(statements))
-        print(f"{'agent':<22} {'steps':>5} {'cpu ms/step':>12} {'SQL/step':>9}")
-        total_cpu = total_steps = 0.0
-        for agent, times in cpu_by_agent.items():
-            total_cpu += sum(times)
-            total_steps += len(times)
-            print(f"{agent:<22} {len(times):>5} {sum(times) / len(times):>12.1f} "
-                  f"{sum(queries_by_agent[agent]) / len(times):>9.1f}")  # fmt: skip
-        print(f"{'all':<22} {int(total_steps):>5} {total_cpu / max(total_steps, 1):>12.1f}")
-        if connection.vendor == "postgresql":
-            print(f"PostgreSQL backend CPU per step: {1000 * backend_cpu / max(total_steps, 1):.1f} ms")
-        if not args.profile:
-            return 0
-        stats = pstats.Stats(profiler)
-        if args.dump:
-            stats.dump_stats(str(args.dump))
-        stats.sort_stats(args.sort).print_stats(args.top)
+            batch_run(codes[:WARMUP_PAIRS], figures=None, profiler=None, sql=False)
+            batch_run(codes[WARMUP_PAIRS:], figures=figures, profiler=profiler, sql=args.sql)
+        report(figures, vendor=connection.vendor)
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
