@@ -11,8 +11,8 @@ no two rows are near-duplicates. Sizes run in ascending order into one database.
 - CPU by part: the time spent in the validation pass, in parsing notes and dialogues, in the
   automatic checks of each imported version, and in the near-duplicate index (the functions
   wrapped with a CPU timer); "rest" is reading the rows again and writing them;
-- memory: the peak RSS above the RSS before the import (VmHWM, reset per size through
-  /proc/self/clear_refs), and with --tracemalloc the peak of Python allocations (a second import
+- memory: the process's peak RSS during the import (VmHWM, reset to the current RSS before
+  each size through /proc/self/clear_refs), and with --tracemalloc the peak of Python allocations (a second import
   of the same size: tracemalloc slows it, so its time is not reported).
 
     python scripts/bench/imports.py --rows 2000,8000 --format medsynth --json out.json
@@ -113,13 +113,13 @@ def _status_kib(field: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def rss_peak_reset() -> int:
-    """Reset the peak RSS to the current RSS; returns the current RSS in KiB."""
+def rss_peak_reset() -> None:
+    """Start measuring the peak RSS again from the current RSS."""
     Path("/proc/self/clear_refs").write_text("5")
-    return _status_kib("VmRSS")
 
 
 def rss_peak() -> int:
+    """The peak RSS in KiB since the last reset."""
     return _status_kib("VmHWM")
 
 
@@ -173,7 +173,7 @@ def measure_import(path: Path, *, fmt: str, traced: bool) -> dict[str, Any]:
     from review.datasets.imports import dataset_import_file
 
     gc.collect()
-    before = rss_peak_reset()
+    rss_peak_reset()
     if traced:
         tracemalloc.start()
     with cpu_by_part() as parts:
@@ -193,7 +193,7 @@ def measure_import(path: Path, *, fmt: str, traced: bool) -> dict[str, Any]:
             "cpu_s": round(cpu, 1),
             "cpu_ms_per_row": round(cpu * 1000 / rows, 2),
             "cpu_ms_per_row_by_part": by_part,
-            "rss_peak_mib": round((rss_peak() - before) / 1024, 1),
+            "rss_peak_mib": round(rss_peak() / 1024, 1),
         }
     return figures
 
@@ -211,7 +211,7 @@ def measure_size(*, rows: int, fmt: str, row_bytes: int, codes: list[str], folde
     path.unlink()
     print(
         f"{fmt:<9} {rows:>8,} rows {figures['file_mib']:>8.1f} MiB  {figures['cpu_ms_per_row']:>6.2f} ms CPU/row  "
-        f"{figures['wall_s']:>7.1f} s  RSS peak +{figures['rss_peak_mib']:.0f} MiB"
+        f"{figures['wall_s']:>7.1f} s  RSS peak {figures['rss_peak_mib']:.0f} MiB"
         + (f"  py peak {figures['py_peak_mib']:.0f} MiB" if traced else ""),
         flush=True,
     )
