@@ -42,7 +42,7 @@ class CodeFrequencyUploadForm(forms.Form):
     file = forms.FileField(
         validators=[read_whole_size_validate],
         help_text="CSV with the header code,count[,description]; codes with or without the dot. "
-        "Replaces every previously imported frequency."
+        "Replaces every previously imported frequency.",
     )
     delimiter = forms.ChoiceField(choices=[(",", "comma"), (";", "semicolon"), ("\t", "tab")], initial=",")
 

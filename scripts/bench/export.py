@@ -10,7 +10,7 @@ its card). Sizes run in ascending order, the pairs of the next size added to tho
   run through /proc/self/clear_refs, so Arrow's buffers count too), and with --tracemalloc the peak of Python
   allocations (a second export: tracemalloc slows it, so its time is not reported).
 
-    python scripts/bench/export.py --pairs 10000,50000 --runs jsonl:medsynth,jsonl:full --json out.json
+    python scripts/bench/export.py --pairs 2000,10000,50000 --every-format-at 2000 --tracemalloc --json out.json
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from imports import rss_peak, rss_peak_reset  # noqa: E402
 
 CODES = 500
 BULK = 1000
+EVERY_RUN = ("jsonl:medsynth", "csv:medsynth", "parquet:medsynth", "jsonl:full", "csv:full", "parquet:full")
 
 
 def _note(index: int) -> dict[str, str]:
@@ -133,12 +134,13 @@ def measure_export(*, fmt: str, profile: str, out: Path, traced: bool) -> dict[s
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", default="10000,50000", help="approved pairs per size, ascending")
-    parser.add_argument("--runs", default="jsonl:medsynth,jsonl:full", help="format:profile, comma-separated")
+    parser.add_argument("--runs", default="jsonl:medsynth", help="format:profile at every size, comma-separated")
+    parser.add_argument("--every-format-at", type=int, default=0, help="at this size, every format and profile")
     parser.add_argument("--tracemalloc", action="store_true", help="also the peak of Python allocations")
     parser.add_argument("--database-url", default="", help="a database of its own (left with the rows)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    runs = [tuple(run.split(":")) for run in args.runs.split(",")]
+    runs = args.runs.split(",")
     scratch = Path(tempfile.mkdtemp(prefix="medsynth-bench-export-"))
     sizes = []
     try:
@@ -154,12 +156,13 @@ def main(argv: list[str]) -> int:
             created = pairs
             print(f"{pairs:,} approved pairs ({time.perf_counter() - started:.0f} s to add)", flush=True)
             measured = []
-            for fmt, profile in runs:
+            every = [run for run in EVERY_RUN if run not in runs] if pairs == args.every_format_at else []
+            for fmt, profile in (run.split(":") for run in runs + every):
                 figures = measure_export(fmt=fmt, profile=profile, out=scratch / "export.zip", traced=args.tracemalloc)
                 measured.append(figures)
+                traced = f"  py peak {figures['py_peak_mib']:.0f} MiB" if args.tracemalloc else ""
                 print(f"  {fmt:<8} {profile:<9} {figures['seconds']:>7.1f} s  CPU {figures['cpu_s']:>6.1f} s  "
-                      f"RSS peak {figures['rss_peak_mib']:.0f} MiB"
-                      + (f"  py peak {figures['py_peak_mib']:.0f} MiB" if args.tracemalloc else ""), flush=True)  # fmt: skip
+                      f"RSS peak {figures['rss_peak_mib']:.0f} MiB{traced}", flush=True)  # fmt: skip
             sizes.append({"pairs": pairs, "runs": measured})
         database = connection.vendor
         connection.close()

@@ -42,14 +42,15 @@ import common  # noqa: E402
 
 CODES = 200
 GIGABYTE = 1024**3
-_WORDS = (
+_WORD_LIST = (
     "pain fever cough fatigue nausea dizziness swelling rash headache wheezing chest abdomen knee back "
     "shoulder left right mild severe intermittent constant worse better since morning evening night "
     "after meals exertion rest walking stairs sleeping medication tablet dose daily twice weekly "
     "blood pressure glucose sugar levels labs imaging x-ray ultrasound referral follow-up clinic "
     "history family mother father smoking alcohol exercise diet weight appetite urine stool vision "
     "hearing breathing tender normal clear warm stable improving denies reports describes notes"
-).split()
+)
+_WORDS = _WORD_LIST.split()
 _SECTIONS = ("SUBJECTIVE", "OBJECTIVE", "ASSESSMENT", "PLAN")
 
 
@@ -96,9 +97,10 @@ def import_file_write(path: Path, *, fmt: str, rows: int, row_bytes: int, codes:
                 handle.write(json.dumps({"icd10": code, "note_text": note, "dialogue_text": dialogue}) + "\n")
             return
         writer = csv.writer(handle)
-        writer.writerow([" Note", "Dialogue", "ICD10", "ICD10_desc"] if fmt == "medsynth" else ["dialogue", "note", "code"])
+        medsynth = fmt == "medsynth"
+        writer.writerow([" Note", "Dialogue", "ICD10", "ICD10_desc"] if medsynth else ["dialogue", "note", "code"])
         for note, dialogue, code in pairs:
-            writer.writerow([note, dialogue, code, ""] if fmt == "medsynth" else [dialogue, note, code])
+            writer.writerow([note, dialogue, code, ""] if medsynth else [dialogue, note, code])
 
 
 def rows_for_bytes(size: int, *, row_bytes: int) -> int:
@@ -198,7 +200,9 @@ def measure_import(path: Path, *, fmt: str, traced: bool) -> dict[str, Any]:
     return figures
 
 
-def measure_size(*, rows: int, fmt: str, row_bytes: int, codes: list[str], folder: Path, traced: bool) -> dict[str, Any]:
+def measure_size(
+    *, rows: int, fmt: str, row_bytes: int, codes: list[str], folder: Path, traced: bool
+) -> dict[str, Any]:
     suffix = ".jsonl" if fmt == "jsonl" else ".csv"
     path = folder / f"import-{rows}{suffix}"
     import_file_write(path, fmt=fmt, rows=rows, row_bytes=row_bytes, codes=codes, seed=rows)

@@ -25,10 +25,37 @@ pytestmark = pytest.mark.django_db
 
 CHUNK = 3
 CODES = ("R05.9", "L25.9", "J06.9")
-WORDS = (
-    "cough fever rash pain knee back chest nausea fatigue dizzy swelling wheeze morning night meals "
-    "walking stairs tablet dose daily weekly glucose pressure labs imaging referral clinic mother father"
-).split()
+WORDS = [
+    "cough",
+    "fever",
+    "rash",
+    "pain",
+    "knee",
+    "back",
+    "chest",
+    "nausea",
+    "fatigue",
+    "dizzy",
+    "swelling",
+    "wheeze",
+    "morning",
+    "night",
+    "meals",
+    "walking",
+    "stairs",
+    "tablet",
+    "dose",
+    "daily",
+    "weekly",
+    "glucose",
+    "pressure",
+    "labs",
+    "imaging",
+    "referral",
+    "clinic",
+    "mother",
+    "father",
+]
 
 
 @pytest.fixture(autouse=True)
