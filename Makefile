@@ -37,7 +37,7 @@ typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy generation review medsynth_site
 
 benchmark: $(VENV)/.installed-dev
-	$(PY) scripts/benchmark_export.py
+	$(PY) scripts/bench/export.py --pairs 10000 --every-format-at 10000 --tracemalloc $(BENCHMARK_ARGS)
 
 # The batch form's code autocomplete over the whole catalogue: p50/p95 of 200 searches
 # (SQLite in a temporary directory, or the DATABASE_URL database, left as it was).

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.db import models
 from django.forms.formsets import BaseFormSet
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +13,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from import_export.admin import ImportExportModelAdmin
+from import_export.forms import ImportForm
 
 from generation.models import (
     AgentCall,
@@ -33,14 +35,25 @@ from generation.models import (
 from generation.resources import CodeFrequencyResource, IcdCodeResource, PhysicianRoleResource
 from generation.services.catalogue import FrequencyFileError, code_frequencies_import
 from medsynth_site.admin import ReadOnlyAdmin
+from medsynth_site.uploads import read_whole_size_validate
 
 
 class CodeFrequencyUploadForm(forms.Form):
     file = forms.FileField(
+        validators=[read_whole_size_validate],
         help_text="CSV with the header code,count[,description]; codes with or without the dot. "
-        "Replaces every previously imported frequency."
+        "Replaces every previously imported frequency.",
     )
     delimiter = forms.ChoiceField(choices=[(",", "comma"), (";", "semicolon"), ("\t", "tab")], initial=",")
+
+
+class BoundedImportForm(ImportForm):
+    """django-import-export reads the uploaded file whole: it gets the admin imports' limit."""
+
+    def clean_import_file(self) -> UploadedFile:
+        upload: UploadedFile = self.cleaned_data["import_file"]
+        read_whole_size_validate(upload)
+        return upload
 
 
 _MESSAGE_LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "info": messages.INFO}
@@ -48,6 +61,7 @@ _MESSAGE_LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "in
 
 @admin.register(IcdCode)
 class IcdCodeAdmin(ImportExportModelAdmin):
+    import_form_class = BoundedImportForm
     resource_classes = [IcdCodeResource, CodeFrequencyResource]
     import_export_change_list_template = "admin/generation/icdcode/change_list.html"
     list_display = ["code", "description", "chapter", "block", "is_billable", "frequency"]
@@ -98,6 +112,7 @@ class IcdCodeAdmin(ImportExportModelAdmin):
 
 @admin.register(PhysicianRole)
 class PhysicianRoleAdmin(ImportExportModelAdmin):
+    import_form_class = BoundedImportForm
     resource_classes = [PhysicianRoleResource]
 
     def has_import_permission(self, request: HttpRequest) -> bool:

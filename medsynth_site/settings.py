@@ -210,10 +210,13 @@ STORAGES = {
 }
 MEDIA_ROOT = DATA_DIR / "media"
 EXPORT_DIR = DATA_DIR / "exports"
-# The largest file anyone may upload (dataset imports, admin imports). Uploads go to a
-# temporary file as they arrive, and one is refused as soon as it passes the limit, never
-# after the whole body has been received (medsynth_site/uploads.py).
-IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+# The largest file anyone may upload: a dataset import, which is read as a stream (rows in
+# chunks), so its size costs disk, not memory. Uploads go to a temporary file as they arrive,
+# and one is refused as soon as it passes the limit, never after the whole body has been
+# received (medsynth_site/uploads.py).
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 4 * 1024**3)
+# Admin imports (ICD-10 codes, roles, code frequencies) read their file whole: a smaller limit.
+ADMIN_IMPORT_MAX_BYTES = env_int("ADMIN_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 FILE_UPLOAD_HANDLERS = ["medsynth_site.uploads.BoundedUploadHandler"]
 # The rest of a request (form fields, not files) is held in memory up to this size.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

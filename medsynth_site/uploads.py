@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.http import HttpRequest
 
@@ -27,6 +29,17 @@ def upload_refusal(request: HttpRequest) -> str:
 
 def upload_limit_message(limit: int) -> str:
     return f"The file is larger than {limit:,} bytes, the most this site accepts (IMPORT_MAX_BYTES); nothing was saved."
+
+
+def read_whole_size_validate(upload: UploadedFile) -> None:
+    """A form-field validator for a file that its view reads whole (the admin imports): at most
+    ADMIN_IMPORT_MAX_BYTES, a smaller limit than the streamed dataset import's."""
+    limit = settings.ADMIN_IMPORT_MAX_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise ValidationError(
+            f"The file is {upload.size:,} bytes; an admin import is read whole, so it may be at most {limit:,} "
+            "bytes (ADMIN_IMPORT_MAX_BYTES). Nothing was imported."
+        )
 
 
 class BoundedUploadHandler(TemporaryFileUploadHandler):

@@ -8,7 +8,8 @@ Each part runs in a process of its own (scripts/bench/*.py, whose docs say how i
 2. planning: plan and enqueue a 10,000-case batch; batch bookkeeping per step at 100 vs 10,000
    cases (planning.py, on the embedded default: SQLite + the filesystem broker);
 3. review screens at 1,000 / 10,000 cases on PostgreSQL: p50 / p95 and SQL statements (review_pages.py);
-4. export: time and peak memory per format (scripts/benchmark_export.py, small).
+4. dataset import: CPU per row (by part) and peak memory at two file sizes (imports.py); export:
+   seconds, CPU and peak memory at 2,000 / 10,000 / 50,000 pairs, every format at the smallest (export.py).
 
 Defaults finish in about 10 minutes on 2 cores; --quick is a short run for trying it out.
 PostgreSQL: BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432, a database is
@@ -39,6 +40,8 @@ DOC = common.ROOT / "docs" / "PERFORMANCE.md"
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 TARGET_UTILIZATION = {12: 0.9, 26: 0.85, 48: 0.75}
 TARGET_CPU_MS, TARGET_PLAN_S, TARGET_PAGE_P95_MS = 15.0, 10.0, 100.0
+TARGET_EXPORT_S, TARGET_EXPORT_PAIRS, TARGET_IMPORT_CPU_MS = 30.0, 50_000, 5.0
+FLAT = 1.25  # memory is "flat" when the largest size peaks at most this many times the smallest
 
 
 def run_part(name: str, command: list[str], out: Path) -> Any:
@@ -53,16 +56,6 @@ def run_part(name: str, command: list[str], out: Path) -> Any:
         print(done.stdout[-4000:], file=sys.stderr)
         raise SystemExit(f"{name} failed")
     return json.loads(out.read_text())
-
-
-def export_table(pairs: int) -> str:
-    print(f"== export: {pairs} pairs", flush=True)
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    done = subprocess.run(
-        [sys.executable, "scripts/benchmark_export.py", "--pairs", str(pairs)], cwd=common.ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True,
-    )  # fmt: skip
-    return "\n".join(line for line in done.stdout.splitlines() if line.strip())
 
 
 def met(ok: bool) -> str:
@@ -155,12 +148,78 @@ def review_section(sizes: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     return lines, targets
 
 
+def _import_section(imports: dict[str, Any]) -> tuple[list[str], list[str]]:
+    sizes = imports["sizes"]
+    parts = list(sizes[0]["cpu_ms_per_row_by_part"])
+    lines = [
+        f"| rows ({imports['format']}, {imports['database']}) | file MiB | CPU ms per row | wall s | peak RSS MiB | "
+        + " | ".join(f"{part} ms/row" for part in parts)
+        + " |",
+        "|" + " --- |" * (5 + len(parts)),
+    ]
+    for size in sizes:
+        by_part = " | ".join(str(size["cpu_ms_per_row_by_part"][part]) for part in parts)
+        lines.append(f"| {size['rows']:,} | {size['file_mib']} | {size['cpu_ms_per_row']} | {size['wall_s']} | "
+                     f"{size['rss_peak_mib']} | {by_part} |")  # fmt: skip
+    small, large = sizes[0], sizes[-1]
+    cpu = large["cpu_ms_per_row"]
+    targets = [
+        f"import ≤ {TARGET_IMPORT_CPU_MS:.0f} ms CPU per row: {cpu} ms at {large['rows']:,} rows "
+        f"(checks {large['cpu_ms_per_row_by_part']['checks']} ms of it), {met(cpu <= TARGET_IMPORT_CPU_MS)}",
+        f"import memory flat in the file size: peak RSS {small['rss_peak_mib']} MiB ({small['file_mib']} MiB file) → "
+        f"{large['rss_peak_mib']} MiB ({large['file_mib']} MiB file), "
+        f"{met(large['rss_peak_mib'] <= FLAT * small['rss_peak_mib'])}",
+    ]
+    return lines, targets
+
+
+def _export_section(export: dict[str, Any]) -> tuple[list[str], list[str]]:
+    lines = [f"| pairs ({export['database']}) | format | profile | seconds | CPU s | peak RSS MiB | Python peak MiB |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    target_runs = []
+    for size in export["sizes"]:
+        for run in size["runs"]:
+            lines.append(f"| {size['pairs']:,} | {run['format']} | {run['profile']} | {run['seconds']} | "
+                         f"{run['cpu_s']} | {run['rss_peak_mib']} | {run.get('py_peak_mib', '')} |")  # fmt: skip
+            if (run["format"], run["profile"]) == ("jsonl", "medsynth"):
+                target_runs.append((size["pairs"], run))
+    (small_pairs, small), (large_pairs, large) = target_runs[0], target_runs[-1]
+    at = "" if large_pairs == TARGET_EXPORT_PAIRS else f" (the target is at {TARGET_EXPORT_PAIRS:,})"
+    peak = "py_peak_mib" if "py_peak_mib" in large else "rss_peak_mib"
+    targets = [
+        f"export of {large_pairs:,} pairs to JSONL ≤ {TARGET_EXPORT_S:.0f} s{at}: {large['seconds']} s "
+        f"(CPU {large['cpu_s']} s), {met(large['seconds'] <= TARGET_EXPORT_S)}",
+        f"export memory flat as the size grows: {peak.replace('_mib', '').replace('_', ' ')} {small[peak]} MiB at "
+        f"{small_pairs:,} pairs → {large[peak]} MiB at {large_pairs:,}, {met(large[peak] <= FLAT * small[peak])}",
+    ]
+    return lines, targets
+
+
+def dataset_section(imports: dict[str, Any], export: dict[str, Any]) -> tuple[list[str], list[str]]:
+    import_lines, import_targets = _import_section(imports)
+    export_lines, export_targets = _export_section(export)
+    lines = [
+        "scripts/bench/imports.py: a synthetic MedSynth CSV of random sentences (about 8 KB a row, no two rows "
+        "near-duplicates) imported through `dataset_import_file` (the import page's job and `manage.py "
+        "import_dataset`) into SQLite: validation, parsing, the automatic checks of each version, the writes and the "
+        "near-duplicate index. CPU = this process's time (SQLite runs in it); by part, the CPU inside each step; "
+        "peak RSS of the whole process during the import.", "",
+        *import_lines, "",
+        "scripts/bench/export.py: approved pairs seeded with bulk_create into SQLite, exported with "
+        "`dataset_export_write` (grouped 80/10/10 split, zipped bundle with its card). Peak RSS of the whole process "
+        "during the export; Python peak from tracemalloc in a second export.", "",
+        *export_lines,
+    ]  # fmt: skip
+    return lines, import_targets + export_targets
+
+
 def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: str, parts: dict[str, Any],
              minutes: float) -> str:  # fmt: skip
     pipeline_lines, pipeline_targets = pipeline_section(parts["pipeline"])
     planning_lines, planning_targets = planning_section(parts["planning"])
     review_lines, review_targets = review_section(parts["review"])
-    targets = pipeline_targets + planning_targets + review_targets
+    dataset_lines, dataset_targets = dataset_section(parts["imports"], parts["export"])
+    targets = pipeline_targets + planning_targets + review_targets + dataset_targets
     return "\n".join([
         "# Performance", "",
         f"Measured by `make bench` (scripts/bench/run.py) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
@@ -192,12 +251,12 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
         f"review), then each page requested {args.repeat} times as a logged-in admin through Django's test client "
         f"on {parts['review'][0]['database']}. Figures: p50 / p95 ms (SQL statements per request).", "",
         *review_lines, "",
-        "## Export", "", "scripts/benchmark_export.py (SQLite, temporary):", "", "```", parts["export"], "```", "",
+        "## Dataset import and export", "", *dataset_lines, "",
         "## Not measured yet", "",
         "- distilabel (or another generator) on the same server, for comparison;",
-        "- review screens and export at 50,000 cases (`--sizes 1000,10000,50000`, `--export-pairs 50000` run them, "
-        "beyond the 10-minute budget);",
-        "- note-section save time, import CPU per row, review decision cost at 100 vs 20,000 cases.", "",
+        "- review screens at 50,000 cases (`--sizes 1000,10000,50000` runs them, beyond the 10-minute budget);",
+        "- a 1 GB import (`scripts/bench/imports.py --gigabyte`, a manual run of about an hour);",
+        "- note-section save time, review decision cost at 100 vs 20,000 cases.", "",
     ])  # fmt: skip
 
 
@@ -215,11 +274,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--planning-cases", type=int, default=10_000)
     parser.add_argument("--sizes", default="1000,10000", help="review screens: cases per size")
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--export-pairs", type=int, default=2000)
+    parser.add_argument("--export-pairs", default="2000,10000,50000", help="export: approved pairs per size")
+    parser.add_argument("--import-rows", default="1000,3000", help="import: rows per file size")
     parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args(argv)
     if args.quick:
-        args.pairs, args.planning_cases, args.sizes, args.repeat, args.export_pairs = 24, 1000, "200,1000", 3, 200
+        args.pairs, args.planning_cases, args.sizes, args.repeat = 24, 1000, "200,1000", 3
+        args.export_pairs, args.import_rows = "200,1000", "100,300"
     load_before = common.machine()["load"]
     started = time.monotonic()
     parts: dict[str, Any] = {}
@@ -239,7 +300,14 @@ def main(argv: list[str]) -> int:
                 "review screens", [str(HERE / "review_pages.py"), "--sizes", args.sizes, "--repeat", str(args.repeat),
                                    "--database-url", database_url], out / "review.json",
             )  # fmt: skip
-        parts["export"] = export_table(args.export_pairs)
+        parts["imports"] = run_part(
+            "dataset import", [str(HERE / "imports.py"), "--rows", args.import_rows], out / "imports.json"
+        )
+        smallest = args.export_pairs.split(",")[0]
+        parts["export"] = run_part(
+            "dataset export", [str(HERE / "export.py"), "--pairs", args.export_pairs, "--every-format-at", smallest,
+                               "--tracemalloc"], out / "export.json",
+        )  # fmt: skip
     text = document(args=args, machine=common.machine(), load_before=load_before, parts=parts,
                     minutes=(time.monotonic() - started) / 60)  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -144,3 +144,17 @@ def test_clinicians_cannot_import_frequencies(codes, tmp_path, clinician_client)
 
     assert response.status_code in (302, 403)
     assert frequencies()["I10"] is None
+
+
+def test_the_admin_refuses_a_frequency_file_over_the_admin_import_limit(codes, admin_member_client, settings):
+    settings.ADMIN_IMPORT_MAX_BYTES = 30
+    rows = b"code,count\nI10,5\nE11.9,7\nJ45.909,9\n"
+    upload = SimpleUploadedFile("frequencies.csv", rows, content_type="text/csv")
+
+    response = admin_member_client.post(
+        reverse("admin:generation_icdcode_import_frequencies"), {"file": upload, "delimiter": ","}
+    )
+
+    refusal = f"The file is {len(rows)} bytes; an admin import is read whole, so it may be at most 30 bytes"
+    assert refusal in response.text
+    assert frequencies()["I10"] != 5

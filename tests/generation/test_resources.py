@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import tablib
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from generation.models import IcdCode, PhysicianRole
@@ -61,3 +62,18 @@ def test_the_admin_imports_the_catalogue_and_roles_with_import_export(admin_memb
 def test_clinicians_cannot_reach_the_admin_import(clinician_client):
     response = clinician_client.get(reverse("admin:generation_icdcode_import"))
     assert response.status_code in (302, 403)
+
+
+def test_the_admin_import_refuses_a_file_over_the_admin_import_limit(admin_member_client, settings):
+    settings.ADMIN_IMPORT_MAX_BYTES = 40
+    rows = b"name,description,is_active\nCardiologist,Heart,1\nTest Podiatrist,Feet,1\n"
+    upload = SimpleUploadedFile("roles.csv", rows, content_type="text/csv")
+
+    response = admin_member_client.post(
+        reverse("admin:generation_physicianrole_import"), {"import_file": upload, "format": "0", "resource": "0"}
+    )
+
+    assert f"The file is {len(rows)} bytes; an admin import is read whole, so it may be at most 40 bytes" in (
+        response.text
+    )
+    assert not PhysicianRole.objects.filter(name="Test Podiatrist").exists()

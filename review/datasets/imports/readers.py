@@ -29,6 +29,9 @@ from review.datasets.imports.parsing import Parsed, dialogue_parse, note_parse
 
 IMPORT_FORMATS = ("medsynth", "aci", "jsonl")
 MAX_CELL_CHARS = 100_000
+# A row is a few cells of at most MAX_CELL_CHARS: a longer line (or CSV cell) refuses the file,
+# so an unbroken run of bytes is never read into memory whole, whatever IMPORT_MAX_BYTES allows.
+MAX_LINE_CHARS = 20 * MAX_CELL_CHARS
 # Accepted header spellings (compared stripped and lowercased) per logical column.
 _COLUMN_NAMES = {
     "note": ("note",),
@@ -135,10 +138,22 @@ def _is_blank(path: Path) -> bool:
 def _text_lines(path: Path) -> Iterator[str]:
     """The file's lines, decoded as they are read (line endings kept, as csv wants them)."""
     with path.open("rb") as data, io.TextIOWrapper(data, encoding="utf-8-sig", newline="") as text:
+        number = 0
         try:
-            yield from text
+            while line := text.readline(MAX_LINE_CHARS + 1):
+                number += 1
+                if len(line) > MAX_LINE_CHARS:
+                    raise ImportRefused(_line_too_long_message(number))
+                yield line
         except UnicodeDecodeError as error:
             raise ImportRefused(_not_utf8_message(path)) from error
+
+
+def _line_too_long_message(line: int) -> str:
+    return (
+        f"line {line}: longer than {MAX_LINE_CHARS:,} characters; a row's note and dialogue may have "
+        f"{MAX_CELL_CHARS:,} characters each"
+    )
 
 
 def _not_utf8_message(path: Path) -> str:
@@ -181,7 +196,7 @@ def _missing_columns_message(header: list[str], missing: list[str], fmt: str) ->
 
 
 def _csv_rows(lines: Iterator[str], fmt: str, *, policy: CodePolicy) -> Iterator[RawRow | tuple[int, str, str]]:
-    csv.field_size_limit(max(settings.IMPORT_MAX_BYTES, MAX_CELL_CHARS * 2))
+    csv.field_size_limit(MAX_LINE_CHARS)  # a longer cell (over several lines) is a csv.Error
     reader = csv.reader(lines)
     try:
         header = next(reader)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from review.datasets.imports import ImportRefused, dataset_import_file, file_validate, rows_accepted
+from review.datasets.imports.readers import MAX_LINE_CHARS
 from tests.factories import IcdCodeFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +77,13 @@ def test_a_byte_that_is_not_utf8_deep_in_the_file_is_reported_with_its_line(tmp_
         dataset_import_file(path=path, fmt="medsynth")
 
     assert refused.value.message == f"line 4001: the file is not UTF-8 text (byte {offset}); save it as UTF-8"
+
+
+def test_a_line_longer_than_any_row_refuses_the_file_without_reading_it_whole(tmp_path):
+    path = tmp_path / "one-line.jsonl"
+    path.write_text('{"icd10": "R05.9", "note_text": "' + "x" * (3 * MAX_LINE_CHARS) + '"}\n', encoding="utf-8")
+
+    refused, peak = peak_memory(lambda: pytest.raises(ImportRefused, file_validate, path=path, fmt="jsonl"))
+
+    assert refused.value.message.startswith(f"line 1: longer than {MAX_LINE_CHARS:,} characters")
+    assert peak < 2 * 4 * MAX_LINE_CHARS  # one line's worth (4 bytes a character at most), not the file
