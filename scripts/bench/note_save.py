@@ -125,7 +125,8 @@ def case_in_pair_review(*, note: dict[str, Any], dialogue: dict[str, Any]) -> An
     batch = GenerationBatch.objects.create(name=f"Note-save benchmark {stamp}")
     case = Case.objects.create(batch=batch, code=code, slot=1, status=CaseStatus.PAIR_REVIEW)
     scenario = {"role": "Family medicine physician", "variables": {"demographics": "A patient of the practice."}}
-    for kind, content in ((ArtefactKind.SCENARIO, scenario), (ArtefactKind.NOTE, note), (ArtefactKind.DIALOGUE, dialogue)):
+    contents = {ArtefactKind.SCENARIO: scenario, ArtefactKind.NOTE: note, ArtefactKind.DIALOGUE: dialogue}
+    for kind, content in contents.items():
         artefact_version_create(case=case, kind=kind, content=content, source=VersionSource.LLM_POLISHED)
     return case
 
