@@ -106,11 +106,11 @@ def current_versions_of_cases(
     return current
 
 
-def current_check_flags(*, case: Case) -> dict[str, list[Any]]:
-    """{kind: check flags of its current version} of one case, in one query of two columns."""
-    flags: dict[str, list[Any]] = {}
-    for kind, check_flags in _current_first(case.versions.all()).values_list("kind", "check_flags"):
-        flags.setdefault(kind, check_flags)
+def current_version_flags(*, case: Case) -> dict[str, tuple[int, list[Any]]]:
+    """{kind: (id, check flags) of its current version} of one case, in one query of three columns."""
+    flags: dict[str, tuple[int, list[Any]]] = {}
+    for kind, pk, check_flags in _current_first(case.versions.all()).values_list("kind", "pk", "check_flags"):
+        flags.setdefault(kind, (pk, check_flags))
     return flags
 
 

@@ -24,7 +24,7 @@ from generation.models import (
     VersionSource,
 )
 from generation.models.text_limits import ARTEFACT_TEXT_MAX_CHARS, text_within_limit
-from generation.selectors import current_check_flags, current_versions
+from generation.selectors import current_version_flags, current_versions
 from generation.services.checks import (
     CHECKED_KINDS,
     ArtefactText,
@@ -32,6 +32,7 @@ from generation.services.checks import (
     case_checks_refresh_on_commit,
     case_flag_fields,
     checks_compute,
+    checks_stale_after_write,
 )
 from generation.services.near_duplicates import near_duplicates_index_on_commit
 
@@ -77,6 +78,15 @@ def cases_content_changed(*, case_ids: Collection[int], at: datetime) -> None:
 
 
 @dataclass(frozen=True)
+class CheckedBeside:
+    """What a draft's checks read besides its own text: the case's other current versions
+    ({kind: version id}) and its code."""
+
+    versions: dict[str, int]
+    code_id: int | None
+
+
+@dataclass(frozen=True)
 class VersionDraft:
     """An artefact's next content, rendered and checked: the slow part of a version write,
     done before any transaction or lock (artefact_version_draft), so the write itself only
@@ -88,6 +98,7 @@ class VersionDraft:
     check_flags: list[Any]
     rendered: bool  # the text was rendered from the content (an imported version keeps its own)
     check_versions: dict[str, int] | None = None  # None: flags given, not checked here
+    checked_beside: CheckedBeside | None = None  # None: not checked beside the case's other texts
 
 
 def artefact_version_draft(
@@ -105,7 +116,9 @@ def artefact_version_draft(
     text_within_limit(text, limit=ARTEFACT_TEXT_MAX_CHARS, what=f"The {kind}")
     if check_flags is not None:
         return VersionDraft(kind=kind, content=content, text=text, check_flags=check_flags, rendered=rendered)
-    checked = _draft_checks(case=case, kind=kind, content=content, text=text)
+    if kind not in CHECKED_KINDS:
+        return VersionDraft(kind=kind, content=content, text=text, check_flags=[], rendered=rendered, check_versions={})
+    checked, beside = _draft_checks(case=case, kind=kind, content=content, text=text)
     return VersionDraft(
         kind=kind,
         content=content,
@@ -113,17 +126,18 @@ def artefact_version_draft(
         check_flags=checked.flags,
         rendered=rendered,
         check_versions=checked.versions,
+        checked_beside=beside,
     )
 
 
-def _draft_checks(*, case: Case, kind: str, content: dict[str, Any], text: str) -> VersionChecks:
+def _draft_checks(*, case: Case, kind: str, content: dict[str, Any], text: str) -> tuple[VersionChecks, CheckedBeside]:
     """The draft checked beside the case's other current texts. Should those change before the
     write, the refresh after the write's commit checks again (case_checks_refresh)."""
-    if kind not in CHECKED_KINDS:
-        return VersionChecks(flags=[], versions={})
-    texts = {other: ArtefactText(v.text, v.content) for other, v in current_versions(case=case).items()}
+    others = {other: version for other, version in current_versions(case=case).items() if other != kind}
+    texts = {other: ArtefactText(version.text, version.content) for other, version in others.items()}
     texts[kind] = ArtefactText(text, content)
-    return checks_compute(case=case, kind=kind, texts=texts)
+    beside = CheckedBeside({other: version.pk for other, version in others.items()}, case.code_id)
+    return checks_compute(case=case, kind=kind, texts=texts), beside
 
 
 def artefact_version_write(
@@ -142,7 +156,7 @@ def artefact_version_write(
         raise ValueError("an imported version must keep its original text")
     with transaction.atomic():
         # Lock the case row so two writers cannot take the same version number.
-        Case.objects.select_for_update().filter(pk=case.pk).first()
+        code_id = Case.objects.select_for_update().filter(pk=case.pk).values_list("code_id", flat=True).first()
         last = case.versions.filter(kind=draft.kind).aggregate(n=Max("number"))["n"] or 0
         version = ArtefactVersion.objects.create(
             case=case,
@@ -158,12 +172,19 @@ def artefact_version_write(
             check_versions=draft.check_versions or {},
         )
         # The badge follows the latest version of each artefact, not any past one.
-        fields = case_flag_fields(current_check_flags(case=case).values())
+        current = current_version_flags(case=case)
+        fields = case_flag_fields(flags for _pk, flags in current.values())
         case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
         Case.objects.filter(pk=case.pk).update(**fields)
         if version.source != VersionSource.HUMAN_DRAFT:
             cases_content_changed(case_ids=[case.pk], at=version.created_at)
-            case_checks_refresh_on_commit(case_id=case.pk)
+            beside = CheckedBeside({kind: pk for kind, (pk, _flags) in current.items() if kind != draft.kind}, code_id)
+            codes, kinds = checks_stale_after_write(
+                kind=draft.kind,
+                checked_here=draft.check_versions is not None,
+                beside_changed=draft.checked_beside != beside,
+            )
+            case_checks_refresh_on_commit(case_id=case.pk, codes=codes, kinds=kinds)
             # A raw LLM note or dialogue is replaced by its polisher's within the same stage, before
             # any reviewer or export sees it: only the polished one is worth indexing (`manage.py
             # near_duplicates` catches up a case whose polisher failed).

@@ -15,7 +15,7 @@ registry. The case keeps `has_check_flags` and `check_summary` for the queues.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from django.db import transaction
 from generation.checks import (
     CHECK_CODES,
     CHECKS,
+    CROSS_ARTEFACT_CHECKS,
     Check,
     CheckSubject,
     CodeFacts,
@@ -33,7 +34,7 @@ from generation.checks import (
     run_checks,
 )
 from generation.models import ArtefactKind, ArtefactVersion, Case
-from generation.selectors import current_versions, current_versions_of_cases
+from generation.selectors import current_version_flags, current_versions, current_versions_of_cases
 
 CHECKED_KINDS = (ArtefactKind.NOTE, ArtefactKind.DIALOGUE)
 # Codes the checks wrote before the framework (replaced by coverage_*): dropped on recompute.
@@ -83,7 +84,7 @@ def checks_compute(
     texts: Mapping[str, ArtefactText],
     previous_flags: Iterable[dict[str, Any]] = (),
     previous_versions: Mapping[str, int] | None = None,
-    codes: tuple[str, ...] | None = None,
+    codes: Collection[str] | None = None,
 ) -> VersionChecks:
     """Run the checks (all, or those named) on `kind`'s text. The flags of checks that did not
     run (an importer's `unparsed`, or the checks not named) are kept."""
@@ -118,10 +119,13 @@ def case_flag_fields(latest_flags: Iterable[list[Any]]) -> dict[str, Any]:
     return {"has_check_flags": bool(summary), "check_summary": summary}
 
 
-def case_checks_refresh(*, case_id: int, codes: tuple[str, ...] | None = None) -> bool:
-    """Check the case's current note and dialogue again and store the results and the badge.
-    The checks run before the short transaction; if a newer version was written meanwhile,
-    nothing is stored (False): that version's writer refreshes after its own commit."""
+def case_checks_refresh(
+    *, case_id: int, codes: Collection[str] | None = None, kinds: Collection[str] = CHECKED_KINDS
+) -> bool:
+    """Check the case's current note and dialogue (or those of `kinds`) again and store the
+    results and the badge. The checks run before the short transaction; if a newer version
+    was written meanwhile, nothing is stored (False): that version's writer refreshes after
+    its own commit."""
     case = Case.objects.select_related("code", "batch").get(pk=case_id)
     read = current_versions(case=case)
     texts = _texts(read)
@@ -135,25 +139,42 @@ def case_checks_refresh(*, case_id: int, codes: tuple[str, ...] | None = None) -
             codes=codes,
         )
         for kind in CHECKED_KINDS
-        if kind in read
+        if kind in read and kind in kinds
     }
+    if not checked:  # nothing to check: the stored flags and badge stand
+        return True
     with transaction.atomic():
         Case.objects.select_for_update(of=("self",)).filter(pk=case_id).first()
-        now = current_versions(case=case)
-        if {kind: v.pk for kind, v in now.items()} != {kind: v.pk for kind, v in read.items()}:
+        now = current_version_flags(case=case)
+        if {kind: pk for kind, (pk, _flags) in now.items()} != {kind: v.pk for kind, v in read.items()}:
             return False
         for kind, result in checked.items():
             ArtefactVersion.objects.filter(pk=read[kind].pk).update(
                 check_flags=result.flags, check_versions=result.versions
             )
-        flags = [checked[kind].flags if kind in checked else version.check_flags for kind, version in now.items()]
+        flags = [checked[kind].flags if kind in checked else stored for kind, (_pk, stored) in now.items()]
         Case.objects.filter(pk=case_id).update(**case_flag_fields(flags))
     return True
 
 
-def case_checks_refresh_on_commit(*, case_id: int) -> None:
+def checks_stale_after_write(
+    *, kind: str, checked_here: bool, beside_changed: bool
+) -> tuple[Collection[str] | None, tuple[str, ...]]:
+    """(codes, kinds) of the checks a new `kind` version leaves stale, for the refresh after its
+    commit. Its text changes only what the cross-artefact checks find on the case's other
+    artefacts. Its own checks ran on the draft (`checked_here`) and are stale only if what they
+    read beside it (the other current versions, the code) changed before the write. Flags
+    given with the draft (an import) were not checked here: everything is checked again."""
+    if not checked_here:
+        return None, CHECKED_KINDS
+    return CROSS_ARTEFACT_CHECKS, tuple(other for other in CHECKED_KINDS if other != kind or beside_changed)
+
+
+def case_checks_refresh_on_commit(
+    *, case_id: int, codes: Collection[str] | None = None, kinds: Collection[str] = CHECKED_KINDS
+) -> None:
     """Refresh the case's checks once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: case_checks_refresh(case_id=case_id))
+    transaction.on_commit(lambda: case_checks_refresh(case_id=case_id, codes=codes, kinds=kinds))
 
 
 def _is_stale(version: ArtefactVersion, codes: tuple[str, ...] | None) -> bool:

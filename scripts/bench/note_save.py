@@ -222,16 +222,16 @@ def measure(*, saves: int, section: str, profile: int = 0) -> dict[str, Any]:
     url = f"{reverse('review:note-section-edit', args=[case.pk, section])}?queue=pair"
     headers = {"HX-Request": "true", "HX-Target": f"note-section-{section}"}
 
-    def save(number: int) -> tuple[float, int]:
+    def save(number: int) -> tuple[float, float, int]:
         base = current_version(case=case, kind="note")
         data = {"base_number": base.number, "text": edited(long_text, number), "opened_at": f"{time.time():f}"}
         with counted_statements() as statements:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             response = client.post(url, data, headers=headers)
-            elapsed = (time.perf_counter() - started) * 1000
+            elapsed, cpu = (time.perf_counter() - started) * 1000, (time.process_time() - cpu_started) * 1000
         if response.status_code != 200:
             raise SystemExit(f"the save answered {response.status_code}: {response.content[:500]!r}")
-        return elapsed, len(statements)
+        return elapsed, cpu, len(statements)
 
     save(0)  # warm-up: imports, template compilation, first queries
     if profile:
@@ -239,13 +239,15 @@ def measure(*, saves: int, section: str, profile: int = 0) -> dict[str, Any]:
         profiled.runcall(save, -1)
         pstats.Stats(profiled).sort_stats("cumulative").print_stats(profile)
     breakdown = Breakdown()
-    times, queries = [], []
+    times, cpu_times, queries = [], [], []
     with instrumented(breakdown):
         for number in range(1, saves + 1):
-            elapsed, statements = save(number)
+            elapsed, cpu, statements = save(number)
             times.append(elapsed)
+            cpu_times.append(cpu)
             queries.append(statements)
     p50, p95 = common.p50_p95(times)
+    cpu_p50, cpu_p95 = common.p50_p95(cpu_times)
     return {
         "section": section,
         "section_chars": len(long_text),
@@ -255,6 +257,8 @@ def measure(*, saves: int, section: str, profile: int = 0) -> dict[str, Any]:
         "saves": saves,
         "p50_ms": round(p50, 1),
         "p95_ms": round(p95, 1),
+        "cpu_p50_ms": round(cpu_p50, 1),
+        "cpu_p95_ms": round(cpu_p95, 1),
         "queries": max(queries),
         "breakdown": breakdown.per_save(saves),
     }
@@ -264,7 +268,8 @@ def report(result: dict[str, Any]) -> None:
     print(
         f"{result['database']}: {result['saves']} saves of {result['section_chars']:,} characters "
         f"({result['section']}; note {result['note_chars']:,}, dialogue {result['dialogue_chars']:,} characters, "
-        f"{result['text_source']}): p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
+        f"{result['text_source']}, load {result['load']}): p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms "
+        f"(this process's CPU: p50 {result['cpu_p50_ms']} ms, p95 {result['cpu_p95_ms']} ms), "
         f"{result['queries']} SQL statements"
     )
     print("  parts, ms per save (nested: the draft and the refresh hold the checks, the draft and the refresh are")
