@@ -50,7 +50,7 @@ PARTS = (
     ("review.services.edits", "artefact_version_write", "version write (under the case lock)"),
     ("generation.services.checks", "case_checks_refresh", "checks again after the commit"),
     ("generation.services.near_duplicates", "near_duplicates_index", "near-duplicate index"),
-    ("review.views.edits", "item_context", "item context (before and after the save)"),
+    ("review.views.edits", "artefacts_context", "the saved partial's context (versions, highlights, decisions)"),
     ("review.views.edits", "page_or_partial", "rendering the saved partial"),
 )
 
