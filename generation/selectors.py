@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import (
     Count,
@@ -106,12 +106,21 @@ def current_versions_of_cases(
     return current
 
 
-def current_version_flags(*, case: Case) -> dict[str, tuple[int, list[Any]]]:
-    """{kind: (id, check flags) of its current version} of one case, in one query of three columns."""
-    flags: dict[str, tuple[int, list[Any]]] = {}
-    for kind, pk, check_flags in _current_first(case.versions.all()).values_list("kind", "pk", "check_flags"):
-        flags.setdefault(kind, (pk, check_flags))
-    return flags
+class StoredChecks(NamedTuple):
+    """A version's id and the check results stored on it."""
+
+    pk: int
+    flags: list[Any]
+    versions: dict[str, int]
+
+
+def current_version_checks(*, case: Case) -> dict[str, StoredChecks]:
+    """{kind: id and check results of its current version} of one case, in one query of four columns."""
+    found: dict[str, StoredChecks] = {}
+    rows = _current_first(case.versions.all()).values_list("kind", "pk", "check_flags", "check_versions")
+    for kind, pk, flags, versions in rows:
+        found.setdefault(kind, StoredChecks(pk, flags, versions))
+    return found
 
 
 def current_versions(*, case: Case) -> dict[str, ArtefactVersion]:

@@ -4,7 +4,7 @@ machine and adding an immutable artefact version."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from generation import rendering
+from generation.checks import CROSS_ARTEFACT_CHECKS, CheckResultData
 from generation.models import (
     CASE_TRANSITIONS,
     NEAR_DUPLICATE_KINDS,
@@ -24,15 +25,15 @@ from generation.models import (
     VersionSource,
 )
 from generation.models.text_limits import ARTEFACT_TEXT_MAX_CHARS, text_within_limit
-from generation.selectors import current_version_flags, current_versions
+from generation.selectors import StoredChecks, current_version_checks, current_versions
 from generation.services.checks import (
     CHECKED_KINDS,
     ArtefactText,
-    VersionChecks,
     case_checks_refresh_on_commit,
     case_flag_fields,
     checks_compute,
-    checks_stale_after_write,
+    checks_merge,
+    cross_checks_beside,
 )
 from generation.services.near_duplicates import near_duplicates_index_on_commit
 
@@ -99,6 +100,8 @@ class VersionDraft:
     rendered: bool  # the text was rendered from the content (an imported version keeps its own)
     check_versions: dict[str, int] | None = None  # None: flags given, not checked here
     checked_beside: CheckedBeside | None = None  # None: not checked beside the case's other texts
+    # The cross-artefact checks' results of the case's other artefacts beside this text.
+    others_checked: dict[str, list[CheckResultData]] = field(default_factory=dict)
 
 
 def artefact_version_draft(
@@ -118,7 +121,12 @@ def artefact_version_draft(
         return VersionDraft(kind=kind, content=content, text=text, check_flags=check_flags, rendered=rendered)
     if kind not in CHECKED_KINDS:
         return VersionDraft(kind=kind, content=content, text=text, check_flags=[], rendered=rendered, check_versions={})
-    checked, beside = _draft_checks(case=case, kind=kind, content=content, text=text)
+    # Checked beside the case's other current texts, which are checked again beside this one.
+    # Should they change before the write, the refresh after its commit checks again.
+    others = {other: version for other, version in current_versions(case=case).items() if other != kind}
+    texts = {other: ArtefactText(version.text, version.content) for other, version in others.items()}
+    texts[kind] = ArtefactText(text, content)
+    checked = checks_compute(case=case, kind=kind, texts=texts)
     return VersionDraft(
         kind=kind,
         content=content,
@@ -126,18 +134,9 @@ def artefact_version_draft(
         check_flags=checked.flags,
         rendered=rendered,
         check_versions=checked.versions,
-        checked_beside=beside,
+        checked_beside=CheckedBeside({other: version.pk for other, version in others.items()}, case.code_id),
+        others_checked=cross_checks_beside(case=case, kind=kind, texts=texts),
     )
-
-
-def _draft_checks(*, case: Case, kind: str, content: dict[str, Any], text: str) -> tuple[VersionChecks, CheckedBeside]:
-    """The draft checked beside the case's other current texts. Should those change before the
-    write, the refresh after the write's commit checks again (case_checks_refresh)."""
-    others = {other: version for other, version in current_versions(case=case).items() if other != kind}
-    texts = {other: ArtefactText(version.text, version.content) for other, version in others.items()}
-    texts[kind] = ArtefactText(text, content)
-    beside = CheckedBeside({other: version.pk for other, version in others.items()}, case.code_id)
-    return checks_compute(case=case, kind=kind, texts=texts), beside
 
 
 def artefact_version_write(
@@ -149,9 +148,9 @@ def artefact_version_write(
     parent: ArtefactVersion | None = None,
     agent_call: AgentCall | None = None,
 ) -> ArtefactVersion:
-    """Store a draft as the next version of its artefact, under the case's row lock. Once the
-    write commits, the case's current note and dialogue are checked again (a note edit changes
-    what the dialogue's coverage finds), outside any transaction."""
+    """Store a draft as the next version of its artefact, under the case's row lock, with what
+    its text changes of the other artefacts' findings (a note edit changes what the dialogue's
+    coverage finds), checked with the draft before any lock."""
     if source == VersionSource.IMPORTED and draft.rendered:
         raise ValueError("an imported version must keep its original text")
     with transaction.atomic():
@@ -171,26 +170,47 @@ def artefact_version_write(
             check_flags=draft.check_flags,
             check_versions=draft.check_versions or {},
         )
-        # The badge follows the latest version of each artefact, not any past one.
-        current = current_version_flags(case=case)
-        fields = case_flag_fields(flags for _pk, flags in current.values())
-        case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
-        Case.objects.filter(pk=case.pk).update(**fields)
+        current = current_version_checks(case=case)
         if version.source != VersionSource.HUMAN_DRAFT:
             cases_content_changed(case_ids=[case.pk], at=version.created_at)
-            beside = CheckedBeside({kind: pk for kind, (pk, _flags) in current.items() if kind != draft.kind}, code_id)
-            codes, kinds = checks_stale_after_write(
-                kind=draft.kind,
-                checked_here=draft.check_versions is not None,
-                beside_changed=draft.checked_beside != beside,
-            )
-            case_checks_refresh_on_commit(case_id=case.pk, codes=codes, kinds=kinds)
+            current |= _other_checks_store(case_id=case.pk, draft=draft, current=current, code_id=code_id)
             # A raw LLM note or dialogue is replaced by its polisher's within the same stage, before
             # any reviewer or export sees it: only the polished one is worth indexing (`manage.py
             # near_duplicates` catches up a case whose polisher failed).
             if version.kind in NEAR_DUPLICATE_KINDS and version.source != VersionSource.LLM_RAW:
                 near_duplicates_index_on_commit(case_ids=[case.pk])
+        # The badge follows the latest version of each artefact, not any past one.
+        fields = case_flag_fields(stored.flags for stored in current.values())
+        case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
+        Case.objects.filter(pk=case.pk).update(**fields)
         return version
+
+
+def _other_checks_store(
+    *, case_id: int, draft: VersionDraft, current: dict[str, StoredChecks], code_id: int | None
+) -> dict[str, StoredChecks]:
+    """Store the cross-artefact results of the case's other artefacts that the draft came with,
+    merged with what their versions hold, when they were checked beside the versions still
+    current and the same code; returns them as stored. Otherwise (or for flags given with the
+    draft, not checked here) the case is checked again once the write commits."""
+    beside = CheckedBeside({kind: stored.pk for kind, stored in current.items() if kind != draft.kind}, code_id)
+    if draft.check_versions is None or draft.checked_beside != beside:
+        codes = None if draft.check_versions is None else CROSS_ARTEFACT_CHECKS
+        case_checks_refresh_on_commit(case_id=case_id, codes=codes)
+        return {}
+    stored = {}
+    for kind, results in draft.others_checked.items():
+        previous = current[kind]
+        merged = checks_merge(
+            kind=kind,
+            results=results,
+            previous_flags=previous.flags,
+            previous_versions=previous.versions,
+            codes=CROSS_ARTEFACT_CHECKS,
+        )
+        ArtefactVersion.objects.filter(pk=previous.pk).update(check_flags=merged.flags, check_versions=merged.versions)
+        stored[kind] = StoredChecks(previous.pk, merged.flags, merged.versions)
+    return stored
 
 
 def artefact_version_create(
