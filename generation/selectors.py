@@ -89,6 +89,13 @@ def _current_first(versions: QuerySet[ArtefactVersion]) -> QuerySet[ArtefactVers
     return versions.exclude(source=VersionSource.HUMAN_DRAFT).order_by("case_id", "kind", "-number")
 
 
+def _only_current(versions: QuerySet[ArtefactVersion]) -> QuerySet[ArtefactVersion]:
+    """The current version of each (case, kind) among `versions`, chosen by the database: a case
+    edited many times has many versions, and only the current ones are read."""
+    newest = _current_first(ArtefactVersion.objects.filter(case_id=OuterRef("case_id"), kind=OuterRef("kind")))
+    return _current_first(versions).filter(number=Subquery(newest.values("number")[:1]))
+
+
 def current_version(*, case: Case, kind: str) -> ArtefactVersion | None:
     return _current_first(case.versions.filter(kind=kind)).first()
 
@@ -116,16 +123,20 @@ class StoredChecks(NamedTuple):
 
 def current_version_checks(*, case: Case) -> dict[str, StoredChecks]:
     """{kind: id and check results of its current version} of one case, in one query of four columns."""
-    found: dict[str, StoredChecks] = {}
-    rows = _current_first(case.versions.all()).values_list("kind", "pk", "check_flags", "check_versions")
-    for kind, pk, flags, versions in rows:
-        found.setdefault(kind, StoredChecks(pk, flags, versions))
-    return found
+    rows = _only_current(case.versions.all()).values_list("kind", "pk", "check_flags", "check_versions")
+    return {kind: StoredChecks(pk, flags, versions) for kind, pk, flags, versions in rows}
 
 
 def current_versions(*, case: Case) -> dict[str, ArtefactVersion]:
     """{kind: current version} of one case."""
-    return {kind: version for (_, kind), version in current_versions_of_cases(case_ids=[case.pk]).items()}
+    return {version.kind: version for version in _only_current(case.versions.select_related("author", "agent_call"))}
+
+
+def current_texts_of_cases(*, case_ids: Iterable[int], kinds: Iterable[str]) -> dict[tuple[int, str], tuple[int, str]]:
+    """{(case id, kind): (id, text) of its current version} for many cases, in one query of four columns."""
+    versions = ArtefactVersion.objects.filter(case_id__in=list(case_ids), kind__in=list(kinds))
+    rows = _only_current(versions).values_list("case_id", "kind", "pk", "text")
+    return {(case_id, kind): (pk, text) for case_id, kind, pk, text in rows}
 
 
 @dataclass(frozen=True)
