@@ -313,9 +313,9 @@ def main(argv: list[str]) -> int:
         connection.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    report(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
+    report(result)
     return 0
 
 
