@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import (
@@ -90,6 +90,16 @@ def _current_first(versions: QuerySet[ArtefactVersion]) -> QuerySet[ArtefactVers
     return versions.exclude(source=VersionSource.HUMAN_DRAFT).order_by("case_id", "kind", "-number")
 
 
+def _only_current(versions: QuerySet[ArtefactVersion]) -> QuerySet[ArtefactVersion]:
+    """The current version of each (case, kind) among `versions`, chosen by the database: a case
+    edited many times has many versions, and only the current ones are read (on PostgreSQL by
+    DISTINCT ON, elsewhere by comparing each version's number with its newest)."""
+    if connection.features.can_distinct_on_fields:
+        return _current_first(versions).distinct("case_id", "kind")
+    newest = _current_first(ArtefactVersion.objects.filter(case_id=OuterRef("case_id"), kind=OuterRef("kind")))
+    return _current_first(versions).filter(number=Subquery(newest.values("number")[:1]))
+
+
 def current_version(*, case: Case, kind: str) -> ArtefactVersion | None:
     return _current_first(case.versions.filter(kind=kind)).first()
 
@@ -97,39 +107,37 @@ def current_version(*, case: Case, kind: str) -> ArtefactVersion | None:
 def current_versions_of_cases(
     *, case_ids: Iterable[int], kind: str | None = None
 ) -> dict[tuple[int, str], ArtefactVersion]:
-    """{(case id, kind): its current version} for many cases in one query (on PostgreSQL,
-    DISTINCT ON reads only the current rows; elsewhere the older ones are skipped here)."""
+    """{(case id, kind): its current version} for many cases in one query."""
     versions = ArtefactVersion.objects.filter(case_id__in=list(case_ids)).select_related("author")
     if kind is not None:
         versions = versions.filter(kind=kind)
-    versions = _current_first(versions)
-    if connection.features.can_distinct_on_fields:
-        versions = versions.distinct("case_id", "kind")
-    current: dict[tuple[int, str], ArtefactVersion] = {}
-    for version in versions:
-        current.setdefault((version.case_id, version.kind), version)
-    return current
+    return {(version.case_id, version.kind): version for version in _only_current(versions)}
 
 
-def current_version_flags(*, case: Case) -> dict[str, tuple[int, list[Any]]]:
-    """{kind: (id, check flags) of its current version} of one case, in one light query."""
-    current: dict[str, tuple[int, list[Any]]] = {}
-    for kind, version_id, check_flags in _current_first(case.versions.all()).values_list("kind", "id", "check_flags"):
-        current.setdefault(kind, (version_id, check_flags))
-    return current
+class StoredChecks(NamedTuple):
+    """A version's id and the check results stored on it."""
+
+    pk: int
+    flags: list[Any]
+    versions: dict[str, int]
 
 
-def current_version_ids(*, case_id: int) -> dict[str, int]:
-    """{kind: id of its current version} of one case."""
-    current: dict[str, int] = {}
-    for kind, version_id in _current_first(ArtefactVersion.objects.filter(case_id=case_id)).values_list("kind", "id"):
-        current.setdefault(kind, version_id)
-    return current
+def current_version_checks(*, case: Case) -> dict[str, StoredChecks]:
+    """{kind: id and check results of its current version} of one case, in one query of four columns."""
+    rows = _only_current(case.versions.all()).values_list("kind", "pk", "check_flags", "check_versions")
+    return {kind: StoredChecks(pk, flags, versions) for kind, pk, flags, versions in rows}
 
 
 def current_versions(*, case: Case) -> dict[str, ArtefactVersion]:
     """{kind: current version} of one case."""
-    return {kind: version for (_, kind), version in current_versions_of_cases(case_ids=[case.pk]).items()}
+    return {version.kind: version for version in _only_current(case.versions.select_related("author"))}
+
+
+def current_texts_of_cases(*, case_ids: Iterable[int], kinds: Iterable[str]) -> dict[tuple[int, str], tuple[int, str]]:
+    """{(case id, kind): (id, text) of its current version} for many cases, in one query of four columns."""
+    versions = ArtefactVersion.objects.filter(case_id__in=list(case_ids), kind__in=list(kinds))
+    rows = _only_current(versions).values_list("case_id", "kind", "pk", "text")
+    return {(case_id, kind): (pk, text) for case_id, kind, pk, text in rows}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ repetitions can match the same characters, and no long run is re-read from many 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -162,11 +162,11 @@ def run_check(check: Check, subject: CheckSubject) -> CheckResultData:
     return CheckResultData(check.code, check.version, check.severity, outcome.findings, outcome.score)
 
 
-def checks_for(kind: str, codes: tuple[str, ...] | None = None) -> list[Check]:
+def checks_for(kind: str, codes: Collection[str] | None = None) -> list[Check]:
     return [check for check in CHECKS if kind in check.kinds and (codes is None or check.code in codes)]
 
 
-def run_checks(subject: CheckSubject, codes: tuple[str, ...] | None = None) -> list[CheckResultData]:
+def run_checks(subject: CheckSubject, codes: Collection[str] | None = None) -> list[CheckResultData]:
     """Every check (or those named) that applies to the subject's artefact."""
     return [run_check(check, subject) for check in checks_for(subject.kind, codes)]
 

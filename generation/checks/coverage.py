@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 from text_to_num import alpha2digit
@@ -29,7 +30,7 @@ from generation.checks.facts import (
     normalise_number,
     note_facts,
     term_mentions,
-    tokens,
+    token_words,
 )
 from generation.checks.framework import Finding
 from generation.checks.lexicon import DOSE_UNITS, UNITS
@@ -77,7 +78,41 @@ def dialogue_turns(text: str) -> list[Turn]:
     return turns
 
 
-class Speech:
+def _words_said(lowered: str) -> tuple[str, list[str]]:
+    """A lower-case text with its spelled-out numbers as digits, and its words: those of the
+    digits form, then the ones said differently ("type two diabetes" is both)."""
+    digits = _spoken_digits(lowered)
+    words = token_words(digits)
+    if digits != lowered:
+        words += token_words(lowered)
+    return digits, words
+
+
+class Wording:
+    """Which words a text uses, indexed once: enough to tell whether it names a term."""
+
+    def __init__(self, said: Iterable[str]) -> None:
+        self.spoken = " " + " ".join(said) + " "
+        self.words: dict[int, set[str]] = {}
+        for word in set(self.spoken.split()):
+            self.words.setdefault(len(word), set()).add(word)
+
+    def says_term(self, category: str, name: str) -> bool:
+        forms = FORMS.get((category, name), (name,))
+        if any(f" {form} " in self.spoken for form in forms):
+            return True
+        return any(self._says_nearly(form) for form in forms if len(form) >= _FUZZY_MIN_LENGTH and " " not in form)
+
+    def _says_nearly(self, form: str) -> bool:
+        candidates = [word for size in range(len(form) - 2, len(form) + 3) for word in self.words.get(size, ())]
+        return process.extractOne(form, candidates, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF) is not None
+
+
+def text_wording(text: str) -> Wording:
+    return Wording([" ".join(_words_said(text.lower())[1])])
+
+
+class Speech(Wording):
     """What a dialogue says, indexed once: its words (spelled-out numbers as digits), the
     numbers said, the numbers said beside a dose, and the polarity of every mention of a
     symptom or diagnosis."""
@@ -88,20 +123,10 @@ class Speech:
         self.dose_numbers: set[str] = set()
         self.polarity: dict[str, set[bool | None]] = {}
         self.mentions: list[tuple[Turn, Fact]] = []
-        said: list[str] = []
-        for index, turn in enumerate(turns):
-            said.append(self._index_turn(index, turn))
-        self.spoken = " " + " ".join(said) + " "
-        self.words: dict[int, set[str]] = {}
-        for word in set(self.spoken.split()):
-            self.words.setdefault(len(word), set()).add(word)
+        super().__init__([self._index_turn(index, turn) for index, turn in enumerate(turns)])
 
     def _index_turn(self, index: int, turn: Turn) -> str:
-        lowered = turn.text.lower()
-        digits = _spoken_digits(lowered)
-        words = [word for word, _s, _e in tokens(digits)]
-        if digits != lowered:  # keep the words as said too ("type two diabetes")
-            words += [word for word, _s, _e in tokens(lowered)]
+        digits, words = _words_said(turn.text.lower())
         numbers = _numbers_in(digits) | {value for word, value in _SPOKEN_NUMBER_WORDS.items() if word in words}
         self.numbers |= numbers
         has_dose = False
@@ -117,7 +142,7 @@ class Speech:
     def _mention_polarity(self, index: int, turn: Turn, mention: Fact) -> bool | None:
         """True when the mention is negated, False when affirmed, None when a question
         nobody answered plainly."""
-        if "?" in turn.text[mention.end :] and index + 1 < len(self.turns):
+        if turn.text.find("?", mention.end) >= 0 and index + 1 < len(self.turns):
             answer = self.turns[index + 1].text.strip().lower()
             if answer.startswith(_NO_ANSWERS):
                 return True
@@ -126,16 +151,6 @@ class Speech:
             return None
         return is_negated(turn.text, mention.start)
 
-    def says_term(self, category: str, name: str) -> bool:
-        forms = FORMS.get((category, name), (name,))
-        if any(f" {form} " in self.spoken for form in forms):
-            return True
-        return any(self._says_nearly(form) for form in forms if len(form) >= _FUZZY_MIN_LENGTH and " " not in form)
-
-    def _says_nearly(self, form: str) -> bool:
-        candidates = [word for size in range(len(form) - 2, len(form) + 3) for word in self.words.get(size, ())]
-        return process.extractOne(form, candidates, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF) is not None
-
     def says_with_polarity(self, name: str, negated: bool) -> bool:
         said = self.polarity.get(name, set())
         return not said or negated in said or None in said
@@ -143,6 +158,13 @@ class Speech:
     def says_numbers(self, numbers: Iterable[str], *, dose: bool) -> bool:
         pool = self.dose_numbers if dose else self.numbers
         return all(number in pool or number in _ALWAYS_SPOKEN for number in numbers)
+
+
+@lru_cache(maxsize=16)
+def dialogue_speech(dialogue_text: str) -> Speech:
+    """A dialogue's Speech, indexed once per text: a note edit checks the note again beside the
+    same dialogue. Read only, never changed."""
+    return Speech(dialogue_turns(dialogue_text))
 
 
 _SMALL_NUMBERS = {
@@ -213,7 +235,7 @@ def _omitted_from_note(note_text: str, speech: Speech) -> list[Fact]:
     ]
     if not candidates:
         return []
-    note = Speech([Turn("", note_text, 0)])
+    note = text_wording(note_text)
     omitted: dict[str, Fact] = {}
     for turn, mention in candidates:
         if mention.name not in omitted and not note.says_term(mention.category, mention.name):
@@ -224,8 +246,7 @@ def _omitted_from_note(note_text: str, speech: Speech) -> list[Fact]:
 
 
 def coverage(*, note_text: str, dialogue_text: str) -> Coverage:
-    turns = dialogue_turns(dialogue_text)
-    speech = Speech(turns)
+    speech = dialogue_speech(dialogue_text)
     facts = note_facts(note_text)
     status = {fact: fact_status(fact, speech) for fact in facts}
     return Coverage(

@@ -10,8 +10,10 @@ Every pattern here follows the linear-time rules of generation/checks/patterns.p
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache, partial
 
 from generation.checks.lexicon import (
     DOSE_UNITS,
@@ -104,6 +106,14 @@ def tokens(text: str) -> list[tuple[str, int, int]]:
     return [(match.group(0).lower(), match.start(), match.end()) for match in TOKEN.finditer(text)]
 
 
+def token_words(text: str) -> list[str]:
+    """The words of `tokens(text)` without their offsets (found in one pass, not one match at a time)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return TOKEN.findall(lowered)
+    return [word.lower() for word in TOKEN.findall(text)]
+
+
 def is_drug_word(word: str) -> bool:
     return len(word) >= 6 and word.endswith(DRUG_SUFFIXES)
 
@@ -125,8 +135,7 @@ def is_negated(text: str, start: int) -> bool:
     between it and the term."""
     sentence_start, _end = _sentence_bounds(text, start)
     before = text[sentence_start:start].lower()
-    words = [word for word, _s, _e in tokens(before)]
-    for word in reversed(words):
+    for word in reversed(token_words(before)):
         if word in _TERMINATORS:
             return False
         if word in _NEGATIONS or word.endswith("n't"):
@@ -136,21 +145,22 @@ def is_negated(text: str, start: int) -> bool:
 
 def term_mentions(text: str) -> Iterator[Fact]:
     """Vocabulary terms and medicine names, longest form first, with their polarity."""
-    words = tokens(text)
+    found_tokens = tokens(text)
+    words = [word for word, _s, _e in found_tokens]
     index = 0
     while index < len(words):
         found = None
-        for form, entry in _BY_FIRST_WORD.get(words[index][0], ()):
-            if tuple(word for word, _s, _e in words[index : index + len(form)]) == form:
+        for form, entry in _BY_FIRST_WORD.get(words[index], ()):
+            if tuple(words[index : index + len(form)]) == form:
                 found = (entry, len(form))
                 break
-        if found is None and is_drug_word(words[index][0]):
-            found = ((MEDICATION, words[index][0]), 1)
+        if found is None and is_drug_word(words[index]):
+            found = ((MEDICATION, words[index]), 1)
         if found is None:
             index += 1
             continue
         (category, canonical), size = found
-        start, end = words[index][1], words[index + size - 1][2]
+        start, end = found_tokens[index][1], found_tokens[index + size - 1][2]
         negated = category in POLAR_CATEGORIES and is_negated(text, start)
         yield Fact(category, canonical, start, end, negated=negated)
         index += size
@@ -196,11 +206,9 @@ def quantities(text: str) -> Iterator[Fact]:
         yield Fact(kind, match.group(0).strip(), match.start(), match.end(), numbers=numbers)
 
 
-def _is_heading_line(text: str, position: int) -> bool:
-    line_start = text.rfind("\n", 0, position) + 1
-    line_end = text.find("\n", position)
-    line = text[line_start : line_end if line_end >= 0 else len(text)]
-    heading = note_heading(line)
+def _is_heading_line(text: str, line_start: int) -> bool:
+    line_end = text.find("\n", line_start)
+    heading = note_heading(text[line_start : line_end if line_end >= 0 else len(text)])
     return heading is not None and not heading.inline
 
 
@@ -209,16 +217,30 @@ def _is_heading_line(text: str, position: int) -> bool:
 _LINE_LABEL = re.compile(r"^[^\S\n]{0,20}+(?:[-•*][^\S\n]{0,5}+)?[A-Za-z][A-Za-z /&'-]{0,40}+:", re.MULTILINE)
 
 
-def _label_spans(text: str) -> list[tuple[int, int]]:
-    return [(match.start(), match.end()) for match in _LINE_LABEL.finditer(text)]
+class _Wording:
+    """Where a note states no fact: its heading lines and line labels, each read once (a long
+    note has hundreds of mentions; reading every label again for each was quadratic)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.labels = [(match.start(), match.end()) for match in _LINE_LABEL.finditer(text)]
+        self.label_starts = [start for start, _end in self.labels]
+        self.heading_line = cache(partial(_is_heading_line, text))  # by the line's start
+
+    def states_no_fact(self, position: int) -> bool:
+        if self.heading_line(self.text.rfind("\n", 0, position) + 1):
+            return True
+        # Labels do not overlap: only the last one starting at or before `position` can hold it.
+        index = bisect_right(self.label_starts, position) - 1
+        return index >= 0 and position < self.labels[index][1]
 
 
 def note_facts(text: str) -> list[Fact]:
     """The facts of a note, in reading order, one per mention of a distinct fact."""
     found: dict[tuple[str, str, bool], Fact] = {}
-    labels = _label_spans(text)
+    wording = _Wording(text)
     for fact in [*term_mentions(text), *quantities(text)]:
-        if _is_heading_line(text, fact.start) or any(start <= fact.start < end for start, end in labels):
+        if wording.states_no_fact(fact.start):
             continue
         key = (fact.category, fact.name.lower() if not fact.numbers else "/".join(fact.numbers), fact.negated)
         found.setdefault(key, fact)

@@ -4,9 +4,9 @@ machine and adding an immutable artefact version."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -14,6 +14,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from generation import rendering
+from generation.checks import CROSS_ARTEFACT_CHECKS, CheckResultData
 from generation.models import (
     CASE_TRANSITIONS,
     NEAR_DUPLICATE_KINDS,
@@ -24,14 +25,15 @@ from generation.models import (
     VersionSource,
 )
 from generation.models.text_limits import ARTEFACT_TEXT_MAX_CHARS, text_within_limit
-from generation.selectors import current_version_flags, current_versions
+from generation.selectors import StoredChecks, current_version_checks, current_versions
 from generation.services.checks import (
     CHECKED_KINDS,
     ArtefactText,
-    VersionChecks,
     case_checks_refresh_on_commit,
     case_flag_fields,
     checks_compute,
+    checks_merge,
+    cross_checks_beside,
 )
 from generation.services.near_duplicates import (
     near_duplicates_index_on_commit,
@@ -86,13 +88,28 @@ def cases_content_changed(*, case_ids: Collection[int], at: datetime) -> None:
     Case.objects.filter(pk__in=case_ids).update(**content_changed_fields(at=at))
 
 
-def case_lock_and_last(*, case_id: int, rows: QuerySet[Any], field: str) -> int:
+class LockedCase(NamedTuple):
+    last: int  # the largest number among the rows asked about; 0 when there are none
+    code_id: int | None
+
+
+def case_lock_and_last(*, case_id: int, rows: QuerySet[Any], field: str) -> LockedCase:
     """Lock the case's row, so that two writers cannot take the same number, and read the
-    largest `field` among `rows` (which refer to the case as OuterRef("pk")), in one statement;
-    0 when there are none. Part of the caller's transaction."""
+    largest `field` among `rows` (which refer to the case as OuterRef("pk")) and the case's
+    code, in one statement. Part of the caller's transaction."""
     last = Subquery(rows.order_by(f"-{field}").values(field)[:1])
     locked = Case.objects.select_for_update(of=("self",)).filter(pk=case_id).annotate(last=last)
-    return next(iter(locked.values_list("last", flat=True)), None) or 0
+    found = locked.values_list("last", "code_id").first()
+    return LockedCase(found[0] or 0, found[1]) if found else LockedCase(0, None)
+
+
+@dataclass(frozen=True)
+class CheckedBeside:
+    """What a draft's checks read besides its own text: the case's other current versions
+    ({kind: version id}) and its code."""
+
+    versions: dict[str, int]
+    code_id: int | None
 
 
 @dataclass(frozen=True)
@@ -107,8 +124,9 @@ class VersionDraft:
     check_flags: list[Any]
     rendered: bool  # the text was rendered from the content (an imported version keeps its own)
     check_versions: dict[str, int] | None = None  # None: flags given, not checked here
-    # The case's other current versions the checks read beside this one, by kind.
-    checked_beside: dict[str, ArtefactVersion] | None = None
+    checked_beside: CheckedBeside | None = None  # None: not checked beside the case's other texts
+    # The cross-artefact checks' results of the case's other artefacts beside this text.
+    others_checked: dict[str, list[CheckResultData]] = field(default_factory=dict)
 
 
 def artefact_version_draft(
@@ -128,7 +146,15 @@ def artefact_version_draft(
     text_within_limit(text, limit=ARTEFACT_TEXT_MAX_CHARS, what=f"The {kind}")
     if check_flags is not None:
         return VersionDraft(kind=kind, content=content, text=text, check_flags=check_flags, rendered=rendered)
-    checked, beside = _draft_checks(case=case, kind=kind, content=content, text=text, current=current)
+    if kind not in CHECKED_KINDS:
+        return VersionDraft(kind=kind, content=content, text=text, check_flags=[], rendered=rendered, check_versions={})
+    # Checked beside the case's other current texts, which are checked again beside this one.
+    # Should they change before the write, the refresh after its commit checks again.
+    current = current_versions(case=case) if current is None else current
+    others = {other: version for other, version in current.items() if other != kind}
+    texts = {other: ArtefactText(version.text, version.content) for other, version in others.items()}
+    texts[kind] = ArtefactText(text, content)
+    checked = checks_compute(case=case, kind=kind, texts=texts)
     return VersionDraft(
         kind=kind,
         content=content,
@@ -136,47 +162,9 @@ def artefact_version_draft(
         check_flags=checked.flags,
         rendered=rendered,
         check_versions=checked.versions,
-        checked_beside=beside,
+        checked_beside=CheckedBeside({other: version.pk for other, version in others.items()}, case.code_id),
+        others_checked=cross_checks_beside(case=case, kind=kind, texts=texts),
     )
-
-
-def _draft_checks(
-    *, case: Case, kind: str, content: dict[str, Any], text: str, current: dict[str, ArtefactVersion] | None
-) -> tuple[VersionChecks, dict[str, ArtefactVersion]]:
-    """The draft checked beside the case's other current texts, and which versions those were.
-    Should they change before the write, the refresh after the write's commit checks again
-    (case_checks_refresh)."""
-    if kind not in CHECKED_KINDS:
-        return VersionChecks(flags=[], versions={}), {}
-    if current is None:
-        current = current_versions(case=case)
-    texts = {other: ArtefactText(v.text, v.content) for other, v in current.items()}
-    texts[kind] = ArtefactText(text, content)
-    beside = {other: version for other, version in current.items() if other != kind}
-    return checks_compute(case=case, kind=kind, texts=texts), beside
-
-
-def _checked_beside_current(draft: VersionDraft, current: dict[str, int]) -> bool:
-    """The draft was checked here, beside exactly the other versions that are current now."""
-    if draft.check_versions is None or draft.checked_beside is None:
-        return False
-    beside = {kind: version.pk for kind, version in draft.checked_beside.items()}
-    return beside == {kind: version_id for kind, version_id in current.items() if kind != draft.kind}
-
-
-def _checks_refresh_after_write(
-    *, case: Case, draft: VersionDraft, version: ArtefactVersion, current: dict[str, int]
-) -> None:
-    """Have the checked texts whose findings the new version may change checked again once its
-    write commits: the case's other checked texts, and this one too unless its draft was
-    checked beside the texts that are current now (then the texts in hand are the current ones)."""
-    others: tuple[str, ...] = tuple(kind for kind in CHECKED_KINDS if kind != draft.kind and kind in current)
-    up_to_date = _checked_beside_current(draft, current)
-    kinds = others if up_to_date or draft.kind not in CHECKED_KINDS else (draft.kind, *others)
-    if not kinds:
-        return
-    known = {**draft.checked_beside, draft.kind: version} if up_to_date and draft.checked_beside is not None else None
-    case_checks_refresh_on_commit(case=case, kinds=kinds, known=known)
 
 
 def artefact_version_write(
@@ -188,14 +176,14 @@ def artefact_version_write(
     parent: ArtefactVersion | None = None,
     agent_call: AgentCall | None = None,
 ) -> ArtefactVersion:
-    """Store a draft as the next version of its artefact, under the case's row lock. Once the
-    write commits, the texts whose findings it may change are checked again (a note edit changes
-    what the dialogue's coverage finds), outside any transaction."""
+    """Store a draft as the next version of its artefact, under the case's row lock, with what
+    its text changes of the other artefacts' findings (a note edit changes what the dialogue's
+    coverage finds), checked with the draft before any lock."""
     if source == VersionSource.IMPORTED and draft.rendered:
         raise ValueError("an imported version must keep its original text")
     with transaction.atomic(savepoint=False):
         same_kind = ArtefactVersion.objects.filter(case=OuterRef("pk"), kind=draft.kind)
-        last = case_lock_and_last(case_id=case.pk, rows=same_kind, field="number")
+        last, code_id = case_lock_and_last(case_id=case.pk, rows=same_kind, field="number")
         version = ArtefactVersion.objects.create(
             case=case,
             kind=draft.kind,
@@ -209,22 +197,50 @@ def artefact_version_write(
             check_flags=draft.check_flags,
             check_versions=draft.check_versions or {},
         )
-        # The badge follows the latest version of each artefact, not any past one.
-        current = current_version_flags(case=case)
-        fields = case_flag_fields(flags for _, flags in current.values())
-        case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
+        current = current_version_checks(case=case)
+        changed: dict[str, Any] = {}
         if version.source != VersionSource.HUMAN_DRAFT:
-            fields |= content_changed_fields(at=version.created_at)
-        Case.objects.filter(pk=case.pk).update(**fields)
-        if version.source != VersionSource.HUMAN_DRAFT:
-            ids_before = {kind: version_id for kind, (version_id, _) in current.items() if version_id != version.pk}
-            _checks_refresh_after_write(case=case, draft=draft, version=version, current=ids_before)
+            changed = content_changed_fields(at=version.created_at)
+            current |= _other_checks_store(case_id=case.pk, draft=draft, current=current, code_id=code_id)
             # A raw LLM note or dialogue is replaced by its polisher's within the same stage, before
             # any reviewer or export sees it: only the polished one is worth indexing (`manage.py
             # near_duplicates` catches up a case whose polisher failed).
             if version.kind in NEAR_DUPLICATE_KINDS and version.source != VersionSource.LLM_RAW:
                 near_duplicates_index_version_on_commit(version=version)
+        # The badge follows the latest version of each artefact, not any past one.
+        fields = case_flag_fields(stored.flags for stored in current.values())
+        case.has_check_flags, case.check_summary = fields["has_check_flags"], fields["check_summary"]
+        Case.objects.filter(pk=case.pk).update(**fields, **changed)
         return version
+
+
+def _other_checks_store(
+    *, case_id: int, draft: VersionDraft, current: dict[str, StoredChecks], code_id: int | None
+) -> dict[str, StoredChecks]:
+    """Store the cross-artefact results of the case's other artefacts that the draft came with,
+    merged with what their versions hold, when they were checked beside the versions still
+    current and the same code; returns them as stored. Otherwise (or for flags given with the
+    draft, not checked here) the case is checked again once the write commits."""
+    beside = CheckedBeside({kind: stored.pk for kind, stored in current.items() if kind != draft.kind}, code_id)
+    if not any(kind in current for kind in CHECKED_KINDS if kind != draft.kind) and draft.kind not in CHECKED_KINDS:
+        return {}  # nothing checked beside it: a scenario of a case without a note or dialogue yet
+    if draft.check_versions is None or draft.checked_beside != beside:
+        codes = None if draft.check_versions is None else CROSS_ARTEFACT_CHECKS
+        case_checks_refresh_on_commit(case_id=case_id, codes=codes)
+        return {}
+    stored = {}
+    for kind, results in draft.others_checked.items():
+        previous = current[kind]
+        merged = checks_merge(
+            kind=kind,
+            results=results,
+            previous_flags=previous.flags,
+            previous_versions=previous.versions,
+            codes=CROSS_ARTEFACT_CHECKS,
+        )
+        ArtefactVersion.objects.filter(pk=previous.pk).update(check_flags=merged.flags, check_versions=merged.versions)
+        stored[kind] = StoredChecks(previous.pk, merged.flags, merged.versions)
+    return stored
 
 
 def artefact_version_create(

@@ -2,9 +2,12 @@
 
 A case's checks read its current texts together (coverage compares the note with the
 dialogue; consistency reads scenario, note and dialogue), so when any of them changes the
-current note and dialogue are both checked again. That runs after the version write has
+current note and dialogue are both checked again: the new text's own checks and, beside it,
+the other artefacts' cross-artefact checks (the only ones a new text of another artefact
+can change), before the version write and stored with it (generation.services.cases). If
+what they read changed before the write, the case is checked again after the write has
 committed (`case_checks_refresh`, from `transaction.on_commit`), never under the write's
-lock, and stores its result only if the versions it read are still the current ones: a
+lock; that stores its result only if the versions it read are still the current ones: a
 writer that came in between refreshes after its own commit.
 
 What is stored per version: `check_flags` (findings with spans, severity and check version;
@@ -15,7 +18,7 @@ registry. The case keeps `has_check_flags` and `check_summary` for the queues.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +27,9 @@ from django.db import transaction
 from generation.checks import (
     CHECK_CODES,
     CHECKS,
+    CROSS_ARTEFACT_CHECKS,
     Check,
+    CheckResultData,
     CheckSubject,
     CodeFacts,
     DialogueLimits,
@@ -33,7 +38,7 @@ from generation.checks import (
     run_checks,
 )
 from generation.models import ArtefactKind, ArtefactVersion, Case
-from generation.selectors import current_version_ids, current_versions, current_versions_of_cases
+from generation.selectors import current_version_checks, current_versions, current_versions_of_cases
 
 CHECKED_KINDS = (ArtefactKind.NOTE, ArtefactKind.DIALOGUE)
 # Codes the checks wrote before the framework (replaced by coverage_*): dropped on recompute.
@@ -83,11 +88,26 @@ def checks_compute(
     texts: Mapping[str, ArtefactText],
     previous_flags: Iterable[dict[str, Any]] = (),
     previous_versions: Mapping[str, int] | None = None,
-    codes: tuple[str, ...] | None = None,
+    codes: Collection[str] | None = None,
 ) -> VersionChecks:
     """Run the checks (all, or those named) on `kind`'s text. The flags of checks that did not
     run (an importer's `unparsed`, or the checks not named) are kept."""
     results = run_checks(case_check_subject(case=case, kind=kind, texts=texts), codes)
+    return checks_merge(
+        kind=kind, results=results, previous_flags=previous_flags, previous_versions=previous_versions, codes=codes
+    )
+
+
+def checks_merge(
+    *,
+    kind: str,
+    results: list[CheckResultData],
+    previous_flags: Iterable[dict[str, Any]],
+    previous_versions: Mapping[str, int] | None,
+    codes: Collection[str] | None,
+) -> VersionChecks:
+    """`results` of the checks `codes` (None: all) run on `kind`'s text, with the stored flags
+    and versions of the checks that did not run."""
     recomputed = set(codes) if codes is not None else {*CHECK_CODES, *RETIRED_CHECK_CODES}
     kept = [flag for flag in previous_flags if flag.get("code") not in recomputed]
     ran = {result.code: result.version for result in results}
@@ -95,6 +115,18 @@ def checks_compute(
     return VersionChecks(
         flags=kept + [flag for result in results for flag in result.flags(kind=kind)], versions=versions
     )
+
+
+def cross_checks_beside(
+    *, case: Case, kind: str, texts: Mapping[str, ArtefactText]
+) -> dict[str, list[CheckResultData]]:
+    """{other kind: its cross-artefact checks' results} of the case's other checked artefacts
+    in `texts`, beside `kind`'s new text there: what a new version changes of their findings."""
+    return {
+        other: run_checks(case_check_subject(case=case, kind=other, texts=texts), CROSS_ARTEFACT_CHECKS)
+        for other in CHECKED_KINDS
+        if other != kind and other in texts
+    }
 
 
 def _texts(versions: Mapping[str, ArtefactVersion]) -> dict[str, ArtefactText]:
@@ -118,23 +150,13 @@ def case_flag_fields(latest_flags: Iterable[list[Any]]) -> dict[str, Any]:
     return {"has_check_flags": bool(summary), "check_summary": summary}
 
 
-def case_checks_refresh(
-    *,
-    case_id: int,
-    codes: tuple[str, ...] | None = None,
-    kinds: Iterable[str] = CHECKED_KINDS,
-    case: Case | None = None,
-    known: Mapping[str, ArtefactVersion] | None = None,
-) -> bool:
-    """Check the case's current texts of `kinds` (its note and dialogue) again and store the
-    results and the badge. The checks run before the short transaction; if a newer version was
-    written meanwhile, nothing is stored (False): that version's writer refreshes after its own
-    commit. A writer passes the `case` (with its code and batch) and the current versions it
-    `known`s, which are then not read again (the transaction still makes sure they are current)."""
-    case = case or Case.objects.select_related("code", "batch").get(pk=case_id)
-    read = dict(known) if known is not None else current_versions(case=case)
+def case_checks_refresh(*, case_id: int, codes: Collection[str] | None = None) -> bool:
+    """Check the case's current note and dialogue again and store the results and the badge.
+    The checks run before the short transaction; if a newer version was written meanwhile,
+    nothing is stored (False): that version's writer refreshes after its own commit."""
+    case = Case.objects.select_related("code", "batch").get(pk=case_id)
+    read = current_versions(case=case)
     texts = _texts(read)
-    kinds = set(kinds)
     checked: dict[str, VersionChecks] = {
         kind: checks_compute(
             case=case,
@@ -145,30 +167,27 @@ def case_checks_refresh(
             codes=codes,
         )
         for kind in CHECKED_KINDS
-        if kind in read and kind in kinds
+        if kind in read
     }
-    if not checked:
+    if not checked:  # nothing to check: the stored flags and badge stand
         return True
     with transaction.atomic():
-        Case.objects.select_for_update(of=("self",)).filter(pk=case_id).values_list("pk").first()
-        if current_version_ids(case_id=case_id) != {kind: v.pk for kind, v in read.items()}:
+        Case.objects.select_for_update(of=("self",)).filter(pk=case_id).first()
+        now = current_version_checks(case=case)
+        if {kind: stored.pk for kind, stored in now.items()} != {kind: v.pk for kind, v in read.items()}:
             return False
         for kind, result in checked.items():
             ArtefactVersion.objects.filter(pk=read[kind].pk).update(
                 check_flags=result.flags, check_versions=result.versions
             )
-        flags = [checked[kind].flags if kind in checked else version.check_flags for kind, version in read.items()]
+        flags = [checked[kind].flags if kind in checked else stored.flags for kind, stored in now.items()]
         Case.objects.filter(pk=case_id).update(**case_flag_fields(flags))
     return True
 
 
-def case_checks_refresh_on_commit(
-    *, case: Case, kinds: Iterable[str] = CHECKED_KINDS, known: Mapping[str, ArtefactVersion] | None = None
-) -> None:
-    """case_checks_refresh of the case's texts of `kinds` once the current transaction commits
-    (at once outside one)."""
-    kinds = tuple(kinds)
-    transaction.on_commit(lambda: case_checks_refresh(case_id=case.pk, kinds=kinds, case=case, known=known))
+def case_checks_refresh_on_commit(*, case_id: int, codes: Collection[str] | None = None) -> None:
+    """Refresh the case's checks once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: case_checks_refresh(case_id=case_id, codes=codes))
 
 
 def _is_stale(version: ArtefactVersion, codes: tuple[str, ...] | None) -> bool:

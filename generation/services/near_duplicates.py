@@ -34,7 +34,7 @@ from generation.models import (
     SignatureBand,
     TextSignature,
 )
-from generation.selectors import current_versions_of_cases
+from generation.selectors import current_texts_of_cases
 
 NUM_PERM = 128
 # datasketch 2's 32-bit affine permutations; named, so the stored signatures stay comparable
@@ -124,15 +124,16 @@ def _stale_current_texts(case_ids: Collection[int]) -> tuple[list[Signed], list[
     indexed = {(case_id, kind): version_id for case_id, kind, version_id in rows}
     signed: list[Signed] = []
     emptied: list[tuple[int, str]] = []
-    for kind in NEAR_DUPLICATE_KINDS:
-        for (case_id, _), version in current_versions_of_cases(case_ids=case_ids, kind=kind).items():
-            if indexed.get((case_id, kind)) == version.pk:
-                continue
-            hashvalues = text_signature(version.text)
-            if hashvalues is None:
-                emptied.append((case_id, kind))
-            else:
-                signed.append(Signed(case_id, kind, version.pk, hashvalues))
+    for (case_id, kind), (version_id, text) in current_texts_of_cases(
+        case_ids=case_ids, kinds=NEAR_DUPLICATE_KINDS
+    ).items():
+        if indexed.get((case_id, kind)) == version_id:
+            continue
+        hashvalues = text_signature(text)
+        if hashvalues is None:
+            emptied.append((case_id, kind))
+        else:
+            signed.append(Signed(case_id, kind, version_id, hashvalues))
     return signed, emptied
 
 

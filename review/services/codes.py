@@ -45,5 +45,5 @@ def case_code_assign(*, case: Case, reviewer: User, written: str) -> Case:
         CodeAssignment.objects.create(case=case, code=code, previous_code_id=case.code_id, assigned_by=reviewer)
         Case.objects.filter(pk=case.pk).update(code=code)
         case.code = code
-        case_checks_refresh_on_commit(case=case)
+        case_checks_refresh_on_commit(case_id=case.pk)
     return case

@@ -16,10 +16,11 @@ from django_htmx.http import retarget
 
 from generation.errors import on_refusal
 from generation.models import NOTE_FIELD_LABELS, ArtefactKind, ArtefactVersion, Case
-from review import services
+from generation.selectors import current_version
+from review import selectors, services
 from review.forms import NoteSectionForm, TurnForm, TurnOperationForm, note_section_is_known
 from review.views._common import REVIEW, ReviewRequest, case_to_act_on, page_or_partial, queue_for, requires
-from review.views.item import TEMPLATE, item_context, item_url
+from review.views.item import TEMPLATE, artefacts_context, editable_kinds, item_context, item_url
 
 Focus = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -27,10 +28,12 @@ Focus = Callable[[dict[str, Any]], dict[str, Any]]
 def _after_save(request: ReviewRequest, case: Case, saved: str, focus: Focus | None = None) -> HttpResponse:
     """The `saved` partial of the new version: one section, one turn, or the whole dialogue once
     turns moved. It brings the new version number out of band and leaves the decision panel,
-    and any other open editor, alone. `focus` adds what the partial shows to the item context."""
+    and any other open editor, alone, so it needs only the artefacts' context. The user may
+    still act on the case: the save was allowed under the case's lock, and an edit neither
+    disputes a case nor assigns it to others. `focus` adds what the partial shows to the context."""
     if not request.htmx:
         return redirect(item_url(case.pk, queue_for(request, case)))
-    context = item_context(request, case)
+    context = artefacts_context(request, case, action_refusal="")
     if focus is not None:
         context.update(focus(context))
     return page_or_partial(request, TEMPLATE, saved, context)
@@ -46,32 +49,32 @@ def _rebased_on_conflict(form: Any, conflict: services.EditConflict) -> Any:
     return rebased
 
 
+Refused = tuple[Any, HTTPStatus, dict[str, Any]]
+
+
 def _apply_edit(
-    form: Any,
-    context: dict[str, Any],
-    *,
-    save: Callable[[], object],
-    newer: Callable[[ArtefactVersion], dict[str, Any]],
-) -> tuple[Any, HTTPStatus] | None:
-    """Run `save`. None when it worked; otherwise the form to show again and its status: 400
-    with the refusal, or 409 on a conflict, rebased on the newer version whose text goes into
-    the context. Not 2xx, so the page keeps its copy of the text."""
+    form: Any, *, save: Callable[[], object], newer: Callable[[ArtefactVersion], dict[str, Any]]
+) -> Refused | None:
+    """Run `save`. None when it worked; otherwise the form to show again, its status and what
+    to add to the context: 400 with the refusal, or 409 on a conflict, rebased on the newer
+    version whose text `newer` gives. Not 2xx, so the page keeps its copy of the text."""
     with on_refusal(partial(form.add_error, None)):
         try:
             save()
         except services.EditConflict as conflict:
-            context.update(newer(conflict.current))
-            return _rebased_on_conflict(form, conflict), HTTPStatus.CONFLICT
+            return _rebased_on_conflict(form, conflict), HTTPStatus.CONFLICT, newer(conflict.current)
         return None
-    return form, HTTPStatus.BAD_REQUEST
+    return form, HTTPStatus.BAD_REQUEST, {}
 
 
-def _edit_context(request: ReviewRequest, case: Case, kind: str) -> dict[str, Any]:
-    """The item context, or 404 when the case's `kind` artefact cannot be edited now."""
-    context = item_context(request, case)
-    if context[kind] is None or kind not in context["editable"]:
+def _editable_version(case: Case, kind: str) -> ArtefactVersion:
+    """The current `kind` version of a case the user may act on (case_to_act_on answered 403
+    otherwise), or 404 when its stage does not edit that artefact or it has none."""
+    stage = selectors.stage_for_case(case=case)
+    version = current_version(case=case, kind=kind)
+    if version is None or kind not in editable_kinds(stage=stage, action_refusal=""):
         raise Http404(f"This {kind} cannot be edited now.")
-    return context
+    return version
 
 
 def _section(key: str, context: dict[str, Any]) -> dict[str, str]:
@@ -91,9 +94,9 @@ def note_section_edit(request: ReviewRequest, case_id: int, section: str) -> Htt
     if not note_section_is_known(section):
         raise Http404("No such note section.")
     case = case_to_act_on(request, case_id)
-    context = _edit_context(request, case, ArtefactKind.NOTE)
+    note = _editable_version(case, ArtefactKind.NOTE)
     field_ids = f"id_{section}_%s"  # several sections can be open at once
-    status = HTTPStatus.OK
+    shown: dict[str, Any] = {}
     if request.method == "POST":
         form = NoteSectionForm(request.POST, auto_id=field_ids)
         status = HTTPStatus.BAD_REQUEST
@@ -101,7 +104,6 @@ def note_section_edit(request: ReviewRequest, case_id: int, section: str) -> Htt
             data = form.cleaned_data
             refused = _apply_edit(
                 form,
-                context,
                 save=lambda: services.note_section_edit(
                     case=case, author=request.user, section=section, text=data["text"], base_number=data["base_number"]
                 ),
@@ -111,12 +113,14 @@ def note_section_edit(request: ReviewRequest, case_id: int, section: str) -> Htt
                 return _after_save(
                     request, case, "note-section-saved", lambda saved: {"section": _section(section, saved)}
                 )
-            form, status = refused
+            form, status, shown = refused
     else:
+        status = HTTPStatus.OK
         form = NoteSectionForm(
-            initial={"base_number": context["note"].number, "text": _section(section, context)["text"]},
+            initial={"base_number": note.number, "text": _section(section, {"note": note})["text"]},
             auto_id=field_ids,
         )
+    context = item_context(request, case, **shown)
     context.update(editing_section=section, section_form=form, section=_section(section, context))
     return page_or_partial(request, TEMPLATE, "note-section", context, status=status)
 
@@ -129,13 +133,13 @@ def dialogue_turn_edit(request: ReviewRequest, case_id: int, index: int, operati
     if operation not in (services.TurnOperation.EDIT, services.TurnOperation.INSERT_AFTER):
         raise Http404("No such turn operation.")
     case = case_to_act_on(request, case_id)
-    context = _edit_context(request, case, ArtefactKind.DIALOGUE)
-    turns = context["turns"]
+    dialogue = _editable_version(case, ArtefactKind.DIALOGUE)
+    turns = list((dialogue.content or {}).get("turns", []))
     if operation == services.TurnOperation.EDIT and not 0 <= index < len(turns):
         raise Http404("No such turn.")
     inserting = operation == services.TurnOperation.INSERT_AFTER
     field_ids = f"id_turn{index}_{operation}_%s"
-    status = HTTPStatus.OK
+    shown: dict[str, Any] = {}
     if request.method == "POST":
         form = TurnForm(request.POST, auto_id=field_ids)
         status = HTTPStatus.BAD_REQUEST
@@ -143,7 +147,6 @@ def dialogue_turn_edit(request: ReviewRequest, case_id: int, index: int, operati
             data = form.cleaned_data
             refused = _apply_edit(
                 form,
-                context,
                 save=lambda: services.dialogue_turn_change(
                     case=case,
                     author=request.user,
@@ -159,10 +162,12 @@ def dialogue_turn_edit(request: ReviewRequest, case_id: int, index: int, operati
                 if inserting:  # the turns after it are renumbered: the whole dialogue again
                     return retarget(_after_save(request, case, "dialogue-panel-saved"), "#dialogue-panel")
                 return _after_save(request, case, "turn-saved", partial(_turn, index))
-            form, status = refused
+            form, status, shown = refused
     else:
+        status = HTTPStatus.OK
         turn = {"speaker": "patient", "text": ""} if inserting else turns[index]
-        form = TurnForm(initial={"base_number": context["dialogue"].number, **turn}, auto_id=field_ids)
+        form = TurnForm(initial={"base_number": dialogue.number, **turn}, auto_id=field_ids)
+    context = item_context(request, case, **shown)
     context.update(editing_turn=index, turn_operation=operation, turn_form=form)
     if inserting:
         context["index"] = index
@@ -182,7 +187,7 @@ def dialogue_turn_move(request: ReviewRequest, case_id: int, index: int, operati
     ):
         raise Http404("No such turn operation.")
     case = case_to_act_on(request, case_id)
-    _edit_context(request, case, ArtefactKind.DIALOGUE)
+    _editable_version(case, ArtefactKind.DIALOGUE)
     form = TurnOperationForm(request.POST)
     refusals: list[str] = []
     if form.is_valid():
@@ -195,6 +200,6 @@ def dialogue_turn_move(request: ReviewRequest, case_id: int, index: int, operati
                 base_number=form.cleaned_data["base_number"],
             )
             return _after_save(request, case, "dialogue-panel-saved")
-    context = _edit_context(request, case, ArtefactKind.DIALOGUE)
+    context = item_context(request, case)
     context["dialogue_error"] = refusals[0] if refusals else "The form was incomplete; reload the item."
     return page_or_partial(request, TEMPLATE, "dialogue-panel", context, status=HTTPStatus.BAD_REQUEST)

@@ -86,59 +86,77 @@ def _seen_initial(versions: dict[str, Any], opened: float) -> dict[str, Any]:
     return initial
 
 
-def item_context(request: ReviewRequest, case: Case, **overrides: Any) -> dict[str, Any]:
+def editable_kinds(*, stage: str | None, action_refusal: str) -> tuple[str, ...]:
+    """The artefacts the user may edit now ("" refusal: they may act on the case)."""
+    return () if action_refusal else selectors.EDITABLE_KINDS.get(stage or "", ())
+
+
+def artefacts_context(request: ReviewRequest, case: Case, *, action_refusal: str | None = None) -> dict[str, Any]:
+    """What the item's artefact panels and decision list show, and the version numbers the
+    decision forms carry: all that an inline edit's answer re-renders. `action_refusal`:
+    why the user may not act on the case, when the caller knows it."""
     queue = queue_for(request, case)
     stage = selectors.stage_for_case(case=case)
     versions = current_versions(case=case)
     opened = opened_at(request)
     can_adjudicate = request.user.has_perm(ADJUDICATE)
-    queue_cases = selectors.case_queue_for_reviewer(
-        reviewer=request.user, queue=queue, filters=selectors.QueueFilters(), can_adjudicate=can_adjudicate
-    )
-    previous_id, next_id = selectors.neighbours_in_queue(queue=queue_cases, case_id=case.pk)
-    # Why the controls are hidden ("" when the user may decide, edit and regenerate).
-    action_refusal = access.case_action_refusal(case=case, user=request.user)
+    if action_refusal is None:  # why the controls are hidden ("" when the user may act)
+        action_refusal = access.case_action_refusal(case=case, user=request.user)
     sees_others = selectors.sees_others_work(case=case, viewer=request.user, can_adjudicate=can_adjudicate)
     note = versions.get(ArtefactKind.NOTE)
     dialogue = versions.get(ArtefactKind.DIALOGUE)
-    scenario = versions.get(ArtefactKind.SCENARIO)
-    context: dict[str, Any] = {
+    return {
         "case": case,
         "stage": stage,
         "queue": queue,
-        "queue_label": selectors.QUEUE_LABELS[queue],
         "versions": versions,
-        "scenario": scenario,
-        "scenario_rows": _scenario_rows(scenario.content) if scenario else [],
         "note": note,
         "note_sections": _note_sections(note.content) if note else [],
         "dialogue": dialogue,
         "turns": list((dialogue.content or {}).get("turns", [])) if dialogue else [],
         "highlights": highlighted_texts(versions=versions),
         "polisher_report": dialogue_polisher_report(case=case) if dialogue else None,
-        "editable": () if action_refusal else selectors.EDITABLE_KINDS.get(stage or "", ()),
+        "editable": editable_kinds(stage=stage, action_refusal=action_refusal),
         "visible": selectors.VISIBLE_KINDS.get(stage or "", tuple(versions)),
         "decisions": selectors.decisions_visible_to(case=case, viewer=request.user, sees_others=sees_others),
         "sees_others": sees_others,
         "action_refusal": action_refusal,
-        "has_decided": selectors.reviewer_has_decided(case=case, reviewer=request.user),
-        "is_generating": case.status in GENERATING_STATUSES,
         "can_adjudicate": can_adjudicate,
-        "is_disputed": can_adjudicate and selectors.case_is_disputed(case=case),
-        "guidelines": selectors.guidelines(),
-        "previous_url": item_url(previous_id, queue) if previous_id else "",
-        "next_url": item_url(next_id, queue) if next_id else "",
         "opened_at": opened,
         "decision_form": DecisionForm(initial=_seen_initial(versions, opened)),
         "regenerate_form": RegenerateForm(
             initial={**_seen_initial(versions, opened), "target": _default_target(stage)}
         ),
-        "regenerate_targets": _regenerate_targets(stage),
-        "code_form": CodeAssignForm(),
-        # A reviewer who may act on the case while it awaits review may (re)assign its code.
-        "can_assign_code": bool(stage) and not action_refusal,
-        "near_duplicates": near_duplicates_of_case(case=case),
     }
+
+
+def item_context(request: ReviewRequest, case: Case, **overrides: Any) -> dict[str, Any]:
+    context = artefacts_context(request, case)
+    queue, stage, action_refusal = context["queue"], context["stage"], context["action_refusal"]
+    can_adjudicate = context["can_adjudicate"]
+    queue_cases = selectors.case_queue_for_reviewer(
+        reviewer=request.user, queue=queue, filters=selectors.QueueFilters(), can_adjudicate=can_adjudicate
+    )
+    previous_id, next_id = selectors.neighbours_in_queue(queue=queue_cases, case_id=case.pk)
+    scenario = context["versions"].get(ArtefactKind.SCENARIO)
+    context.update(
+        {
+            "queue_label": selectors.QUEUE_LABELS[queue],
+            "scenario": scenario,
+            "scenario_rows": _scenario_rows(scenario.content) if scenario else [],
+            "has_decided": selectors.reviewer_has_decided(case=case, reviewer=request.user),
+            "is_generating": case.status in GENERATING_STATUSES,
+            "is_disputed": can_adjudicate and selectors.case_is_disputed(case=case),
+            "guidelines": selectors.guidelines(),
+            "previous_url": item_url(previous_id, queue) if previous_id else "",
+            "next_url": item_url(next_id, queue) if next_id else "",
+            "regenerate_targets": _regenerate_targets(stage),
+            "code_form": CodeAssignForm(),
+            # A reviewer who may act on the case while it awaits review may (re)assign its code.
+            "can_assign_code": bool(stage) and not action_refusal,
+            "near_duplicates": near_duplicates_of_case(case=case),
+        }
+    )
     if request.user.has_perm(ASSIGN):
         context["assign_form"] = _assign_form(stage)
         context["assignments"] = selectors.case_assignments(case=case)

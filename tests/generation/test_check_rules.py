@@ -178,6 +178,25 @@ def test_a_dialogue_fact_the_note_lacks_is_a_note_omission():
     assert _findings("dialogue", "coverage_note_omits") == []
 
 
+def test_terms_in_line_labels_are_not_facts_however_many_labels_come_before():
+    visits = "\n".join(f"Visit {day}: reviewed." for day in range(1, 60))
+    note = f"PLAN:\n{visits}\nChest pain: none since the last visit.\nHeadache diary: a headache twice a week."
+    findings = _findings("dialogue", "coverage_unspoken", note=note, dialogue="[doctor]: Hello.\n[patient]: Hi.")
+    # Only the headache after the last label's colon is a fact: not "chest pain" nor "Headache" in the labels.
+    assert [note[start:end] for finding in findings for start, end in finding.spans] == ["headache"]
+    assert note.index("a headache") + 2 == findings[0].spans[0][0]
+
+
+def test_a_dialogue_fact_the_note_names_in_another_form_is_not_a_note_omission():
+    dialogue = DIALOGUE_OK.replace("come back?", "come back? Should I get an MRI? And my A1C?")
+    note = NOTE_OK.replace("Follow up", "Hemoglobin A1c next visit. Follow up")
+    # "hemoglobin a1c" is a form of "a1c"; the MRI is nowhere in the note.
+    assert _texts("dialogue", "coverage_note_omits", dialogue=dialogue, note=note) == ["MRI"]
+    # A small typo in the note's drug name still names it.
+    taking = DIALOGUE_OK.replace("come back?", "come back? I also take metformin.")
+    assert _findings("dialogue", "coverage_note_omits", dialogue=taking, note=note + " Continue metforminn.") == []
+
+
 def test_the_coverage_score_is_the_share_of_facts_said():
     subject = CheckSubject(kind="dialogue", note_text=NOTE_OK, dialogue_text=DIALOGUE_OK.replace("two weeks", "a bit"))
     (result,) = run_checks(subject, ("coverage_unspoken",))

@@ -1,6 +1,7 @@
 """The check results stored per version follow the case's current texts: a note edit
-refreshes the dialogue's coverage and the case's badge, and `manage.py run_checks`
-recomputes what an older check version wrote."""
+refreshes the dialogue's coverage and the case's badge (with the write, or after its commit
+when the dialogue changed meanwhile), and `manage.py run_checks` recomputes what an older
+check version wrote."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from generation.models import ArtefactKind, ArtefactVersion, Case, VersionSource
-from generation.services.cases import artefact_version_create
+from generation.services.cases import artefact_version_create, artefact_version_draft, artefact_version_write
 from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -111,6 +112,32 @@ def test_run_checks_with_a_check_code_recomputes_only_that_check(quiet_case):
     assert "1 rechecked" in _run_checks("--check", "dialogue_turns")
     dialogue.refresh_from_db()
     assert dialogue.check_versions["dialogue_turns"] == 1
+
+
+def test_a_note_write_stores_the_dialogues_new_coverage_with_it(quiet_case, django_capture_on_commit_callbacks):
+    case, dialogue = quiet_case
+    with django_capture_on_commit_callbacks(execute=False):  # nothing that runs after the commit
+        artefact_version_create(
+            case=case, kind=ArtefactKind.NOTE, content=PRESCRIBING_NOTE, source=VersionSource.LLM_RAW
+        )
+    assert "coverage_prescription_unspoken" in _codes(dialogue)
+    assert " coverage_prescription_unspoken:error " in Case.objects.get(pk=case.pk).check_summary
+
+
+def test_a_dialogue_written_between_a_notes_draft_and_its_write_is_checked_after_the_commit(
+    quiet_case, django_capture_on_commit_callbacks
+):
+    case, _dialogue = quiet_case
+    # Checked beside the quiet dialogue, which never mentions metformin...
+    draft = artefact_version_draft(case=case, kind=ArtefactKind.NOTE, content=PRESCRIBING_NOTE)
+    turns = [*QUIET_DIALOGUE["turns"], {"speaker": "doctor", "text": "And start metformin 500 mg twice daily."}]
+    saying_it = _write(case, ArtefactKind.DIALOGUE, {"turns": turns}, django_capture_on_commit_callbacks)
+    # ...but written once a dialogue that says it is current: that one is checked beside the note.
+    with django_capture_on_commit_callbacks(execute=True):
+        artefact_version_write(case=case, draft=draft, source=VersionSource.LLM_RAW)
+    assert _codes(saying_it) == set()
+    case.refresh_from_db()
+    assert (case.has_check_flags, case.check_summary) == (False, "")
 
 
 def test_a_draft_checked_beside_a_note_that_changed_before_its_write_is_checked_again(

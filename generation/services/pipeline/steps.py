@@ -60,7 +60,7 @@ def step_create(
     broker refuse it, steps_enqueue writes it down as never sent."""
     with transaction.atomic(savepoint=False):
         same_agent = PipelineStep.objects.filter(case=OuterRef("pk"), agent=agent)
-        last = case_lock_and_last(case_id=case.pk, rows=same_agent, field="attempt")
+        last = case_lock_and_last(case_id=case.pk, rows=same_agent, field="attempt").last
         step = PipelineStep.objects.create(
             case=case,
             agent=agent,
