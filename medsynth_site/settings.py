@@ -118,6 +118,10 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    if "postgresql" in DATABASES["default"]["ENGINE"]:
+        # No JIT: it compiles any query whose estimate is high (a queue's count over thousands
+        # of cases) and takes longer compiling than the query takes to run.
+        DATABASES["default"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), "options": "-c jit=off"}
 else:
     DATABASES = {
         "default": {

@@ -4,12 +4,17 @@ of SQL statements whatever the number of items (select_related / annotations).""
 from __future__ import annotations
 
 import statistics
+from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Case as SqlCase
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When, Window
+from django.db.models.functions import Coalesce, RowNumber
 
 from generation.models import (
     BATCH_ASSIGNMENT_REQUIRED,
@@ -30,6 +35,7 @@ from generation.models import (
 from generation.models import VersionSource as Source
 from generation.selectors import has_near_duplicates
 from generation.services.checks import check_summary_match
+from review.agreement import LabelCounts, RatingTally, label_counts
 from review.models import (
     Guideline,
     ReviewAction,
@@ -128,14 +134,26 @@ def is_verdict(*, through: str = "") -> Q:
     return Q(**{f"{through}is_adjudication": False, f"{through}action__in": VERDICT_ACTIONS})
 
 
+def _round_verdicts() -> QuerySet[ReviewDecision]:
+    """The verdicts of the current round of the case of an outer query."""
+    started = OuterRef("round_started_at")
+    return ReviewDecision.objects.filter(made_this_round(started=started), is_verdict(), case=OuterRef("pk"))
+
+
+def _how_many(decisions: QuerySet[ReviewDecision]) -> Coalesce:
+    counted = decisions.order_by().values("case").annotate(how_many=Count("pk")).values("how_many")
+    return Coalesce(Subquery(counted), 0)
+
+
 def _with_round_counts(cases: QuerySet[Case]) -> QuerySet[Case]:
-    """Per case: when its round began, this round's verdicts (round_reviews), and how many
-    accept or refuse."""
-    verdict = made_this_round(started=F("round_started_at"), through="decisions__") & is_verdict(through="decisions__")
+    """Per case: this round's verdicts (round_reviews), and how many accept or refuse. Each is
+    a subquery on the case's own decisions (an index lookup), so a queue's first page is
+    read without counting the decisions of every case in it."""
+    verdicts = _round_verdicts()
     return cases.annotate(
-        round_reviews=Count("decisions", filter=verdict, distinct=True),
-        round_accepts=Count("decisions", filter=verdict & Q(decisions__action__in=ACCEPTING_ACTIONS), distinct=True),
-        round_refusals=Count("decisions", filter=verdict & Q(decisions__action__in=REFUSING_ACTIONS), distinct=True),
+        round_reviews=_how_many(verdicts),
+        round_accepts=_how_many(verdicts.filter(action__in=ACCEPTING_ACTIONS)),
+        round_refusals=_how_many(verdicts.filter(action__in=REFUSING_ACTIONS)),
     )
 
 
@@ -286,13 +304,14 @@ def case_queue_for_reviewer(
 
 def cases_awaiting_adjudication(*, filters: QueueFilters) -> QuerySet[Case]:
     """Pairs sent to adjudication, and gated-stage cases whose N reviews disagree."""
-    cases = _with_round_counts(Case.objects.all())
-    disputed = Q(
-        status__in=list(REVIEW_STATUS_BY_STAGE.values()),
-        round_reviews__gte=F("reviews_required"),
-        round_accepts__gt=0,
-        round_refusals__gt=0,
+    verdicts = _round_verdicts()
+    disputed = (
+        Q(status__in=list(REVIEW_STATUS_BY_STAGE.values()))
+        & Exists(verdicts.filter(action__in=ACCEPTING_ACTIONS))
+        & Exists(verdicts.filter(action__in=REFUSING_ACTIONS))
+        & Q(round_reviews__gte=F("reviews_required"))
     )
+    cases = _with_round_counts(Case.objects.all())
     return _apply_filters(cases.filter(Q(status=CaseStatus.ADJUDICATION) | disputed), filters)
 
 
@@ -301,12 +320,43 @@ def case_is_disputed(*, case: Case) -> bool:
     return cases_awaiting_adjudication(filters=QueueFilters()).filter(pk=case.pk).exists()
 
 
-def queue_counts(*, reviewer: User, can_adjudicate: bool) -> dict[str, int]:
+# A queue is counted only this far: "1000+" tells a reviewer there is plenty of work, and an
+# exact count of tens of thousands of waiting cases would cost more than the page's own rows.
+QUEUE_COUNT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class BoundedCount:
+    """How many cases a queue holds, counted up to `limit`; shown as "1000+" beyond it."""
+
+    counted: int
+    limit: int
+
+    @property
+    def is_bounded(self) -> bool:
+        return self.counted > self.limit
+
+    def __str__(self) -> str:
+        return f"{self.limit}+" if self.is_bounded else str(self.counted)
+
+    def __float__(self) -> float:  # for |pluralize
+        return float(self.counted)
+
+
+def bounded_count(cases: QuerySet[Case], *, limit: int) -> BoundedCount:
+    """Count at most limit + 1 rows: the database stops there."""
+    return BoundedCount(counted=cases.order_by().values("pk")[: limit + 1].count(), limit=limit)
+
+
+def queue_counts(*, reviewer: User, can_adjudicate: bool) -> dict[str, BoundedCount]:
     queues = [*REVIEW_STATUS_BY_STAGE, ASSIGNED_QUEUE] + ([ADJUDICATION_QUEUE] if can_adjudicate else [])
     return {
-        queue: case_queue_for_reviewer(
-            reviewer=reviewer, queue=queue, filters=QueueFilters(), can_adjudicate=can_adjudicate
-        ).count()
+        queue: bounded_count(
+            case_queue_for_reviewer(
+                reviewer=reviewer, queue=queue, filters=QueueFilters(), can_adjudicate=can_adjudicate
+            ),
+            limit=QUEUE_COUNT_LIMIT,
+        )
         for queue in queues
     }
 
@@ -375,37 +425,98 @@ def case_assignments(*, case: Case) -> QuerySet[ReviewerAssignment]:
 
 # --- Agreement -------------------------------------------------------------------
 
-VERDICT_LABEL: dict[str, str] = {str(action): "accept" for action in ACCEPTING_ACTIONS} | {
-    str(action): "refuse" for action in REFUSING_ACTIONS
+ACCEPT, REFUSE = "accept", "refuse"
+VERDICT_LABEL: dict[str, str] = {str(action): ACCEPT for action in ACCEPTING_ACTIONS} | {
+    str(action): REFUSE for action in REFUSING_ACTIONS
 }
 
 
 # One rated item: a case's stage as one reviewer saw it, i.e. with the versions the verdict
 # named (case, stage, scenario, note, dialogue version ids). An approval of note v1 and a
-# rejection of note v2 are verdicts on two items, not a disagreement about one.
+# rejection of note v2 are verdicts on two items, not a disagreement about one. Each reviewer's
+# latest verdict on an item is their rating of it.
 RatedItem = tuple[int, str, int | None, int | None, int | None]
+RATED_ITEM = ("case_id", "stage", "scenario_version_id", "note_version_id", "dialogue_version_id")
+# The three counts a RatingTally is made of, per stage, from the latest verdicts (`latest`):
+# ratings per reviewer; items two reviewers both rated, per pair of labels; items rated twice
+# or more, per number of accepts and refusals.
+_TALLY_SQL = """
+WITH latest AS (SELECT * FROM ({verdicts}) ranked WHERE newest_first = 1)
+SELECT 'rater', stage, reviewer_id, NULL, NULL, NULL, COUNT(*) FROM latest GROUP BY stage, reviewer_id
+UNION ALL
+SELECT 'pair', a.stage, a.reviewer_id, b.reviewer_id, a.accepted, b.accepted, COUNT(*)
+FROM latest a JOIN latest b ON {same_item} AND a.reviewer_id < b.reviewer_id
+GROUP BY a.stage, a.reviewer_id, b.reviewer_id, a.accepted, b.accepted
+UNION ALL
+SELECT 'labels', stage, NULL, NULL, accepts, refusals, COUNT(*) FROM (
+  SELECT stage, SUM(accepted) AS accepts, COUNT(*) - SUM(accepted) AS refusals FROM latest
+  GROUP BY {item} HAVING COUNT(*) >= 2
+) per_item GROUP BY stage, accepts, refusals
+"""
 
 
-def decision_ratings(*, stage: str = "", batch_id: int | None = None) -> dict[str, dict[RatedItem, str]]:
-    """ratings[reviewer][item] = "accept" | "refuse": each reviewer's latest verdict per item."""
+def _latest_verdicts_sql(*, batch_id: int | None) -> tuple[str, tuple[Any, ...]]:
+    """Every verdict, with newest_first = 1 on each reviewer's latest per item."""
     decisions = ReviewDecision.objects.filter(is_verdict())
-    if stage:
-        decisions = decisions.filter(stage=stage)
     if batch_id:
         decisions = decisions.filter(case__batch_id=batch_id)
-    ratings: dict[str, dict[RatedItem, str]] = {}
-    rows = decisions.order_by("created_at").values_list(
-        "reviewer__username",
-        "case_id",
-        "stage",
-        "scenario_version_id",
-        "note_version_id",
-        "dialogue_version_id",
-        "action",
-    )
-    for reviewer, case_id, decision_stage, scenario, note, dialogue, action in rows:
-        ratings.setdefault(reviewer, {})[(case_id, decision_stage, scenario, note, dialogue)] = VERDICT_LABEL[action]
-    return ratings
+    verdicts = decisions.annotate(
+        accepted=SqlCase(When(action__in=ACCEPTING_ACTIONS, then=Value(1)), default=Value(0)),
+        newest_first=Window(
+            RowNumber(),
+            partition_by=[F("reviewer_id"), *(F(column) for column in RATED_ITEM)],
+            order_by=[F("created_at").desc(), F("id").desc()],
+        ),
+    ).values("reviewer_id", "accepted", "newest_first", *RATED_ITEM)
+    sql, params = verdicts.order_by().query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _same_item() -> str:
+    """a's item is b's: a missing version (NULL) is compared as 0 (ids are positive)."""
+    same = ("a.case_id = b.case_id", "a.stage = b.stage")
+    versions = (f"COALESCE(a.{column}, 0) = COALESCE(b.{column}, 0)" for column in RATED_ITEM[2:])
+    return " AND ".join((*same, *versions))
+
+
+def _label(accepted: int) -> str:
+    return ACCEPT if accepted else REFUSE
+
+
+def verdict_tallies(*, batch_id: int | None = None) -> dict[str, RatingTally]:
+    """Per review stage (every stage, even without verdicts), the tally of each reviewer's
+    latest verdict per item, counted by the database: the agreement page's input."""
+    verdicts, params = _latest_verdicts_sql(batch_id=batch_id)
+    sql = _TALLY_SQL.format(verdicts=verdicts, same_item=_same_item(), item=", ".join(RATED_ITEM))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    reviewer_ids = {row[2] for row in rows if row[0] == "rater"}
+    name = dict(get_user_model().objects.filter(pk__in=reviewer_ids).values_list("pk", "username"))
+    ratings: dict[str, dict[str, int]] = {stage: {} for stage in ReviewStage.values}
+    pairs: dict[str, dict[tuple[Hashable, Hashable], Counter[tuple[Hashable, Hashable]]]] = {
+        stage: {} for stage in ReviewStage.values
+    }
+    items_by_labels: dict[str, Counter[LabelCounts]] = {stage: Counter() for stage in ReviewStage.values}
+    for kind, stage, first, second, label_first, label_second, count in rows:
+        if kind == "rater":
+            ratings[stage][name[first]] = count
+        elif kind == "pair":
+            raters, labels = (name[first], name[second]), (_label(label_first), _label(label_second))
+            if raters[0] > raters[1]:  # a pair is named in the order of the names
+                raters, labels = raters[::-1], labels[::-1]
+            pairs[stage].setdefault(raters, Counter())[labels] += count
+        else:
+            items_by_labels[stage][label_counts([ACCEPT] * label_first + [REFUSE] * label_second)] += count
+    return {
+        stage: RatingTally(
+            raters=tuple(sorted(ratings[stage], key=str)),
+            ratings=sum(ratings[stage].values()),
+            pairs=pairs[stage],
+            items_by_labels=items_by_labels[stage],
+        )
+        for stage in ReviewStage.values
+    }
 
 
 # --- Survey ----------------------------------------------------------------------
