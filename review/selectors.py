@@ -7,14 +7,15 @@ import statistics
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Case as SqlCase
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce, Mod
 
 from generation.models import (
     BATCH_ASSIGNMENT_REQUIRED,
@@ -437,38 +438,38 @@ VERDICT_LABEL: dict[str, str] = {str(action): ACCEPT for action in ACCEPTING_ACT
 # latest verdict on an item is their rating of it.
 RatedItem = tuple[int, str, int | None, int | None, int | None]
 RATED_ITEM = ("case_id", "stage", "scenario_version_id", "note_version_id", "dialogue_version_id")
-# The three counts a RatingTally is made of, per stage, from the latest verdicts (`latest`):
-# ratings per reviewer; items two reviewers both rated, per pair of labels; items rated twice
-# or more, per number of accepts and refusals.
+# From the latest verdicts (`latest`), per stage: ratings per reviewer; the items rated twice
+# or more (`shared`), counted per number of accepts and refusals; and those items' ratings,
+# which make the pairs' tables (a few per item: joining them in SQL would hang on the planner's
+# guess of how many there are). Columns: kind, stage, reviewer, accepted or accepts,
+# refusals, how many, then the rated item. The first part has every column typed.
 _TALLY_SQL = """
-WITH latest AS (SELECT * FROM ({verdicts}) ranked WHERE newest_first = 1)
-SELECT 'rater', stage, reviewer_id, NULL, NULL, NULL, COUNT(*) FROM latest GROUP BY stage, reviewer_id
+WITH latest AS ({verdicts}),
+shared AS (
+  SELECT {item}, SUM(accepted) AS accepts, COUNT(*) AS ratings FROM latest GROUP BY {item} HAVING COUNT(*) >= 2
+)
+SELECT 'rating', a.stage, a.reviewer_id, a.accepted, 0, 1, {item_of_a} FROM latest a JOIN shared b ON {same_item}
 UNION ALL
-SELECT 'pair', a.stage, a.reviewer_id, b.reviewer_id, a.accepted, b.accepted, COUNT(*)
-FROM latest a JOIN latest b ON {same_item} AND a.reviewer_id < b.reviewer_id
-GROUP BY a.stage, a.reviewer_id, b.reviewer_id, a.accepted, b.accepted
+SELECT 'rater', stage, reviewer_id, NULL, NULL, COUNT(*), {no_item} FROM latest GROUP BY stage, reviewer_id
 UNION ALL
-SELECT 'labels', stage, NULL, NULL, accepts, refusals, COUNT(*) FROM (
-  SELECT stage, SUM(accepted) AS accepts, COUNT(*) - SUM(accepted) AS refusals FROM latest
-  GROUP BY {item} HAVING COUNT(*) >= 2
-) per_item GROUP BY stage, accepts, refusals
+SELECT 'labels', stage, NULL, accepts, ratings - accepts, COUNT(*), {no_item} FROM shared
+GROUP BY stage, accepts, ratings - accepts
 """
 
 
 def _latest_verdicts_sql(*, batch_id: int | None) -> tuple[str, tuple[Any, ...]]:
-    """Every verdict, with newest_first = 1 on each reviewer's latest per item."""
+    """Each reviewer's latest verdict per item (the last recorded: the highest id), as
+    (reviewer_id, the item's columns, accepted 1 or 0). Grouped, not ranked with a window: the
+    planner then knows how many rows there are, and the joins above it stay hash joins."""
     decisions = ReviewDecision.objects.filter(is_verdict())
     if batch_id:
         decisions = decisions.filter(case__batch_id=batch_id)
-    verdicts = decisions.annotate(
-        accepted=SqlCase(When(action__in=ACCEPTING_ACTIONS, then=Value(1)), default=Value(0)),
-        newest_first=Window(
-            RowNumber(),
-            partition_by=[F("reviewer_id"), *(F(column) for column in RATED_ITEM)],
-            order_by=[F("created_at").desc(), F("id").desc()],
-        ),
-    ).values("reviewer_id", "accepted", "newest_first", *RATED_ITEM)
-    sql, params = verdicts.order_by().query.sql_with_params()
+    accepted = SqlCase(When(action__in=ACCEPTING_ACTIONS, then=Value(1)), default=Value(0))
+    # The highest 2 * id + accepted is the latest verdict's, and its parity is that verdict's label.
+    latest = (
+        decisions.order_by().values("reviewer_id", *RATED_ITEM).annotate(accepted=Mod(Max(F("id") * 2 + accepted), 2))
+    )
+    sql, params = latest.query.sql_with_params()
     return sql, tuple(params)
 
 
@@ -483,39 +484,45 @@ def _label(accepted: int) -> str:
     return ACCEPT if accepted else REFUSE
 
 
+def _pair_tables(ratings_by_item: dict[Any, list[tuple[str, str]]]) -> dict[tuple[Hashable, Hashable], Counter[Any]]:
+    """Per pair of raters (in the order of their names), their labels on the items both rated."""
+    tables: dict[tuple[Hashable, Hashable], Counter[Any]] = {}
+    for ratings in ratings_by_item.values():
+        for (first, label_first), (second, label_second) in combinations(sorted(ratings), 2):
+            tables.setdefault((first, second), Counter())[label_first, label_second] += 1
+    return tables
+
+
 def verdict_tallies(*, batch_id: int | None = None) -> dict[str, RatingTally]:
     """Per review stage (every stage, even without verdicts), the tally of each reviewer's
     latest verdict per item, counted by the database: the agreement page's input."""
     verdicts, params = _latest_verdicts_sql(batch_id=batch_id)
-    sql = _TALLY_SQL.format(verdicts=verdicts, same_item=_same_item(), item=", ".join(RATED_ITEM))
+    columns = {"item": ", ".join(RATED_ITEM), "same_item": _same_item(), "no_item": ", ".join(["NULL"] * 5)}
+    sql = _TALLY_SQL.format(verdicts=verdicts, item_of_a=", ".join(f"a.{c}" for c in RATED_ITEM), **columns)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    reviewer_ids = {row[2] for row in rows if row[0] == "rater"}
-    name = dict(get_user_model().objects.filter(pk__in=reviewer_ids).values_list("pk", "username"))
-    ratings: dict[str, dict[str, int]] = {stage: {} for stage in ReviewStage.values}
-    pairs: dict[str, dict[tuple[Hashable, Hashable], Counter[tuple[Hashable, Hashable]]]] = {
-        stage: {} for stage in ReviewStage.values
-    }
-    items_by_labels: dict[str, Counter[LabelCounts]] = {stage: Counter() for stage in ReviewStage.values}
-    for kind, stage, first, second, label_first, label_second, count in rows:
-        if kind == "rater":
-            ratings[stage][name[first]] = count
-        elif kind == "pair":
-            raters, labels = (name[first], name[second]), (_label(label_first), _label(label_second))
-            if raters[0] > raters[1]:  # a pair is named in the order of the names
-                raters, labels = raters[::-1], labels[::-1]
-            pairs[stage].setdefault(raters, Counter())[labels] += count
+    name = dict(get_user_model().objects.filter(pk__in={row[2] for row in rows}).values_list("pk", "username"))
+    stages = ReviewStage.values
+    ratings: dict[str, dict[str, int]] = {stage: {} for stage in stages}
+    shared: dict[str, dict[Any, list[tuple[str, str]]]] = {stage: {} for stage in stages}
+    items_by_labels: dict[str, Counter[LabelCounts]] = {stage: Counter() for stage in stages}
+    for kind, stage, reviewer, accepts, refusals, count, *item in rows:
+        if kind == "rating":
+            shared[stage].setdefault(tuple(item), []).append((name[reviewer], _label(accepts)))
+        elif kind == "rater":
+            ratings[stage][name[reviewer]] = count
         else:
-            items_by_labels[stage][label_counts([ACCEPT] * label_first + [REFUSE] * label_second)] += count
+            # int(): SQLite's MOD answers a float, which the sums inherit.
+            items_by_labels[stage][label_counts([ACCEPT] * int(accepts) + [REFUSE] * int(refusals))] += count
     return {
         stage: RatingTally(
             raters=tuple(sorted(ratings[stage], key=str)),
             ratings=sum(ratings[stage].values()),
-            pairs=pairs[stage],
+            pairs=_pair_tables(shared[stage]),
             items_by_labels=items_by_labels[stage],
         )
-        for stage in ReviewStage.values
+        for stage in stages
     }
 
 
