@@ -116,7 +116,7 @@ def stage_for_case(*, case: Case) -> str | None:
 # for the very content it judged: after an edit, earlier approvals (and refusals) belong to
 # an earlier round, their reviewers see the case again, and the round's verdicts all name
 # the same versions. Every "this round" question is built from the expressions below: for
-# one case (round_start_of) and in queries over many cases (_with_round_counts).
+# one case (round_start_of) and in queries over many cases (_round_verdicts, _with_round_reviews).
 
 
 def round_start_of(case: Case) -> Subquery:
@@ -146,16 +146,10 @@ def _how_many(decisions: QuerySet[ReviewDecision]) -> Coalesce:
     return Coalesce(Subquery(counted), 0)
 
 
-def _with_round_counts(cases: QuerySet[Case]) -> QuerySet[Case]:
-    """Per case: this round's verdicts (round_reviews), and how many accept or refuse. Each is
-    a subquery on the case's own decisions (an index lookup), so a queue's first page is
-    read without counting the decisions of every case in it."""
-    verdicts = _round_verdicts()
-    return cases.annotate(
-        round_reviews=_how_many(verdicts),
-        round_accepts=_how_many(verdicts.filter(action__in=ACCEPTING_ACTIONS)),
-        round_refusals=_how_many(verdicts.filter(action__in=REFUSING_ACTIONS)),
-    )
+def _with_round_reviews(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """Per case, this round's verdicts (round_reviews): a subquery on the case's own decisions
+    (an index lookup), so a queue's first page is read without counting every case's decisions."""
+    return cases.annotate(round_reviews=_how_many(_round_verdicts()))
 
 
 @dataclass(frozen=True)
@@ -168,8 +162,12 @@ class RoundTally:
 
 
 def round_tally(*, case: Case) -> RoundTally:
-    cases = _with_round_counts(Case.objects.filter(pk=case.pk))
-    counts = cases.values("round_reviews", "round_accepts", "round_refusals")[0]  # type: ignore[misc]
+    verdicts = _round_verdicts()
+    cases = _with_round_reviews(Case.objects.filter(pk=case.pk)).annotate(
+        round_accepts=_how_many(verdicts.filter(action__in=ACCEPTING_ACTIONS)),
+        round_refusals=_how_many(verdicts.filter(action__in=REFUSING_ACTIONS)),
+    )
+    counts = cases.values("round_reviews", "round_accepts", "round_refusals")[0]
     return RoundTally(
         reviews=counts["round_reviews"], accepts=counts["round_accepts"], refusals=counts["round_refusals"]
     )
@@ -257,7 +255,7 @@ def case_open_to_reviewer(*, case: Case, reviewer: User) -> bool:
 def cases_to_assign(*, stage: str, filters: QueueFilters) -> QuerySet[Case]:
     """What a bulk assignment shares out: the stage's waiting cases, filtered, that have
     nobody assigned for the stage yet, oldest first."""
-    cases = _with_round_counts(Case.objects.filter(status=REVIEW_STATUS_BY_STAGE[stage]))
+    cases = _with_round_reviews(Case.objects.filter(status=REVIEW_STATUS_BY_STAGE[stage]))
     cases = cases.filter(round_reviews__lt=F("reviews_required")).exclude(  # type: ignore[misc]
         Exists(_assignments_for_current_stage(OuterRef("pk")))
     )
@@ -276,7 +274,7 @@ def _not_yet_decided_by(cases: QuerySet[Case], reviewer: User) -> QuerySet[Case]
 def _review_queue(
     *, reviewer: User, statuses: list[str], filters: QueueFilters, can_adjudicate: bool
 ) -> QuerySet[Case]:
-    cases = _with_round_counts(Case.objects.filter(status__in=statuses))
+    cases = _with_round_reviews(Case.objects.filter(status__in=statuses))
     cases = _not_yet_decided_by(cases, reviewer).filter(round_reviews__lt=F("reviews_required"))  # type: ignore[misc]
     if not can_adjudicate:
         cases = cases.filter(_open_to(reviewer))
@@ -312,7 +310,7 @@ def cases_awaiting_adjudication(*, filters: QueueFilters) -> QuerySet[Case]:
         & Exists(verdicts.filter(action__in=REFUSING_ACTIONS))
         & Q(round_reviews__gte=F("reviews_required"))
     )
-    cases = _with_round_counts(Case.objects.all())
+    cases = _with_round_reviews(Case.objects.all())
     return _apply_filters(cases.filter(Q(status=CaseStatus.ADJUDICATION) | disputed), filters)
 
 
