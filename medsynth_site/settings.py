@@ -121,12 +121,6 @@ EXAMPLE_CANDIDATES_CACHE_SECONDS = env_int("EXAMPLE_CANDIDATES_CACHE_SECONDS", 6
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
-    # Parameters bound by the server, and a statement run twice on a connection prepared: the server
-    # parses and plans the pipeline's few statement shapes once per connection (a third of its CPU
-    # per step otherwise). Off behind a pooler in transaction mode (PgBouncer), which cannot keep
-    # prepared statements.
-    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
-        DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
 else:
     DATABASES = {
         "default": {
@@ -139,6 +133,19 @@ else:
             },
         }
     }
+if DATABASE_URL and "postgresql" in DATABASES["default"]["ENGINE"]:
+    _postgres_options: dict[str, object] = {
+        # No JIT: it compiles any query whose estimate is high (a queue's count over thousands
+        # of cases) and takes longer compiling than the query takes to run.
+        "options": "-c jit=off",
+    }
+    # Parameters bound by the server, and a statement run twice on a connection prepared: the server
+    # parses and plans the pipeline's few statement shapes once per connection (a third of its CPU
+    # per step otherwise). Off behind a pooler in transaction mode (PgBouncer), which cannot keep
+    # prepared statements.
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        _postgres_options |= {"server_side_binding": True, "prepare_threshold": 2}
+    DATABASES["default"]["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), **_postgres_options}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------

@@ -4,12 +4,18 @@ of SQL statements whatever the number of items (select_related / annotations).""
 from __future__ import annotations
 
 import statistics
+from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Case as SqlCase
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce, Mod
 
 from generation.models import (
     BATCH_ASSIGNMENT_REQUIRED,
@@ -30,6 +36,7 @@ from generation.models import (
 from generation.models import VersionSource as Source
 from generation.selectors import has_near_duplicates
 from generation.services.checks import check_summary_match
+from review.agreement import LabelCounts, RatingTally, label_counts
 from review.models import (
     Guideline,
     ReviewAction,
@@ -109,7 +116,7 @@ def stage_for_case(*, case: Case) -> str | None:
 # for the very content it judged: after an edit, earlier approvals (and refusals) belong to
 # an earlier round, their reviewers see the case again, and the round's verdicts all name
 # the same versions. Every "this round" question is built from the expressions below: for
-# one case (round_start_of) and in queries over many cases (_with_round_counts).
+# one case (round_start_of) and in queries over many cases (_round_verdicts, _with_round_reviews).
 
 
 def round_start_of(case: Case) -> Subquery:
@@ -128,15 +135,21 @@ def is_verdict(*, through: str = "") -> Q:
     return Q(**{f"{through}is_adjudication": False, f"{through}action__in": VERDICT_ACTIONS})
 
 
-def _with_round_counts(cases: QuerySet[Case]) -> QuerySet[Case]:
-    """Per case: when its round began, this round's verdicts (round_reviews), and how many
-    accept or refuse."""
-    verdict = made_this_round(started=F("round_started_at"), through="decisions__") & is_verdict(through="decisions__")
-    return cases.annotate(
-        round_reviews=Count("decisions", filter=verdict, distinct=True),
-        round_accepts=Count("decisions", filter=verdict & Q(decisions__action__in=ACCEPTING_ACTIONS), distinct=True),
-        round_refusals=Count("decisions", filter=verdict & Q(decisions__action__in=REFUSING_ACTIONS), distinct=True),
-    )
+def _round_verdicts() -> QuerySet[ReviewDecision]:
+    """The verdicts of the current round of the case of an outer query."""
+    started = OuterRef("round_started_at")
+    return ReviewDecision.objects.filter(made_this_round(started=started), is_verdict(), case=OuterRef("pk"))
+
+
+def _how_many(decisions: QuerySet[ReviewDecision]) -> Coalesce:
+    counted = decisions.order_by().values("case").annotate(how_many=Count("pk")).values("how_many")
+    return Coalesce(Subquery(counted), 0)
+
+
+def _with_round_reviews(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """Per case, this round's verdicts (round_reviews): a subquery on the case's own decisions
+    (an index lookup), so a queue's first page is read without counting every case's decisions."""
+    return cases.annotate(round_reviews=_how_many(_round_verdicts()))
 
 
 @dataclass(frozen=True)
@@ -149,8 +162,12 @@ class RoundTally:
 
 
 def round_tally(*, case: Case) -> RoundTally:
-    cases = _with_round_counts(Case.objects.filter(pk=case.pk))
-    counts = cases.values("round_reviews", "round_accepts", "round_refusals")[0]  # type: ignore[misc]
+    verdicts = _round_verdicts()
+    cases = _with_round_reviews(Case.objects.filter(pk=case.pk)).annotate(
+        round_accepts=_how_many(verdicts.filter(action__in=ACCEPTING_ACTIONS)),
+        round_refusals=_how_many(verdicts.filter(action__in=REFUSING_ACTIONS)),
+    )
+    counts = cases.values("round_reviews", "round_accepts", "round_refusals")[0]
     return RoundTally(
         reviews=counts["round_reviews"], accepts=counts["round_accepts"], refusals=counts["round_refusals"]
     )
@@ -238,7 +255,7 @@ def case_open_to_reviewer(*, case: Case, reviewer: User) -> bool:
 def cases_to_assign(*, stage: str, filters: QueueFilters) -> QuerySet[Case]:
     """What a bulk assignment shares out: the stage's waiting cases, filtered, that have
     nobody assigned for the stage yet, oldest first."""
-    cases = _with_round_counts(Case.objects.filter(status=REVIEW_STATUS_BY_STAGE[stage]))
+    cases = _with_round_reviews(Case.objects.filter(status=REVIEW_STATUS_BY_STAGE[stage]))
     cases = cases.filter(round_reviews__lt=F("reviews_required")).exclude(  # type: ignore[misc]
         Exists(_assignments_for_current_stage(OuterRef("pk")))
     )
@@ -257,7 +274,7 @@ def _not_yet_decided_by(cases: QuerySet[Case], reviewer: User) -> QuerySet[Case]
 def _review_queue(
     *, reviewer: User, statuses: list[str], filters: QueueFilters, can_adjudicate: bool
 ) -> QuerySet[Case]:
-    cases = _with_round_counts(Case.objects.filter(status__in=statuses))
+    cases = _with_round_reviews(Case.objects.filter(status__in=statuses))
     cases = _not_yet_decided_by(cases, reviewer).filter(round_reviews__lt=F("reviews_required"))  # type: ignore[misc]
     if not can_adjudicate:
         cases = cases.filter(_open_to(reviewer))
@@ -286,13 +303,14 @@ def case_queue_for_reviewer(
 
 def cases_awaiting_adjudication(*, filters: QueueFilters) -> QuerySet[Case]:
     """Pairs sent to adjudication, and gated-stage cases whose N reviews disagree."""
-    cases = _with_round_counts(Case.objects.all())
-    disputed = Q(
-        status__in=list(REVIEW_STATUS_BY_STAGE.values()),
-        round_reviews__gte=F("reviews_required"),
-        round_accepts__gt=0,
-        round_refusals__gt=0,
+    verdicts = _round_verdicts()
+    disputed = (
+        Q(status__in=list(REVIEW_STATUS_BY_STAGE.values()))
+        & Exists(verdicts.filter(action__in=ACCEPTING_ACTIONS))
+        & Exists(verdicts.filter(action__in=REFUSING_ACTIONS))
+        & Q(round_reviews__gte=F("reviews_required"))
     )
+    cases = _with_round_reviews(Case.objects.all())
     return _apply_filters(cases.filter(Q(status=CaseStatus.ADJUDICATION) | disputed), filters)
 
 
@@ -301,12 +319,43 @@ def case_is_disputed(*, case: Case) -> bool:
     return cases_awaiting_adjudication(filters=QueueFilters()).filter(pk=case.pk).exists()
 
 
-def queue_counts(*, reviewer: User, can_adjudicate: bool) -> dict[str, int]:
+# A queue is counted only this far: "1000+" tells a reviewer there is plenty of work, and an
+# exact count of tens of thousands of waiting cases would cost more than the page's own rows.
+QUEUE_COUNT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class BoundedCount:
+    """How many cases a queue holds, counted up to `limit`; shown as "1000+" beyond it."""
+
+    counted: int
+    limit: int
+
+    @property
+    def is_bounded(self) -> bool:
+        return self.counted > self.limit
+
+    def __str__(self) -> str:
+        return f"{self.limit}+" if self.is_bounded else str(self.counted)
+
+    def __float__(self) -> float:  # for |pluralize
+        return float(self.counted)
+
+
+def bounded_count(cases: QuerySet[Case], *, limit: int) -> BoundedCount:
+    """Count at most limit + 1 rows: the database stops there."""
+    return BoundedCount(counted=cases.order_by().values("pk")[: limit + 1].count(), limit=limit)
+
+
+def queue_counts(*, reviewer: User, can_adjudicate: bool) -> dict[str, BoundedCount]:
     queues = [*REVIEW_STATUS_BY_STAGE, ASSIGNED_QUEUE] + ([ADJUDICATION_QUEUE] if can_adjudicate else [])
     return {
-        queue: case_queue_for_reviewer(
-            reviewer=reviewer, queue=queue, filters=QueueFilters(), can_adjudicate=can_adjudicate
-        ).count()
+        queue: bounded_count(
+            case_queue_for_reviewer(
+                reviewer=reviewer, queue=queue, filters=QueueFilters(), can_adjudicate=can_adjudicate
+            ),
+            limit=QUEUE_COUNT_LIMIT,
+        )
         for queue in queues
     }
 
@@ -375,37 +424,104 @@ def case_assignments(*, case: Case) -> QuerySet[ReviewerAssignment]:
 
 # --- Agreement -------------------------------------------------------------------
 
-VERDICT_LABEL: dict[str, str] = {str(action): "accept" for action in ACCEPTING_ACTIONS} | {
-    str(action): "refuse" for action in REFUSING_ACTIONS
+ACCEPT, REFUSE = "accept", "refuse"
+VERDICT_LABEL: dict[str, str] = {str(action): ACCEPT for action in ACCEPTING_ACTIONS} | {
+    str(action): REFUSE for action in REFUSING_ACTIONS
 }
 
 
 # One rated item: a case's stage as one reviewer saw it, i.e. with the versions the verdict
 # named (case, stage, scenario, note, dialogue version ids). An approval of note v1 and a
-# rejection of note v2 are verdicts on two items, not a disagreement about one.
+# rejection of note v2 are verdicts on two items, not a disagreement about one. Each reviewer's
+# latest verdict on an item is their rating of it.
 RatedItem = tuple[int, str, int | None, int | None, int | None]
+RATED_ITEM = ("case_id", "stage", "scenario_version_id", "note_version_id", "dialogue_version_id")
+# From the latest verdicts (`latest`), per stage: ratings per reviewer; the items rated twice
+# or more (`shared`), counted per number of accepts and refusals; and those items' ratings,
+# which make the pairs' tables (a few per item: joining them in SQL would hang on the planner's
+# guess of how many there are). Columns: kind, stage, reviewer, accepted or accepts,
+# refusals, how many, then the rated item. The first part has every column typed.
+_TALLY_SQL = """
+WITH latest AS ({verdicts}),
+shared AS (
+  SELECT {item}, SUM(accepted) AS accepts, COUNT(*) AS ratings FROM latest GROUP BY {item} HAVING COUNT(*) >= 2
+)
+SELECT 'rating', a.stage, a.reviewer_id, a.accepted, 0, 1, {item_of_a} FROM latest a JOIN shared b ON {same_item}
+UNION ALL
+SELECT 'rater', stage, reviewer_id, NULL, NULL, COUNT(*), {no_item} FROM latest GROUP BY stage, reviewer_id
+UNION ALL
+SELECT 'labels', stage, NULL, accepts, ratings - accepts, COUNT(*), {no_item} FROM shared
+GROUP BY stage, accepts, ratings - accepts
+"""
 
 
-def decision_ratings(*, stage: str = "", batch_id: int | None = None) -> dict[str, dict[RatedItem, str]]:
-    """ratings[reviewer][item] = "accept" | "refuse": each reviewer's latest verdict per item."""
+def _latest_verdicts_sql(*, batch_id: int | None) -> tuple[str, tuple[Any, ...]]:
+    """Each reviewer's latest verdict per item (the last recorded: the highest id), as
+    (reviewer_id, the item's columns, accepted 1 or 0). Grouped, not ranked with a window: the
+    planner then knows how many rows there are, and the joins above it stay hash joins."""
     decisions = ReviewDecision.objects.filter(is_verdict())
-    if stage:
-        decisions = decisions.filter(stage=stage)
     if batch_id:
         decisions = decisions.filter(case__batch_id=batch_id)
-    ratings: dict[str, dict[RatedItem, str]] = {}
-    rows = decisions.order_by("created_at").values_list(
-        "reviewer__username",
-        "case_id",
-        "stage",
-        "scenario_version_id",
-        "note_version_id",
-        "dialogue_version_id",
-        "action",
+    accepted = SqlCase(When(action__in=ACCEPTING_ACTIONS, then=Value(1)), default=Value(0))
+    # The highest 2 * id + accepted is the latest verdict's, and its parity is that verdict's label.
+    latest = (
+        decisions.order_by().values("reviewer_id", *RATED_ITEM).annotate(accepted=Mod(Max(F("id") * 2 + accepted), 2))
     )
-    for reviewer, case_id, decision_stage, scenario, note, dialogue, action in rows:
-        ratings.setdefault(reviewer, {})[(case_id, decision_stage, scenario, note, dialogue)] = VERDICT_LABEL[action]
-    return ratings
+    sql, params = latest.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _same_item() -> str:
+    """a's item is b's: a missing version (NULL) is compared as 0 (ids are positive)."""
+    same = ("a.case_id = b.case_id", "a.stage = b.stage")
+    versions = (f"COALESCE(a.{column}, 0) = COALESCE(b.{column}, 0)" for column in RATED_ITEM[2:])
+    return " AND ".join((*same, *versions))
+
+
+def _label(accepted: int) -> str:
+    return ACCEPT if accepted else REFUSE
+
+
+def _pair_tables(ratings_by_item: dict[Any, list[tuple[str, str]]]) -> dict[tuple[Hashable, Hashable], Counter[Any]]:
+    """Per pair of raters (in the order of their names), their labels on the items both rated."""
+    tables: dict[tuple[Hashable, Hashable], Counter[Any]] = {}
+    for ratings in ratings_by_item.values():
+        for (first, label_first), (second, label_second) in combinations(sorted(ratings), 2):
+            tables.setdefault((first, second), Counter())[label_first, label_second] += 1
+    return tables
+
+
+def verdict_tallies(*, batch_id: int | None = None) -> dict[str, RatingTally]:
+    """Per review stage (every stage, even without verdicts), the tally of each reviewer's
+    latest verdict per item, counted by the database: the agreement page's input."""
+    verdicts, params = _latest_verdicts_sql(batch_id=batch_id)
+    columns = {"item": ", ".join(RATED_ITEM), "same_item": _same_item(), "no_item": ", ".join(["NULL"] * 5)}
+    sql = _TALLY_SQL.format(verdicts=verdicts, item_of_a=", ".join(f"a.{c}" for c in RATED_ITEM), **columns)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    name = dict(get_user_model().objects.filter(pk__in={row[2] for row in rows}).values_list("pk", "username"))
+    stages = ReviewStage.values
+    ratings: dict[str, dict[str, int]] = {stage: {} for stage in stages}
+    shared: dict[str, dict[Any, list[tuple[str, str]]]] = {stage: {} for stage in stages}
+    items_by_labels: dict[str, Counter[LabelCounts]] = {stage: Counter() for stage in stages}
+    for kind, stage, reviewer, accepts, refusals, count, *item in rows:
+        if kind == "rating":
+            shared[stage].setdefault(tuple(item), []).append((name[reviewer], _label(accepts)))
+        elif kind == "rater":
+            ratings[stage][name[reviewer]] = count
+        else:
+            # int(): SQLite's MOD answers a float, which the sums inherit.
+            items_by_labels[stage][label_counts([ACCEPT] * int(accepts) + [REFUSE] * int(refusals))] += count
+    return {
+        stage: RatingTally(
+            raters=tuple(sorted(ratings[stage], key=str)),
+            ratings=sum(ratings[stage].values()),
+            pairs=_pair_tables(shared[stage]),
+            items_by_labels=items_by_labels[stage],
+        )
+        for stage in stages
+    }
 
 
 # --- Survey ----------------------------------------------------------------------

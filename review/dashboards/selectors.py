@@ -360,7 +360,7 @@ def _agreement_row(month: str, items: Iterable[RatedItem], ratings: Mapping[Rate
         unanimous += len(set(ratings[item].values())) == 1
         for rater, label in ratings[item].items():
             by_rater[rater][item] = label
-    alpha = agreement.krippendorff_alpha(by_rater)
+    alpha = agreement.krippendorff_alpha(agreement.tally(by_rater))
     return {
         "month": month,
         "items": total,

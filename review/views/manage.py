@@ -16,12 +16,11 @@ from review.models import Guideline
 from review.views._common import CHANGE_GUIDELINE, VIEW_DECISIONS, ReviewRequest, requires
 
 
-def _stage_agreement(stage: str, batch_id: int | None) -> dict[str, Any]:
-    ratings = selectors.decision_ratings(stage=stage, batch_id=batch_id)
+def _stage_agreement(label: str, ratings: agreement.RatingTally) -> dict[str, Any]:
     return {
-        "label": ReviewStage(stage).label if stage else "All stages",
-        "raters": len(ratings),
-        "decisions": sum(len(items) for items in ratings.values()),
+        "label": label,
+        "raters": len(ratings.raters),
+        "decisions": ratings.ratings,
         "cohen": agreement.pairwise_cohen(ratings),
         "fleiss": agreement.fleiss_kappa(ratings),
         "alpha": agreement.krippendorff_alpha(ratings),
@@ -33,13 +32,10 @@ def agreement_report(request: ReviewRequest) -> HttpResponse:
     batches = GenerationBatch.objects.order_by("-created_at")
     raw_batch = request.GET.get("batch", "")
     batch_id = int(raw_batch) if raw_batch.isdigit() else None
-    stages = [*ReviewStage.values, ""]
-    context = {
-        "batches": batches,
-        "batch_id": batch_id,
-        "rows": [_stage_agreement(stage, batch_id) for stage in stages],
-        "min_overlap": agreement.MIN_OVERLAP,
-    }
+    by_stage = selectors.verdict_tallies(batch_id=batch_id)
+    rows = [_stage_agreement(ReviewStage(stage).label, ratings) for stage, ratings in by_stage.items()]
+    rows.append(_stage_agreement("All stages", agreement.combined(by_stage.values())))
+    context = {"batches": batches, "batch_id": batch_id, "rows": rows, "min_overlap": agreement.MIN_OVERLAP}
     return render(request, "review/agreement.html", context)
 
 

@@ -9,18 +9,33 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from generation.errors import on_refusal
-from generation.models import REVIEW_STATUS_BY_STAGE
+from generation.models import REVIEW_STATUS_BY_STAGE, Case
 from review import selectors, services
 from review.forms import QueueAssignForm, QueueFilterForm
 from review.views._common import ADJUDICATE, ASSIGN, REVIEW, ReviewRequest, page_or_partial, requires
 
 PAGE_SIZE = 50
+
+
+class QueuePaginator(Paginator):  # type: ignore[type-arg]
+    """Pages of a queue whose count stops QUEUE_COUNT_LIMIT cases past the page asked for: the
+    next pages stay reachable without counting every waiting case (`total` says "1000+")."""
+
+    def __init__(self, cases: QuerySet[Case], *, asked: str | None) -> None:
+        super().__init__(cases, PAGE_SIZE)
+        page = int(asked) if asked and asked.isdigit() else 1
+        self.total = selectors.bounded_count(cases, limit=(page - 1) * PAGE_SIZE + selectors.QUEUE_COUNT_LIMIT)
+
+    @property
+    def count(self) -> int:
+        return self.total.counted  # one past the limit when bounded: the next page is there
 
 
 @requires(REVIEW)
@@ -48,7 +63,7 @@ def queue_list(request: ReviewRequest, queue: str) -> HttpResponse:
     cases = selectors.case_queue_for_reviewer(
         reviewer=request.user, queue=queue, filters=filters, can_adjudicate=can_adjudicate
     )
-    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = QueuePaginator(cases, asked=request.GET.get("page")).get_page(request.GET.get("page"))
     context = {
         "queue": queue,
         "queue_label": selectors.QUEUE_LABELS[queue],
@@ -61,7 +76,8 @@ def queue_list(request: ReviewRequest, queue: str) -> HttpResponse:
     if queue in REVIEW_STATUS_BY_STAGE and request.user.has_perm(ASSIGN):
         context["assign_form"] = QueueAssignForm(reviewers=selectors.reviewers())
         context["assign_url"] = _with_filters(reverse("review:queue-assign", args=[queue]), filters)
-        context["to_assign"] = selectors.cases_to_assign(stage=queue, filters=filters).count()
+        unassigned = selectors.cases_to_assign(stage=queue, filters=filters)
+        context["to_assign"] = selectors.bounded_count(unassigned, limit=selectors.QUEUE_COUNT_LIMIT)
     return page_or_partial(request, "review/queue.html", "queue-table", context)
 
 

@@ -47,7 +47,9 @@ def survey_results(request: ReviewRequest) -> HttpResponse:
         "round_number": round_number,
         "aggregates": selectors.survey_aggregate(round_number=round_number),
         "respondents": selectors.survey_respondent_count(round_number=round_number),
-        "alpha": agreement.krippendorff_alpha(selectors.survey_ratings(round_number=round_number), level="ordinal"),
+        "alpha": agreement.krippendorff_alpha(
+            agreement.tally(selectors.survey_ratings(round_number=round_number)), level="ordinal"
+        ),
         "suggestions": selectors.variable_suggestions(round_number=round_number),
         "snapshot": snapshot,
         "preview": generation_selectors.ranked_variables(snapshot=snapshot) if snapshot else [],

@@ -161,9 +161,10 @@ def test_agreement_compares_verdicts_on_the_same_version_only(clinician):
     edit_plan(case, bob, "Another plan.")
     decide(case, bob, ReviewAction.REJECT, reason="other", comment="Still wrong.")  # rejects v2
 
-    ratings = selectors.decision_ratings(stage="pair")
+    ratings = selectors.verdict_tallies()["pair"]
 
-    assert set(ratings["ann"]).isdisjoint(ratings["bob"])
+    assert ratings.raters == ("ann", "bob")
+    assert ratings.pairs == {}
     assert agreement.krippendorff_alpha(ratings).items == 0
 
 
@@ -173,6 +174,6 @@ def test_agreement_counts_two_verdicts_on_the_same_version_as_one_item():
     decide(case, ann)
     decide(case, bob, ReviewAction.REJECT, reason="other", comment="No.")
 
-    ratings = selectors.decision_ratings(stage="pair")
+    ratings = selectors.verdict_tallies()["pair"]
 
-    assert len(set(ratings["ann"]) & set(ratings["bob"])) == 1
+    assert ratings.pairs == {("ann", "bob"): {("accept", "refuse"): 1}}

@@ -4,8 +4,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from generation.models import Case, CaseStatus
-from review import services
+from review import selectors, services
 from review.models import ReviewAction
+from review.views import queue as queue_views
 from tests.factories import ClinicianFactory, GenerationBatchFactory, IcdCodeFactory
 from tests.review.review_fixtures import case_in_review, seen
 
@@ -137,3 +138,25 @@ def test_the_check_filter_offers_every_check_and_keeps_its_choice(clinician_clie
     page = clinician_client.get(queue_url(check="dialogue_language")).content.decode()
     assert '<option value="dialogue_language" selected>' in page
     assert '<option value="coverage_note_omits">' in page
+
+
+def test_a_long_queue_is_counted_only_up_to_the_limit(monkeypatch, clinician_client):
+    monkeypatch.setattr(selectors, "QUEUE_COUNT_LIMIT", 2)
+    for _ in range(3):
+        case_in_review()
+    home = clinician_client.get(reverse("review:home")).content.decode()
+    queue = clinician_client.get(queue_url()).content.decode()
+    assert '<p class="count">2+</p>' in home
+    assert "2+ cases waiting." in queue
+    monkeypatch.setattr(selectors, "QUEUE_COUNT_LIMIT", 3)
+    assert "3 cases waiting." in clinician_client.get(queue_url()).content.decode()
+
+
+def test_the_pages_past_a_bounded_count_stay_reachable(monkeypatch, clinician_client):
+    monkeypatch.setattr(selectors, "QUEUE_COUNT_LIMIT", 1)
+    monkeypatch.setattr(queue_views, "PAGE_SIZE", 1)
+    cases = [case_in_review() for _ in range(3)]
+    for number, shown in ((1, "Page 1 of 2+"), (2, "Page 2 of 3+"), (3, "Page 3 of 3<")):
+        page = clinician_client.get(queue_url(page=number))
+        assert shown in page.content.decode()
+        assert listed(page, cases[number - 1])
