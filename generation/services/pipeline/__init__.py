@@ -43,8 +43,8 @@ from generation.services.pipeline.lifecycle import (
     case_regenerate,
     case_retry,
     case_start,
+    cases_start,
 )
-from generation.services.pipeline.progress import batch_counters_store, batch_progress_refresh
 from generation.services.pipeline.runners import STEP_RUNNERS, pipeline_step_run
 from generation.services.pipeline.steps import step_create
 
@@ -60,13 +60,12 @@ __all__ = [
     "PipelineError",
     "RegenerationNotAllowed",
     "RetryNotAllowed",
-    "batch_counters_store",
-    "batch_progress_refresh",
     "case_advance_after_review",
     "case_finish",
     "case_regenerate",
     "case_retry",
     "case_start",
+    "cases_start",
     "pipeline_config",
     "pipeline_step_run",
     "step_create",
