@@ -343,8 +343,8 @@ def batch_plan(*, batch: GenerationBatch, codes: list[IcdCode]) -> int:
     for chunk in _chunks(planned, PLAN_CHUNK):
         with transaction.atomic():
             Case.objects.bulk_create(chunk, ignore_conflicts=True)
-            # Counted with each chunk: a plan that stops part way leaves counters its abandon can move.
-            batch_counters_recount(batch_id=batch.pk)
+    # Counted once planned (the inserts skip the cases that exist: their number is not known).
+    batch_counters_recount(batch_id=batch.pk)
     batch.refresh_from_db(fields=["planned_count", "in_flight_count"])
     return batch.planned_count
 
@@ -645,6 +645,7 @@ def _partial_batch_abandon(batch: GenerationBatch, *, reason: str) -> None:
     batch (in no queue, never started), and versions are history that is never deleted, so the
     rows stay, marked cancelled."""
     with transaction.atomic():
+        batch_counters_recount(batch_id=batch.pk)  # a plan that stopped part way has not counted its cases
         cases_transition(batch_id=batch.pk, current={CaseStatus.PLANNED}, to=CaseStatus.CANCELLED, error=reason)
         now = timezone.now()
         GenerationBatch.objects.filter(pk=batch.pk).update(
