@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import models
+from django.db.models import QuerySet
 from django.forms.formsets import BaseFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -33,6 +34,7 @@ from generation.models import (
     SurveySnapshot,
 )
 from generation.resources import CodeFrequencyResource, IcdCodeResource, PhysicianRoleResource
+from generation.services.batch_counters import batch_counters_recount
 from generation.services.catalogue import FrequencyFileError, code_frequencies_import
 from medsynth_site.admin import ReadOnlyAdmin
 from medsynth_site.uploads import read_whole_size_validate
@@ -236,11 +238,13 @@ class GenerationBatchAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "kind"]
     search_fields = ["name"]
+    actions = ["counters_recount"]
     readonly_fields = [
         "planned_count",
         "produced_count",
         "approved_count",
         "failed_count",
+        "in_flight_count",
         "started_at",
         "finished_at",
         "created_by",
@@ -249,6 +253,13 @@ class GenerationBatchAdmin(admin.ModelAdmin):
         "cost_estimate",
         "pause_reason",
     ]
+
+    @admin.action(description="Recount the selected batches' counters from their cases")
+    def counters_recount(self, request: HttpRequest, queryset: QuerySet[GenerationBatch]) -> None:
+        healed = [batch.pk for batch in queryset if batch_counters_recount(batch_id=batch.pk)]
+        self.message_user(
+            request, f"Recounted {queryset.count()} batch(es); counters corrected in: {healed or 'none'}."
+        )
 
 
 class PipelineStepInline(admin.TabularInline):

@@ -13,7 +13,6 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
-    IntegerField,
     Max,
     OuterRef,
     Q,
@@ -190,8 +189,9 @@ def case_status_counts(cases: QuerySet[Case]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class BatchCounts:
-    """The one definition of each batch counter. batch_progress_refresh stores them on the
-    batch (the home page and the admin read them there); the batch page counts them live."""
+    """The one definition of each batch counter. The batch stores them, moved by deltas as its
+    cases move (generation.services.batch_counters; the home page and the admin read them
+    there); the batch page counts them live."""
 
     planned: int
     produced: int  # is_produced
@@ -500,15 +500,8 @@ class BatchSummary:
 
 
 def batches_for_list() -> QuerySet[GenerationBatch]:
-    """Every batch, newest first, with its cost and cases in flight: one query per page,
-    however many batches there are."""
-    in_flight = (
-        Case.objects.filter(batch=OuterRef("pk"), status__in=IN_FLIGHT_STATUSES)
-        .order_by()
-        .values("batch")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
+    """Every batch, newest first, with its cost (its cases in flight are a stored counter): one
+    query per page, however many batches there are."""
     cost = (
         AgentCall.objects.filter(case__batch=OuterRef("pk"))
         .order_by()
@@ -518,25 +511,21 @@ def batches_for_list() -> QuerySet[GenerationBatch]:
     )
     return (
         GenerationBatch.objects.select_related("created_by")
-        .annotate(
-            in_flight_count=Coalesce(Subquery(in_flight, output_field=IntegerField()), 0),
-            cost_total=Subquery(cost),
-        )
+        .annotate(cost_total=Subquery(cost))
         .order_by("-created_at", "-pk")
     )
 
 
 def batch_summary(batch: GenerationBatch) -> BatchSummary:
     """The list row of a batch from batches_for_list (no query)."""
-    in_flight: int = batch.in_flight_count  # type: ignore[attr-defined]
     return BatchSummary(
         batch=batch,
         cost=batch.cost_total or Decimal(0),  # type: ignore[attr-defined]
         pace=BatchPace(
             status=batch.status,
             produced=batch.produced_count,
-            settled=batch.planned_count - in_flight,
-            remaining=in_flight,
+            settled=batch.planned_count - batch.in_flight_count,
+            remaining=batch.in_flight_count,
             elapsed_seconds=batch_elapsed_seconds(batch),
         ),
     )

@@ -3,11 +3,13 @@ the real services; a factory never bypasses a model invariant."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db.models import F
 
 from generation import rendering
 from generation.models import (
@@ -23,6 +25,7 @@ from generation.models import (
     VersionSource,
     code_compact,
 )
+from generation.services.batch_counters import new_cases_deltas, status_deltas
 from generation.services.cases import cases_content_changed
 from medsynth_site.roles import ADMIN, CLINICIAN
 
@@ -115,6 +118,28 @@ class CaseFactory(factory.django.DjangoModelFactory):
     slot = factory.Sequence(lambda n: n + 1)
     role = factory.SubFactory(PhysicianRoleFactory)
     status = CaseStatus.PLANNED
+
+    @classmethod
+    def _create(cls, model_class: type[Case], *args: Any, **kwargs: Any) -> Case:
+        """The case, counted in its batch's counters as the services count the cases they
+        create (its batch's status is left as the test set it)."""
+        case: Case = super()._create(model_class, *args, **kwargs)
+        _batch_counters_add(case.batch_id, new_cases_deltas(statuses=[case.status], produced=0))
+        return case
+
+
+def case_status_force(case: Case, status: str) -> None:
+    """Put a case in `status` whatever the state machine says (a test's setup), counted in its
+    batch's counters (its batch's status is left as the test set it)."""
+    Case.objects.filter(pk=case.pk).update(status=status)
+    _batch_counters_add(case.batch_id, status_deltas(moved={case.status: 1}, to=status))
+    case.status = status
+
+
+def _batch_counters_add(batch_id: int, deltas: Mapping[str, int]) -> None:
+    changed = {counter: F(counter) + delta for counter, delta in deltas.items() if delta}
+    if changed:
+        GenerationBatch.objects.filter(pk=batch_id).update(**changed)
 
 
 SAMPLE_SCENARIO = {

@@ -67,6 +67,7 @@ from generation.models.pipeline import (
     ReviewStage,
     StepStatus,
     VersionSource,
+    delivers_pair,
 )
 from generation.models.provider_batches import (
     EXECUTION_CONFIG_KEY,
@@ -168,4 +169,5 @@ __all__ = [
     "VersionSource",
     "code_compact",
     "looks_like_icd9",
+    "delivers_pair",
 ]

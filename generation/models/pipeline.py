@@ -62,6 +62,8 @@ class GenerationBatch(TimeStampedModel):
     produced_count = models.PositiveIntegerField(default=0)
     approved_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
+    # Cases planned or generating: the batch is complete when none is left.
+    in_flight_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -384,6 +386,12 @@ class VersionSource(models.TextChoices):
 # Finished work handed to review: a polisher's output (first run or regeneration) or an
 # import. Raw agent output is a step on the way there.
 DELIVERED_SOURCES = frozenset({VersionSource.LLM_POLISHED, VersionSource.REGENERATED_POLISHED, VersionSource.IMPORTED})
+
+
+def delivers_pair(*, kind: str, source: str) -> bool:
+    """Whether a version of this kind and source makes its case a produced pair: a dialogue handed
+    to review (polished or imported), not raw agent output waiting for its polisher."""
+    return kind == ArtefactKind.DIALOGUE and source in DELIVERED_SOURCES
 
 
 class ArtefactVersion(ImmutableModel):

@@ -17,7 +17,7 @@ from generation.models import FAILED_STATUSES, Case, CaseStatus, GenerationBatch
 from generation.models.text_limits import DISCARD_REASON_MAX_CHARS, text_within_limit
 from generation.services.batches import batch_codes_resolve, physician_role_active
 from generation.services.cases import case_transition
-from generation.services.pipeline import batch_progress_refresh, case_regenerate
+from generation.services.pipeline import case_regenerate
 
 
 class AttentionActionRefused(DomainError):
@@ -88,5 +88,4 @@ def case_discard(*, case: Case, discarded_by: User, reason: str = "") -> Case:
         if case.error:
             note += f"\nBefore: {case.error}"
         case_transition(case=case, to=CaseStatus.DISCARDED, error=note)
-        batch_progress_refresh(batch_id=case.batch_id)
     return case

@@ -38,7 +38,6 @@ from generation.models import (
     ExecutionMode,
     GenerationBatch,
     IcdCode,
-    InvalidTransition,
     LlmEndpoint,
     PauseReason,
     PhysicianRole,
@@ -47,6 +46,7 @@ from generation.models import (
     VersionSource,
 )
 from generation.models.text_limits import BATCH_NAME_MAX_CHARS, TextTooLong, text_within_limit
+from generation.services.batch_counters import batch_counters_recount, batch_status_settle
 from generation.services.cases import (
     NewCase,
     artefact_version_draft,
@@ -67,10 +67,8 @@ from generation.services.code_selection import (
 from generation.services.estimates import BatchEstimate, batch_estimate
 from generation.services.pipeline import (
     GATE_STAGES,
-    batch_counters_store,
-    batch_progress_refresh,
     case_retry,
-    case_start,
+    cases_start,
 )
 from generation.services.pipeline.budget import budget_fits_next_step
 from generation.services.pipeline.provider_batches import provider_batches_cancel
@@ -345,7 +343,9 @@ def batch_plan(*, batch: GenerationBatch, codes: list[IcdCode]) -> int:
     for chunk in _chunks(planned, PLAN_CHUNK):
         with transaction.atomic():
             Case.objects.bulk_create(chunk, ignore_conflicts=True)
-    batch.planned_count = batch_counters_store(batch_id=batch.pk).planned
+    # Counted once planned (the inserts skip the cases that exist: their number is not known).
+    batch_counters_recount(batch_id=batch.pk)
+    batch.refresh_from_db(fields=["planned_count", "in_flight_count"])
     return batch.planned_count
 
 
@@ -359,20 +359,17 @@ def batch_start(*, batch_id: int) -> int:
     GenerationBatch.objects.filter(pk=batch_id, status__in=BATCH_STARTABLE_STATUSES).update(status=BatchStatus.RUNNING)
     snapshot = selectors.latest_survey_snapshot()
     started = 0
-    # START_CHUNK cases per transaction (one commit each, not one per case); each chunk's messages
-    # are sent once it commits, their time noted in one write. A chunk lost to a crash leaves its
-    # cases PLANNED, and a message lost after the commit its step PENDING, for the recovery pass.
-    for chunk in _chunks(batch.cases.filter(status=CaseStatus.PLANNED).order_by("id"), START_CHUNK):
+    # START_CHUNK cases per transaction, each written in a few statements (cases_start); each
+    # chunk's messages are sent once it commits, their time noted in one write. A chunk lost to a
+    # crash leaves its cases PLANNED, and a message lost after the commit its step PENDING, for
+    # the recovery pass. The ids are read in full first: no cursor stays open across the writes.
+    planned = batch.cases.filter(status=CaseStatus.PLANNED).order_by("id").values_list("pk", flat=True)
+    for case_ids in _chunks(list(planned), START_CHUNK):
         with transaction.atomic():
-            step_ids = []
-            for case in chunk:
-                try:
-                    step_ids.append(case_start(case=case, snapshot=snapshot, enqueue=False).pk)
-                except InvalidTransition:
-                    continue  # another start of this batch (the recovery pass, say) took the case first
+            step_ids = cases_start(batch_id=batch_id, case_ids=case_ids, snapshot=snapshot)
             transaction.on_commit(partial(steps_enqueue, step_ids=step_ids))
         started += len(step_ids)
-    batch_progress_refresh(batch_id=batch_id)
+    batch_status_settle(batch_id=batch_id)
     return started
 
 
@@ -424,7 +421,7 @@ def batch_resume(*, batch: GenerationBatch) -> int:
             transaction.on_commit(partial(step_enqueue, step_id=step_id))
         if batch.cases.filter(status=CaseStatus.PLANNED).exists():
             transaction.on_commit(lambda: _enqueue_start(batch.pk))
-        batch_progress_refresh(batch_id=batch.pk)
+        batch_status_settle(batch_id=batch.pk)
     batch.refresh_from_db()
     return len(step_ids)
 
@@ -485,12 +482,14 @@ def batch_cancel(*, batch: GenerationBatch) -> int:
     open_cases = batch.cases.filter(status__in=_CANCELLED_WITH_THE_BATCH).order_by("pk")
     # The ids are read in full first: no cursor stays open across the writes.
     for case_ids in _chunks(list(open_cases.values_list("pk", flat=True)), WRITE_CHUNK):
-        cancelled += cases_transition(
-            cases=Case.objects.filter(pk__in=case_ids),
-            current=_CANCELLED_WITH_THE_BATCH,
-            to=CaseStatus.CANCELLED,
-            error="The batch was cancelled.",
-        )
+        with transaction.atomic():
+            cancelled += cases_transition(
+                batch_id=batch.pk,
+                case_ids=case_ids,
+                current=_CANCELLED_WITH_THE_BATCH,
+                to=CaseStatus.CANCELLED,
+                error="The batch was cancelled.",
+            )
     # Steps held by a pause have no message left to end them; steps waiting for a provider
     # batch have none either.
     waiting_statuses = [StepStatus.PENDING, StepStatus.BATCHED]
@@ -501,7 +500,6 @@ def batch_cancel(*, batch: GenerationBatch) -> int:
         )
     if provider_batches_cancel(generation_batch_id=batch.pk):
         transaction.on_commit(_enqueue_provider_batches_tick)
-    batch_progress_refresh(batch_id=batch.pk)
     batch.refresh_from_db()
     return cancelled
 
@@ -594,13 +592,12 @@ def imported_batch_create(
                 cases_with_versions_create(new_cases=new_cases, source=VersionSource.IMPORTED)
             written += len(new_cases)
         with transaction.atomic():
-            cases_transition(cases=batch.cases.all(), current={CaseStatus.PLANNED}, to=CaseStatus.PAIR_REVIEW)
+            cases_transition(batch_id=batch.pk, current={CaseStatus.PLANNED}, to=CaseStatus.PAIR_REVIEW)
             # Nothing is left to generate, so the batch is complete once its cases are in.
             now = timezone.now()
             GenerationBatch.objects.filter(pk=batch.pk).update(
                 status=BatchStatus.COMPLETED, finished_at=now, updated_at=now
             )
-            batch_progress_refresh(batch_id=batch.pk)
     except Exception as error:
         reason = f"The import stopped after {written:,} pair(s) ({type(error).__name__}: {error})"
         _partial_batch_abandon(batch, reason=f"{reason}; this partial import was cancelled.")
@@ -648,9 +645,9 @@ def _partial_batch_abandon(batch: GenerationBatch, *, reason: str) -> None:
     batch (in no queue, never started), and versions are history that is never deleted, so the
     rows stay, marked cancelled."""
     with transaction.atomic():
-        cases_transition(cases=batch.cases.all(), current={CaseStatus.PLANNED}, to=CaseStatus.CANCELLED, error=reason)
+        batch_counters_recount(batch_id=batch.pk)  # a plan that stopped part way has not counted its cases
+        cases_transition(batch_id=batch.pk, current={CaseStatus.PLANNED}, to=CaseStatus.CANCELLED, error=reason)
         now = timezone.now()
         GenerationBatch.objects.filter(pk=batch.pk).update(
             status=BatchStatus.CANCELLED, finished_at=now, updated_at=now
         )
-        batch_progress_refresh(batch_id=batch.pk)

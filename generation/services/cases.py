@@ -17,15 +17,23 @@ from generation import rendering
 from generation.checks import CROSS_ARTEFACT_CHECKS, CheckResultData
 from generation.models import (
     CASE_TRANSITIONS,
+    DELIVERED_SOURCES,
     NEAR_DUPLICATE_KINDS,
     AgentCall,
     ArtefactVersion,
     Case,
     InvalidTransition,
     VersionSource,
+    delivers_pair,
 )
 from generation.models.text_limits import ARTEFACT_TEXT_MAX_CHARS, text_within_limit
 from generation.selectors import StoredChecks, current_version_checks, current_versions
+from generation.services.batch_counters import (
+    batch_counters_move,
+    counted_by,
+    new_cases_deltas,
+    status_deltas,
+)
 from generation.services.checks import (
     CHECKED_KINDS,
     ArtefactText,
@@ -41,8 +49,10 @@ from generation.services.near_duplicates import (
 )
 
 
-def case_transition(*, case: Case, to: str, error: str = "", expected: str | None = None) -> Case:
-    """Move a case to status `to`, refusing what the state machine forbids.
+def case_transition(*, case: Case, to: str, error: str = "", expected: str | None = None, counted: bool = True) -> Case:
+    """Move a case to status `to`, refusing what the state machine forbids, and its batch's
+    counters with it (unless not `counted`: a failure recorded while the batch row cannot be
+    written, which the recovery pass recounts).
 
     The UPDATE is conditional on the status read, so two workers racing on the same
     case cannot both move it: the loser gets InvalidTransition.
@@ -57,23 +67,39 @@ def case_transition(*, case: Case, to: str, error: str = "", expected: str | Non
     if not updated:
         case.refresh_from_db()
         raise InvalidTransition(f"Case {case.pk} is {case.status} now, not {current}; {current} -> {to} refused.")
+    if counted:
+        batch_counters_move(batch_id=case.batch_id, deltas=status_deltas(moved={current: 1}, to=to))
     # What the UPDATE wrote, without reading the row back.
     case.status, case.error = to, error
     case.status_changed_at = case.round_started_at = case.updated_at = now
     return case
 
 
-def cases_transition(*, cases: QuerySet[Case], current: Collection[str], to: str, error: str = "") -> int:
-    """Move every case of `cases` whose status is one of `current` to `to`, in one UPDATE:
-    case_transition for many cases (a long write made short). The UPDATE is conditional on
-    the status, so a case another request moved meanwhile is left alone. Returns how many moved."""
+def cases_transition(
+    *, batch_id: int, current: Collection[str], to: str, error: str = "", case_ids: Collection[int] | None = None
+) -> int:
+    """Move every case of the batch (or of `case_ids` in it) whose status is one of `current`
+    to `to`: case_transition for many cases (a long write made short). One UPDATE per group of
+    statuses the batch's counters count alike, then one for the counters; call it in a
+    transaction, so they move together. The UPDATEs are conditional on the status, so a case
+    another request moved meanwhile is left alone. Returns how many moved."""
     refused = sorted(status for status in current if to not in CASE_TRANSITIONS[status])
     if refused:
         raise InvalidTransition(f"{', '.join(refused)} -> {to} is not allowed.")
+    cases = Case.objects.filter(batch_id=batch_id)
+    if case_ids is not None:
+        cases = cases.filter(pk__in=case_ids)
+    alike: dict[frozenset[str], list[str]] = {}
+    for status in current:
+        alike.setdefault(counted_by(status), []).append(status)
     now = timezone.now()
-    return cases.filter(status__in=current).update(
-        status=to, status_changed_at=now, round_started_at=now, updated_at=now, error=error
-    )
+    moved: dict[str, int] = {}  # by one status of each group: the others count alike
+    for statuses in alike.values():
+        moved[statuses[0]] = cases.filter(status__in=statuses).update(
+            status=to, status_changed_at=now, round_started_at=now, updated_at=now, error=error
+        )
+    batch_counters_move(batch_id=batch_id, deltas=status_deltas(moved=moved, to=to))
+    return sum(moved.values())
 
 
 def content_changed_fields(*, at: datetime) -> dict[str, Any]:
@@ -197,6 +223,8 @@ def artefact_version_write(
             check_flags=draft.check_flags,
             check_versions=draft.check_versions or {},
         )
+        if delivers_pair(kind=version.kind, source=version.source):
+            _produced_count(case=case, version=version)
         current = current_version_checks(case=case)
         changed: dict[str, Any] = {}
         if version.source != VersionSource.HUMAN_DRAFT:
@@ -241,6 +269,13 @@ def _other_checks_store(
         ArtefactVersion.objects.filter(pk=previous.pk).update(check_flags=merged.flags, check_versions=merged.versions)
         stored[kind] = StoredChecks(previous.pk, merged.flags, merged.versions)
     return stored
+
+
+def _produced_count(*, case: Case, version: ArtefactVersion) -> None:
+    """The case's first delivered dialogue makes it a produced pair of its batch."""
+    earlier = case.versions.filter(kind=version.kind, number__lt=version.number, source__in=DELIVERED_SOURCES)
+    if not earlier.exists():
+        batch_counters_move(batch_id=case.batch_id, deltas={"produced_count": 1})
 
 
 def artefact_version_create(
@@ -295,5 +330,10 @@ def cases_with_versions_create(*, new_cases: list[NewCase], source: str) -> list
         for case, item in zip(cases, new_cases, strict=True)
         for draft in item.drafts
     )
+    for batch_id in {case.batch_id for case in cases}:
+        added = [item for item in new_cases if item.case.batch_id == batch_id]
+        produced = sum(any(delivers_pair(kind=d.kind, source=source) for d in item.drafts) for item in added)
+        deltas = new_cases_deltas(statuses=[item.case.status for item in added], produced=produced)
+        batch_counters_move(batch_id=batch_id, deltas=deltas)
     near_duplicates_index_on_commit(case_ids=[case.pk for case in cases])
     return cases

@@ -19,7 +19,8 @@ cancelled (their stranded steps are closed as FAILED, with no call):
   waiting in it: those steps are enqueued again.
 - Batches whose start was lost (cases still PLANNED a grace period after the batch was
   created): started again.
-- Batches marked running with no case in flight (their last recount failed): recounted.
+- Batches marked running with no case in flight (a failure was recorded without counting it in
+  its batch): recounted.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from generation.models import (
     PipelineStep,
     StepStatus,
 )
+from generation.services.batch_counters import batch_counters_recount
 from generation.services.batches import batch_start
-from generation.services.pipeline import batch_progress_refresh
 from generation.services.pipeline.steps import lease_expired, step_enqueue
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def _finished_batches_recount() -> list[int]:
     settled = GenerationBatch.objects.filter(status=BatchStatus.RUNNING).exclude(cases__status__in=IN_FLIGHT_STATUSES)
     recounted = list(settled.values_list("pk", flat=True))
     for batch_id in recounted:
-        batch_progress_refresh(batch_id=batch_id)
+        batch_counters_recount(batch_id=batch_id)
     return recounted
 
 

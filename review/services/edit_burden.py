@@ -68,27 +68,40 @@ def edit_burden_record(*, case_id: int) -> int:
     if case.status != CaseStatus.APPROVED:
         return 0
     approved = current_versions(case=case)
-    stored = 0
+    rows = []
     for kind in (ArtefactKind.NOTE, ArtefactKind.DIALOGUE):
         generated = generated_version(case=case, kind=kind)
         final = approved.get(kind)
         if generated is None or final is None:
             continue
         before, after = part_texts(generated), part_texts(final)
-        for part, text in before.items():
-            EditBurden.objects.update_or_create(
+        rows += [
+            EditBurden(
                 case=case,
                 part=part,
-                defaults={
-                    "generated_version": generated,
-                    "approved_version": final,
-                    "generated_words": len(words(text)),
-                    "approved_words": len(words(after[part])),
-                    "distance": word_edit_distance(text, after[part]),
-                },
+                generated_version=generated,
+                approved_version=final,
+                generated_words=len(words(text)),
+                approved_words=len(words(after[part])),
+                distance=word_edit_distance(text, after[part]),
             )
-            stored += 1
-    return stored
+            for part, text in before.items()
+        ]
+    # Measured first, then written in one statement: one commit per approval, not one per part.
+    EditBurden.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["case", "part"],
+        update_fields=[
+            "generated_version",
+            "approved_version",
+            "generated_words",
+            "approved_words",
+            "distance",
+            "computed_at",
+        ],
+    )
+    return len(rows)
 
 
 def edit_burden_record_on_commit(*, case_id: int) -> None:

@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
 
         call_command("migrate", verbosity=0)
         codes = [code.code for code in common.synthetic_codes(args.pairs + WARMUP_PAIRS)]
-        no_messages = mock.patch("generation.tasks.run_pipeline_step.delay")  # steps run here, in order
+        no_messages = mock.patch("generation.tasks.run_pipeline_step.apply_async")  # steps run here, in order
         profiler = cProfile.Profile(time.process_time) if args.profile else None
         figures = Figures()
         with test_server(latency=0.0, pad_bytes=0, fault_rate=0.0) as url, no_messages:

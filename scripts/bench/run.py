@@ -113,7 +113,7 @@ def planning_section(plan: dict[str, Any]) -> tuple[list[str], list[str]]:
         f"| plan (cases bulk-inserted) | {plan['plan_s']} |",
         f"| enqueue (first step of each case, message sent) | {plan['enqueue_s']} |",
         f"| plan and enqueue | {plan['plan_and_enqueue_s']} |", "",
-        "| bookkeeping per step (batch_progress_refresh) | p50 ms | SQL statements |", "| --- | --- | --- |",
+        "| bookkeeping per step (a case leaves generation) | p50 ms | SQL statements |", "| --- | --- | --- |",
         f"| batch of {plan['small_cases']:,} cases | {plan['bookkeeping_small_ms']} | "
         f"{plan['bookkeeping_small_queries']} |",
         f"| batch of {plan['cases']:,} cases | {plan['bookkeeping_big_ms']} | {plan['bookkeeping_big_queries']} |",
@@ -274,8 +274,8 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
         *pipeline_lines, "",
         "## Planning and bookkeeping", "",
         "scripts/bench/planning.py on the embedded default (SQLite, filesystem broker): `batch_plan` then "
-        "`batch_start` (every case's first step written and its message sent); then `batch_progress_refresh`, "
-        "which every step ends with, on a small and a large batch.", "",
+        "`batch_start` (every case's first step written and its message sent); then the bookkeeping of a case "
+        "leaving generation (its move and its batch's counters and status), on a small and a large batch.", "",
         *planning_lines, "",
         "## Review screens", "",
         "scripts/bench/review_pages.py: cases seeded with bulk_create (most pairs reviewed, a fifth waiting in final "

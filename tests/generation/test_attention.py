@@ -21,7 +21,7 @@ from generation.services.attention import (
     case_scenario_rerun,
 )
 from generation.services.pipeline import case_start
-from tests.factories import AdminFactory, CaseFactory, IcdCodeFactory
+from tests.factories import AdminFactory, CaseFactory, IcdCodeFactory, case_status_force
 from tests.generation.pipeline_fakes import answers, judge_output, make_case, run_pending_steps
 from tests.llm_replay import llm_replay
 
@@ -158,14 +158,12 @@ def test_discarding_keeps_the_case_and_its_history_and_recounts_the_batch():
 def test_failed_and_rejected_cases_can_be_discarded_but_an_approved_one_cannot():
     for status in (CaseStatus.FAILED, CaseStatus.REJECTED):
         case = make_case()
-        case.status = status
-        case.save(update_fields=["status"])
+        case_status_force(case, status)
         case_discard(case=case, discarded_by=AdminFactory())
         case.refresh_from_db()
         assert case.status == CaseStatus.DISCARDED
 
     approved = make_case()
-    approved.status = CaseStatus.APPROVED
-    approved.save(update_fields=["status"])
+    case_status_force(approved, CaseStatus.APPROVED)
     with pytest.raises(AttentionActionRefused, match="is approved: only a case that failed, needs attention"):
         case_discard(case=approved, discarded_by=AdminFactory())

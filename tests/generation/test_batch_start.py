@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from generation.models import AgentName, CaseStatus, PipelineStep, SurveySnapshot
 from generation.services import batches
+from generation.services.pipeline import case_start
 from tests.factories import CaseFactory, IcdCodeFactory
 from tests.generation.pipeline_fakes import make_batch
 
@@ -43,17 +44,17 @@ def test_a_case_another_start_took_first_is_skipped_and_the_others_start(monkeyp
     monkeypatch.setattr(batches, "START_CHUNK", 2)
     batch = _planned_batch(3)
     taken = batch.cases.order_by("id")[1]
-    start = batches.case_start
+    start = batches.cases_start
 
-    def taken_meanwhile(*, case, **options):  # another start moves the second case on first
-        if case.pk == taken.pk:
-            type(case).objects.filter(pk=case.pk).update(status=CaseStatus.SCENARIO_GENERATING)
-        return start(case=case, **options)
+    def taken_meanwhile(**options):  # another start moves the second case on first
+        if taken.pk in options["case_ids"]:
+            case_start(case=taken)
+        return start(**options)
 
-    monkeypatch.setattr(batches, "case_start", taken_meanwhile)
+    monkeypatch.setattr(batches, "cases_start", taken_meanwhile)
     assert batches.batch_start(batch_id=batch.pk) == 2
     assert PipelineStep.objects.filter(case__batch=batch).exclude(case=taken).count() == 2
-    assert not PipelineStep.objects.filter(case=taken).exists()
+    assert PipelineStep.objects.filter(case=taken).count() == 1  # its own start's, no second one
 
 
 def test_each_chunk_of_started_cases_sends_its_messages_once_it_commits_and_notes_them_in_one_write(
@@ -62,13 +63,13 @@ def test_each_chunk_of_started_cases_sends_its_messages_once_it_commits_and_note
     monkeypatch.setattr(batches, "START_CHUNK", 2)
     batch = _planned_batch(5)
     with (
-        mock.patch("generation.tasks.run_pipeline_step.delay") as delay,
+        mock.patch("generation.tasks.run_pipeline_step.apply_async") as send,
         CaptureQueriesContext(connection) as captured,
         django_capture_on_commit_callbacks(execute=True),
     ):
         batches.batch_start(batch_id=batch.pk)
     steps = PipelineStep.objects.filter(case__batch=batch)
-    assert sorted(call.args[0] for call in delay.call_args_list) == sorted(steps.values_list("pk", flat=True))
+    assert sorted(call.args[0][0] for call in send.call_args_list) == sorted(steps.values_list("pk", flat=True))
     assert not steps.filter(enqueued_at__isnull=True).exists()
     notes = [q for q in captured.captured_queries if q["sql"].startswith("UPDATE") and '"enqueued_at"' in q["sql"]]
     assert len(notes) == 3  # chunks of 2, 2 and 1 cases
@@ -80,12 +81,12 @@ def test_a_message_the_broker_refuses_leaves_its_step_pending_without_a_time_for
     batch = _planned_batch(3)
     refused = batch.cases.order_by("id")[1]
 
-    def send(step_id):
-        if PipelineStep.objects.get(pk=step_id).case_id == refused.pk:
+    def send(args, **options):
+        if PipelineStep.objects.get(pk=args[0]).case_id == refused.pk:
             raise ConnectionError("broker down")
 
     with (
-        mock.patch("generation.tasks.run_pipeline_step.delay", side_effect=send),
+        mock.patch("generation.tasks.run_pipeline_step.apply_async", side_effect=send),
         django_capture_on_commit_callbacks(execute=True),
     ):
         assert batches.batch_start(batch_id=batch.pk) == 3
@@ -103,12 +104,13 @@ def test_a_next_step_is_written_with_its_send_time_and_a_refused_message_leaves_
     refusal = None if broker_up else ConnectionError("broker down")
     with (
         CaptureQueriesContext(connection) as captured,
-        mock.patch("generation.tasks.run_pipeline_step.delay", side_effect=refusal) as send,
+        mock.patch("generation.tasks.run_pipeline_step.apply_async", side_effect=refusal) as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         step = step_create(case=case, agent=AgentName.NOTE_WRITER)
 
-    send.assert_called_once_with(step.pk)
+    assert send.call_count == 1
+    assert send.call_args.args == ((step.pk,),)
     step.refresh_from_db()
     # Sent: noted when written, with no second write; refused: never sent, for the recovery pass.
     assert (step.enqueued_at is not None) is broker_up

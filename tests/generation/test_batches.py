@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from generation.models import AgentName, CaseStatus, GenerationBatch, PipelineStep
+from generation.models import AgentName, BatchStatus, Case, CaseStatus, GenerationBatch, PipelineStep
+from generation.services import batches as batches_module
 from generation.services.batches import (
     BatchPlanError,
     BatchRequest,
@@ -154,3 +155,25 @@ def test_a_top_up_with_nothing_missing_is_refused(endpoint, codes):
     with pytest.raises(BatchPlanError, match="Nothing to top up: every chosen code has 1 approved"):
         batch_create(request=BatchRequest(codes=["I10"], target_approved=1, endpoint_name="lab"))
     assert GenerationBatch.objects.count() == 1  # only the factory's batch
+
+
+def test_a_plan_that_stops_part_way_cancels_what_it_wrote_with_counters_that_add_up(endpoint, codes, monkeypatch):
+    monkeypatch.setattr(batches_module, "PLAN_CHUNK", 1)
+    insert = Case.objects.bulk_create
+    inserts = []
+
+    def second_insert_fails(rows, **options):
+        inserts.append(rows)
+        if len(inserts) == 2:
+            raise RuntimeError("disk full")
+        return insert(rows, **options)
+
+    monkeypatch.setattr(Case.objects, "bulk_create", second_insert_fails)
+    with llm_replay([models_response(["test-model"])]), pytest.raises(RuntimeError, match="disk full"):
+        batch_create(request=BatchRequest(codes=["E11.9", "I10"], endpoint_name="lab"))
+
+    batch = GenerationBatch.objects.get()
+    assert batch.status == BatchStatus.CANCELLED
+    assert list(batch.cases.values_list("status", flat=True)) == [CaseStatus.CANCELLED]
+    counters = (batch.planned_count, batch.in_flight_count, batch.failed_count, batch.approved_count)
+    assert counters == (1, 0, 0, 0)

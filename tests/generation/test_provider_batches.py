@@ -43,7 +43,14 @@ from generation.services.batches import (
 from generation.services.pipeline import case_regenerate, case_start, provider_batches
 from generation.services.pipeline.runners import pipeline_step_run
 from generation.services.pipeline.runners import scenario as scenario_runner
-from tests.factories import GenerationBatchFactory, IcdCodeFactory, LlmEndpointFactory, LlmModelFactory, UserFactory
+from tests.factories import (
+    CaseFactory,
+    GenerationBatchFactory,
+    IcdCodeFactory,
+    LlmEndpointFactory,
+    LlmModelFactory,
+    UserFactory,
+)
 from tests.fake_batch_api_server import FakeBatchApiServer, fake_batch_api_server
 from tests.generation.pipeline_fakes import run_pending_steps
 
@@ -73,7 +80,7 @@ def batch_on(
     for number in range(cases):
         # One code per case: the judge's near-duplicate check compares scenarios of one code.
         code = IcdCodeFactory(code=f"E1{number}.9", description=f"Diabetes type {number}", chapter="4")
-        case = Case.objects.create(batch=batch, code=code, slot=1)
+        case = CaseFactory(batch=batch, code=code, slot=1, role=None)
         case_start(case=case)
     return batch
 
@@ -367,7 +374,7 @@ def test_a_reply_the_judge_s_near_duplicate_check_made_unneeded_is_recorded_and_
     batch = GenerationBatchFactory(endpoint=endpoint, model="test-model", config=config, status=BatchStatus.RUNNING)
     code = IcdCodeFactory(code="E11.9", description="Type 2 diabetes mellitus without complications", chapter="4")
     for slot in (1, 2):
-        case_start(case=Case.objects.create(batch=batch, code=code, slot=slot))
+        case_start(case=CaseFactory(batch=batch, code=code, slot=slot, role=None))
 
     run_until_settled()
 

@@ -15,9 +15,10 @@ lease has run out (see `leases`, and generation.services.recovery).
 
 The modules: `config` (a batch's settings), `steps` (a step's life), `leases` (a running
 step's liveness and time limit), `runners` (one runner per agent, grouped by stage),
-`lifecycle` (a case's start, gates, verdict, regeneration and retry), `progress` (a
-batch's counters), `provider_batches` (Batch API mode: a step's agent call goes out in a
-provider batch, and its reply comes back through the same runner and structured_completion).
+`lifecycle` (a case's start, gates, verdict, regeneration and retry), `provider_batches`
+(Batch API mode: a step's agent call goes out in a provider batch, and its reply comes back
+through the same runner and structured_completion). A batch's counters move with its cases
+(generation.services.batch_counters, called by generation.services.cases).
 Which statuses and agents make up each stage lives with the state machine in
 generation.models.pipeline.
 """
@@ -43,8 +44,8 @@ from generation.services.pipeline.lifecycle import (
     case_regenerate,
     case_retry,
     case_start,
+    cases_start,
 )
-from generation.services.pipeline.progress import batch_counters_store, batch_progress_refresh
 from generation.services.pipeline.runners import STEP_RUNNERS, pipeline_step_run
 from generation.services.pipeline.steps import step_create
 
@@ -60,13 +61,12 @@ __all__ = [
     "PipelineError",
     "RegenerationNotAllowed",
     "RetryNotAllowed",
-    "batch_counters_store",
-    "batch_progress_refresh",
     "case_advance_after_review",
     "case_finish",
     "case_regenerate",
     "case_retry",
     "case_start",
+    "cases_start",
     "pipeline_config",
     "pipeline_step_run",
     "step_create",

@@ -3,6 +3,8 @@ gate approved), finished by the reviewers' verdict, regenerated, retried."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib.auth.models import User
 from django.db import transaction
 
@@ -28,7 +30,7 @@ from generation.models import (
     SurveySnapshot,
 )
 from generation.models.text_limits import COMMENT_MAX_CHARS, text_within_limit
-from generation.services.cases import case_transition
+from generation.services.cases import case_transition, cases_transition
 from generation.services.pipeline.control import batch_accepts_new_calls
 from generation.services.pipeline.errors import (
     AdvanceNotAllowed,
@@ -36,31 +38,43 @@ from generation.services.pipeline.errors import (
     RegenerationNotAllowed,
     RetryNotAllowed,
 )
-from generation.services.pipeline.progress import batch_progress_refresh
-from generation.services.pipeline.steps import step_create
+from generation.services.pipeline.steps import first_steps_create, step_create, steps_enqueue
 
 # What must exist before a stage can be regenerated.
 STAGE_INPUT_KIND: dict[str, str] = {ReviewStage.NOTE: ArtefactKind.SCENARIO, ReviewStage.DIALOGUE: ArtefactKind.NOTE}
 
 
-class _Latest:
-    """The latest survey snapshot, looked up when the case starts."""
-
-
-LATEST = _Latest()
-
-
-def case_start(*, case: Case, snapshot: SurveySnapshot | None | _Latest = LATEST, enqueue: bool = True) -> PipelineStep:
-    """PLANNED -> generating the scenario, with the survey snapshot the case will use (the
-    latest one unless given: a batch's start looks it up once for all its cases). Its first step
-    is enqueued on commit unless `enqueue` is False (see step_create)."""
+def case_start(*, case: Case) -> PipelineStep:
+    """PLANNED -> generating the scenario, with the latest survey snapshot: cases_start for
+    one case, its first step enqueued on commit. Raises InvalidTransition when the case is
+    not planned."""
     with transaction.atomic():
-        case_transition(case=case, to=CaseStatus.SCENARIO_GENERATING, expected=CaseStatus.PLANNED)
-        if isinstance(snapshot, _Latest):
-            snapshot = selectors.latest_survey_snapshot()
-        Case.objects.filter(pk=case.pk).update(survey_snapshot=snapshot)
-        case.survey_snapshot = snapshot
-        return step_create(case=case, agent=AgentName.SCENARIO_PROVIDER, enqueue=enqueue)
+        snapshot = selectors.latest_survey_snapshot()
+        step_ids = cases_start(batch_id=case.batch_id, case_ids=[case.pk], snapshot=snapshot)
+        case.refresh_from_db()
+        if not step_ids:
+            raise InvalidTransition(f"Case {case.pk} is {case.status}, not planned; it cannot start.")
+        transaction.on_commit(partial(steps_enqueue, step_ids=step_ids))
+    return PipelineStep.objects.get(pk=step_ids[0])
+
+
+def cases_start(*, batch_id: int, case_ids: list[int], snapshot: SurveySnapshot | None) -> list[int]:
+    """case_start for many cases of a batch, in a few statements whatever their number: the
+    ones still PLANNED (another start may have taken some first) are locked, moved on with
+    their batch's counters, given `snapshot` and their first step. Returns the steps' ids, for
+    the caller to send once committed (steps_enqueue)."""
+    with transaction.atomic():
+        still_planned = (
+            Case.objects.select_for_update()
+            .filter(pk__in=case_ids, batch_id=batch_id, status=CaseStatus.PLANNED)
+            .order_by("pk")  # two starts lock in the same order
+        )
+        planned_ids = list(still_planned.values_list("pk", flat=True))
+        cases_transition(
+            batch_id=batch_id, case_ids=planned_ids, current={CaseStatus.PLANNED}, to=CaseStatus.SCENARIO_GENERATING
+        )
+        Case.objects.filter(pk__in=planned_ids).update(survey_snapshot=snapshot)
+        return first_steps_create(case_ids=planned_ids, agent=AgentName.SCENARIO_PROVIDER)
 
 
 def _next_stage_start(*, case: Case, after: str, requested_by: User | None, expected: str | None = None) -> None:
@@ -84,10 +98,6 @@ def stage_done(*, case: Case, stage: str, gated: bool, requested_by: User | None
         case_transition(case=case, to=REVIEW_STATUS_BY_STAGE[stage], expected=generating)
     else:
         _next_stage_start(case=case, after=stage, requested_by=requested_by, expected=generating)
-    if gated or NEXT_STAGE[stage] == ReviewStage.PAIR:
-        # The case left generation (to a gate, or produced as a pair): the batch's counters
-        # change, and a batch with nothing left to generate is complete again.
-        batch_progress_refresh(batch_id=case.batch_id)
 
 
 def case_advance_after_review(*, case: Case) -> None:
@@ -101,17 +111,14 @@ def case_advance_after_review(*, case: Case) -> None:
                 f"Case {case.pk} is {case.get_status_display().lower()}, not waiting at a review gate."
             )
         _next_stage_start(case=case, after=stage, requested_by=None)
-        batch_progress_refresh(batch_id=case.batch_id)
 
 
 def case_finish(*, case: Case, status: str) -> None:
-    """The reviewers' final verdict: approve or reject the case for good, and recount its
-    batch's progress."""
+    """The reviewers' final verdict: approve or reject the case for good."""
     if status not in VERDICT_STATUSES:
         raise InvalidTransition(f"Case {case.pk}: {status} is not a final verdict.")
     with transaction.atomic():
         case_transition(case=case, to=status)
-        batch_progress_refresh(batch_id=case.batch_id)
 
 
 def case_regenerate(*, case: Case, stage: str, comment: str, requested_by: User | None) -> PipelineStep:
@@ -143,7 +150,6 @@ def case_regenerate(*, case: Case, stage: str, comment: str, requested_by: User 
         step = step_create(
             case=case, agent=STAGE_FIRST_AGENT[stage], feedback=comment.strip(), requested_by=requested_by
         )
-        batch_progress_refresh(batch_id=case.batch_id)
     return step
 
 
@@ -160,7 +166,6 @@ def case_retry(*, case: Case) -> PipelineStep:
             raise RetryNotAllowed(f"Case {case.pk} has no failed step to run again.")
         case_transition(case=case, to=AGENT_GENERATING_STATUS[failed.agent])
         step = step_create(case=case, agent=failed.agent, feedback=failed.feedback, requested_by=failed.requested_by)
-        batch_progress_refresh(batch_id=case.batch_id)
     return step
 
 

@@ -11,13 +11,12 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, QuerySet
+from django.db.models import F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from generation.models import ArtefactVersion, Case, CaseStatus, PipelineStep, ProviderBatch, StepStatus
 from generation.services.cases import case_lock_and_last, case_transition
 from generation.services.pipeline.leases import StepLeaseLost, lease_length, this_process
-from generation.services.pipeline.progress import batch_progress_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -29,20 +28,22 @@ def step_enqueue(*, step_id: int) -> bool:
 
 
 def steps_enqueue(*, step_ids: list[int], noted: bool = False) -> int:
-    """step_enqueue for many steps, noting when in one write: how many messages were sent.
-    `noted`: the steps were written with the time their message would be sent (step_create),
-    so only a message the broker refused is written down, as never sent."""
+    """step_enqueue for many steps, through one broker connection, noting when in one write:
+    how many messages were sent. `noted`: the steps were written with the time their message
+    would be sent (step_create), so only a message the broker refused is written down, as
+    never sent."""
     from generation.tasks import run_pipeline_step  # the task module imports this one
 
     sent, refused = [], []
-    for step_id in step_ids:
-        try:
-            run_pipeline_step.delay(step_id)
-        except Exception:
-            logger.exception("Could not enqueue step %s; the recovery pass will send it again.", step_id)
-            refused.append(step_id)
-            continue
-        sent.append(step_id)
+    with run_pipeline_step.app.producer_or_acquire() as producer:
+        for step_id in step_ids:
+            try:
+                run_pipeline_step.apply_async((step_id,), producer=producer)
+            except Exception:
+                logger.exception("Could not enqueue step %s; the recovery pass will send it again.", step_id)
+                refused.append(step_id)
+                continue
+            sent.append(step_id)
     pending = PipelineStep.objects.filter(status=StepStatus.PENDING)
     if sent and not noted:
         pending.filter(pk__in=sent).update(enqueued_at=timezone.now())
@@ -51,12 +52,9 @@ def steps_enqueue(*, step_ids: list[int], noted: bool = False) -> int:
     return len(sent)
 
 
-def step_create(
-    *, case: Case, agent: str, feedback: str = "", requested_by: User | None = None, enqueue: bool = True
-) -> PipelineStep:
-    """The next attempt of `agent` for `case`, enqueued once the transaction commits (unless
-    `enqueue` is False: the caller sends it, with others, through steps_enqueue). The step is
-    written with the time its message goes out, which saves a write per step; should the
+def step_create(*, case: Case, agent: str, feedback: str = "", requested_by: User | None = None) -> PipelineStep:
+    """The next attempt of `agent` for `case`, enqueued once the transaction commits. The step
+    is written with the time its message goes out, which saves a write per step; should the
     broker refuse it, steps_enqueue writes it down as never sent."""
     with transaction.atomic(savepoint=False):
         same_agent = PipelineStep.objects.filter(case=OuterRef("pk"), agent=agent)
@@ -67,11 +65,21 @@ def step_create(
             attempt=last + 1,
             feedback=feedback,
             requested_by=requested_by,
-            enqueued_at=timezone.now() if enqueue else None,
+            enqueued_at=timezone.now(),
         )
-        if enqueue:
-            transaction.on_commit(lambda: steps_enqueue(step_ids=[step.pk], noted=True))
+        transaction.on_commit(lambda: steps_enqueue(step_ids=[step.pk], noted=True))
     return step
+
+
+def first_steps_create(*, case_ids: list[int], agent: str) -> list[int]:
+    """step_create for many cases that the caller holds locked, in one INSERT, none enqueued
+    (the caller sends them through steps_enqueue): the ids of the new steps."""
+    attempts = PipelineStep.objects.filter(case_id__in=case_ids, agent=agent).values("case_id")
+    last = dict(attempts.annotate(n=Max("attempt")).values_list("case_id", "n"))
+    steps = PipelineStep.objects.bulk_create(
+        PipelineStep(case_id=case_id, agent=agent, attempt=last.get(case_id, 0) + 1) for case_id in case_ids
+    )
+    return [step.pk for step in steps]
 
 
 def lease_expired(*, now: datetime) -> Q:
@@ -201,7 +209,7 @@ def step_succeed(*, step: PipelineStep, result: dict[str, Any], version: Artefac
     step.status, step.result, step.output_version, step.finished_at = StepStatus.SUCCEEDED, result, version, now
 
 
-def _failure_record(*, step: PipelineStep, message: str, fail_case: bool, recount: bool) -> None:
+def _failure_record(*, step: PipelineStep, message: str, fail_case: bool, counted: bool) -> None:
     with transaction.atomic():
         now = timezone.now()
         failed = _held_by_this_run(step).update(
@@ -211,9 +219,8 @@ def _failure_record(*, step: PipelineStep, message: str, fail_case: bool, recoun
             raise StepLeaseLost(f"step {step} was taken over by another run; its failure is not recorded")
         case = Case.objects.select_for_update().get(pk=step.case_id)
         if fail_case and case.can_transition_to(CaseStatus.FAILED):
-            case_transition(case=case, to=CaseStatus.FAILED, error=f"{step.get_agent_display()}: {message}")
-        if recount:
-            batch_progress_refresh(batch_id=case.batch_id)
+            error = f"{step.get_agent_display()}: {message}"
+            case_transition(case=case, to=CaseStatus.FAILED, error=error, counted=counted)
     step.status, step.error, step.finished_at = StepStatus.FAILED, message, now
 
 
@@ -222,22 +229,22 @@ def step_fail(*, step: PipelineStep, message: str, fail_case: bool = True) -> No
     its lease records nothing: the step is another run's now.
 
     Recording a failure never strands the step. When it raises (a lock timeout, a batch
-    counter that cannot be written), the step and its case are failed without recounting
-    the batch, which the recovery pass does later; when even that raises, the step stays
+    counter that cannot be written), the step and its case are failed without moving the
+    batch's counters, which the recovery pass recounts later; when even that raises, the step stays
     RUNNING, its lease runs out, and the recovery pass runs it again.
     """
     # PostgreSQL text cannot hold NUL, which a provider's error body may carry.
     message = message.replace("\x00", "")
     try:
-        _failure_record(step=step, message=message, fail_case=fail_case, recount=True)
+        _failure_record(step=step, message=message, fail_case=fail_case, counted=True)
         return
     except StepLeaseLost:
         logger.info("Step %s: not recording its failure, another run holds it now.", step)
         return
     except Exception:
-        logger.exception("Recording the failure of step %s failed; failing it without recounting its batch.", step)
+        logger.exception("Recording the failure of step %s failed; failing it without counting it in its batch.", step)
     try:
-        _failure_record(step=step, message=message, fail_case=fail_case, recount=False)
+        _failure_record(step=step, message=message, fail_case=fail_case, counted=False)
     except StepLeaseLost:
         logger.info("Step %s: not recording its failure, another run holds it now.", step)
     except Exception:

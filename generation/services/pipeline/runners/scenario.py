@@ -24,7 +24,6 @@ from generation.models import (
 from generation.selectors import ranked_variables
 from generation.services.cases import case_transition
 from generation.services.pipeline.config import JUDGE_SIMILARITY_ONLY
-from generation.services.pipeline.progress import batch_progress_refresh
 from generation.services.pipeline.runners.context import (
     AgentOutput,
     StepContext,
@@ -168,6 +167,5 @@ def _scenario_rejected(context: StepContext, *, feedback: str) -> None:
             error=f"The judge rejected the scenario {case.scenario_revisions} times "
             f"(cap: {context.config.max_scenario_revisions} revisions). Last feedback: {feedback}",
         )
-        batch_progress_refresh(batch_id=case.batch_id)
         return
     step_create(case=case, agent=AgentName.SCENARIO_PROVIDER, feedback=feedback, requested_by=context.step.requested_by)
