@@ -12,7 +12,8 @@ Each part runs in a process of its own (scripts/bench/*.py, whose docs say how i
 4. dataset import: CPU per row (by part) and peak memory at two file sizes (imports.py); export:
    seconds, CPU and peak memory at 2,000 / 10,000 / 50,000 pairs, every format at the smallest (export.py).
 5. a 20,000-character note-section save on SQLite and PostgreSQL: p50 / p95, SQL statements and
-   where the time goes (note_save.py).
+   where the time goes (note_save.py);
+6. one review decision in a batch of 100 and of 20,000 cases on PostgreSQL (decisions.py).
 
 Defaults finish in about 10 minutes on 2 cores; --quick is a short run for trying it out.
 PostgreSQL: BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432, a database is
@@ -126,6 +127,23 @@ def planning_section(plan: dict[str, Any]) -> tuple[list[str], list[str]]:
         f"bookkeeping per step independent of batch size: {plan['bookkeeping_small_ms']} → "
         f"{plan['bookkeeping_big_ms']} ms, {plan['bookkeeping_small_queries']} → {plan['bookkeeping_big_queries']} "
         f"statements, {met(same_queries and flat)}",
+    ]
+    return lines, targets
+
+
+def decisions_section(decision: dict[str, Any]) -> tuple[list[str], list[str]]:
+    small, big = decision["small_cases"], decision["cases"]
+    lines = [
+        f"| one approval ({decision['database']}) | p50 ms | SQL statements |", "| --- | --- | --- |",
+        f"| batch of {small:,} cases | {decision['approval_small_ms']} | {decision['approval_small_queries']} |",
+        f"| batch of {big:,} cases | {decision['approval_big_ms']} | {decision['approval_big_queries']} |",
+    ]  # fmt: skip
+    same_queries = decision["approval_small_queries"] == decision["approval_big_queries"]
+    flat = decision["approval_big_ms"] <= 1.5 * decision["approval_small_ms"]  # the same work, within noise
+    targets = [
+        f"a review decision costs the same at {small:,} and {big:,} cases per batch: "
+        f"{decision['approval_small_ms']} → {decision['approval_big_ms']} ms, {decision['approval_small_queries']} → "
+        f"{decision['approval_big_queries']} statements, {met(same_queries and flat)}"
     ]
     return lines, targets
 
@@ -250,7 +268,8 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
     review_lines, review_targets = review_section(parts["review"])
     dataset_lines, dataset_targets = dataset_section(parts["imports"], parts["export"])
     save_lines, save_targets = note_save_section(parts["note save"])
-    targets = pipeline_targets + planning_targets + review_targets + save_targets + dataset_targets
+    decision_lines, decision_targets = decisions_section(parts["decisions"])
+    targets = pipeline_targets + planning_targets + review_targets + decision_targets + save_targets + dataset_targets
     return "\n".join([
         "# Performance", "",
         f"Measured by `make bench` (scripts/bench/run.py) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
@@ -263,8 +282,9 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
         "## Pipeline: utilization and our CPU per LLM call", "",
         f"A batch of {args.pairs} codes × 1 pair (six calls a pair) against the local test server "
         f"(tests/fake_llm_server.py, its own process) answering in {args.latency} s, with the endpoint's concurrency "
-        "cap set to `cap`; real Celery workers started as the README's production section says (a thread-pool "
-        "worker on the `generation` queue with `cap` threads, a prefork worker on `default`), PostgreSQL and Redis "
+        "cap set to `cap`; real Celery workers started as the README's production section says (thread-pool "
+        "workers on the `generation` queue, `cap` threads in all, one process per core unless the table says "
+        "otherwise; a prefork worker on `default`), PostgreSQL and Redis "
         "on this machine. Utilization = calls × latency ÷ (wall × cap), wall = the batch's start to its finish. "
         "Our CPU = user + system CPU of the workers, every PostgreSQL process and redis-server over the run "
         "(from /proc), divided by the calls served; the test server's CPU is the provider's. PostgreSQL is "
@@ -284,6 +304,11 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
         "decided many pairs; a clinician has no adjudication queue, agreement or survey results). "
         "Figures: p50 / p95 ms (SQL statements per request).", "",
         *review_lines, "",
+        "## Review decisions", "",
+        "scripts/bench/decisions.py: two batches of pairs waiting for the final review, seeded with bulk inserts, "
+        "then approvals through `review_decision_record` (one reviewer each pair) in each: p50 ms of one approval "
+        "and its SQL statements.", "",
+        *decision_lines, "",
         "## Note-section save", "",
         "scripts/bench/note_save.py: a case in final review with an ACI-Bench encounter's note and dialogue (read "
         "from ../shared/data at run time); its plan is saved with 20,000 characters "
@@ -294,8 +319,7 @@ def document(*, args: argparse.Namespace, machine: dict[str, str], load_before: 
         "## Dataset import and export", "", *dataset_lines, "",
         "## Not measured yet", "",
         "- distilabel (or another generator) on the same server, for comparison;",
-        "- a 1 GB import (`scripts/bench/imports.py --gigabyte`, a manual run of about an hour);",
-        "- review decision cost at 100 vs 20,000 cases.", "",
+        "- a 1 GB import (`scripts/bench/imports.py --gigabyte`, a manual run of about an hour).", "",
     ])  # fmt: skip
 
 
@@ -316,11 +340,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--export-pairs", default="2000,10000,50000", help="export: approved pairs per size")
     parser.add_argument("--import-rows", default="1000,3000", help="import: rows per file size")
     parser.add_argument("--saves", type=int, default=20, help="note-section saves per database")
+    parser.add_argument("--decision-cases", type=int, default=20_000, help="review decisions: the large batch")
     parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.planning_cases, args.sizes, args.repeat = 24, 1000, "200,1000", 3
-        args.export_pairs, args.import_rows, args.saves = "200,1000", "100,300", 5
+        args.export_pairs, args.import_rows, args.saves, args.decision_cases = "200,1000", "100,300", 5, 1000
     load_before = common.machine()["load"]
     started = time.monotonic()
     parts: dict[str, Any] = {}
@@ -339,6 +364,11 @@ def main(argv: list[str]) -> int:
             parts["review"] = run_part(
                 "review screens", [str(HERE / "review_pages.py"), "--sizes", args.sizes, "--repeat", str(args.repeat),
                                    "--database-url", database_url], out / "review.json",
+            )  # fmt: skip
+        with fresh_postgresql_database(POSTGRES) as database_url:
+            parts["decisions"] = run_part(
+                "review decisions", [str(HERE / "decisions.py"), "--cases", str(args.decision_cases),
+                                     "--database-url", database_url], out / "decisions.json",
             )  # fmt: skip
         parts["note save"] = [run_part("note save (SQLite)", [str(HERE / "note_save.py"), "--saves", str(args.saves)],
                                        out / "save-sqlite.json")]  # fmt: skip
