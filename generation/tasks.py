@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 from celery import current_app, shared_task
-from celery.signals import worker_ready
+from celery.signals import task_postrun, task_prerun, worker_ready
+from django.db import close_old_connections
 
 from generation.services import batches, pipeline, recovery
 from generation.services.pipeline import provider_batches
@@ -55,6 +56,15 @@ def recover_steps() -> None:
 @shared_task(name="generation.tasks.provider_batches_tick", ignore_result=True)
 def provider_batches_tick() -> None:
     provider_batches.provider_batches_tick()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _connections_kept_as_between_requests(**_: Any) -> None:
+    # What Django does around each request: a connection past CONN_MAX_AGE, or one that failed
+    # and no longer answers, is closed; the others are kept for the next task of this thread
+    # (medsynth_site/celery.py turns off the fixup's close after every task).
+    close_old_connections()
 
 
 @worker_ready.connect

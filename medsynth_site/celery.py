@@ -30,5 +30,11 @@ app.conf.task_reject_on_worker_lost = True
 app.conf.worker_prefetch_multiplier = 1
 app.conf.broker_connection_retry_on_startup = True
 app.conf.worker_hijack_root_logger = False
+# Celery's Django fixup closes a task's database connections before and after every task unless
+# CELERY_DB_REUSE_MAX is set: a new PostgreSQL connection (a new server process) per step, which
+# cost more CPU than the step itself. Set out of reach, the fixup never closes them; they are
+# kept as Django keeps them between requests (CONN_MAX_AGE, health checks), by
+# close_old_connections around each task (generation.tasks).
+app.conf["CELERY_DB_REUSE_MAX"] = 2**62
 
 app.autodiscover_tasks()

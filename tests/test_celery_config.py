@@ -3,6 +3,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from unittest import mock
+
+import pytest
 
 from medsynth_site.celery import app
 
@@ -88,3 +91,36 @@ def test_an_idle_embedded_worker_looks_for_messages_ten_times_a_second(tmp_path)
         print(app.conf.broker_transport_options["polling_interval"])
     """
     assert _settings_read_in_a_fresh_process(tmp_path, code) == "0.1"
+
+
+def _a_task_runs_in_a_worker() -> None:
+    """What a worker does around a task: Celery's Django fixup, then the task's signals."""
+    from celery.fixups.django import DjangoWorkerFixup
+    from celery.signals import task_postrun, task_prerun
+
+    import generation.tasks  # noqa: F401 - a worker imports its tasks, and their signal handlers, at start
+
+    fixup = DjangoWorkerFixup(app)
+    sender = mock.Mock(request=mock.Mock(is_eager=False))
+    for hook, signal in ((fixup.on_task_prerun, task_prerun), (fixup.on_task_postrun, task_postrun)):
+        hook(sender)
+        signal.send(sender=sender)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_between_tasks_until_it_is_too_old():
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQLite test database is in memory, which Django never closes; CI runs this on PostgreSQL")
+    connection.ensure_connection()
+    kept = connection.connection
+    connection.close_at = time.monotonic() + 60  # as with CONN_MAX_AGE=60, the PostgreSQL setting
+    _a_task_runs_in_a_worker()
+    assert connection.connection is kept  # not a new connection (a new server process) per task
+
+    connection.close_at = time.monotonic() - 1  # past its age: closed, as Django closes it between requests
+    _a_task_runs_in_a_worker()
+    assert connection.connection is None
