@@ -91,7 +91,8 @@ def workers_start(*, env: dict[str, str], threads: int, processes: int, log: Pat
     (`threads` threads each) and one prefork worker on the default queue; their pids, once ready."""
     commands = [
         [str(PYTHON_BIN / "celery"), "-A", "medsynth_site", "worker", "-Q", "generation", "--pool", "threads",
-         "--concurrency", str(threads), "--hostname", f"generation{n}@%h", "--loglevel", "INFO"]
+         "--concurrency", str(threads), "--hostname", f"generation{n}@%h", "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"]
         for n in range(processes)
     ] + [[str(PYTHON_BIN / "celery"), "-A", "medsynth_site", "worker", "-Q", "default", "--concurrency", "2",
           "--hostname", "default@%h", "--loglevel", "INFO"]]  # fmt: skip
