@@ -120,12 +120,14 @@ def edited(text: str, save: int) -> str:
 def case_in_pair_review(*, note: dict[str, Any], dialogue: dict[str, Any]) -> Any:
     """A case waiting in final review, its versions written by the real version service."""
     from generation.models import ArtefactKind, Case, CaseStatus, GenerationBatch, VersionSource
+    from generation.services.batch_counters import batch_counters_recount
     from generation.services.cases import artefact_version_create
 
     stamp = f"{time.time():.0f}"
     code = common.synthetic_codes(1, prefix="N")[0]
     batch = GenerationBatch.objects.create(name=f"Note-save benchmark {stamp}")
     case = Case.objects.create(batch=batch, code=code, slot=1, status=CaseStatus.PAIR_REVIEW)
+    batch_counters_recount(batch_id=batch.pk)  # the case counts as planned before its pair is produced
     scenario = {"role": "Family medicine physician", "variables": {"demographics": "A patient of the practice."}}
     contents = {ArtefactKind.SCENARIO: scenario, ArtefactKind.NOTE: note, ArtefactKind.DIALOGUE: dialogue}
     for kind, content in contents.items():
