@@ -60,10 +60,13 @@ def provider_batches_tick() -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def _connections_kept_as_between_requests(**_: Any) -> None:
+def _connections_kept_as_between_requests(sender: Any = None, **_: Any) -> None:
     # What Django does around each request: a connection past CONN_MAX_AGE, or one that failed
     # and no longer answers, is closed; the others are kept for the next task of this thread
-    # (medsynth_site/celery.py turns off the fixup's close after every task).
+    # (medsynth_site/celery.py turns off the fixup's close after every task). A task run eagerly
+    # runs in its caller's connection and transaction, which are the caller's to keep.
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
     close_old_connections()
 
 
