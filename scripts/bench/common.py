@@ -3,6 +3,7 @@ with bulk_create, percentiles, and the CPU time of processes read from /proc."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import statistics
@@ -47,6 +48,13 @@ def synthetic_codes(count: int, *, prefix: str = "Z") -> list:  # type: ignore[t
         )  # fmt: skip
     IcdCode.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
     return list(IcdCode.objects.filter(description__startswith=f"Benchmark condition {prefix}").order_by("pk"))
+
+
+def result_report(result: dict, path: Path | None) -> None:  # type: ignore[type-arg]
+    """A part's figures: printed as one JSON line, and written to `path` (its --json) when given."""
+    print(json.dumps(result), flush=True)
+    if path:
+        path.write_text(json.dumps(result, indent=1))
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -14,7 +14,6 @@ database of its own: it is left with the rows).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -117,9 +116,7 @@ def main(argv: list[str]) -> int:
         connection.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(json.dumps(result), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    common.result_report(result, args.json)
     return 0
 
 
