@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -656,9 +656,12 @@ class RankedVariable:
     priority: bool
 
 
-def ranked_variables(*, snapshot: SurveySnapshot | None) -> list[RankedVariable]:
-    """The active variables, most important first by the survey's weights (if any)."""
-    variables = list(QualityVariable.objects.filter(is_active=True))
+def ranked_variables(
+    *, snapshot: SurveySnapshot | None, variables: Sequence[QualityVariable] | None = None
+) -> list[RankedVariable]:
+    """The active variables (read now unless given), most important first by the survey's
+    weights (if any)."""
+    variables = list(QualityVariable.objects.filter(is_active=True)) if variables is None else variables
     weights = {key: float(value) for key, value in (snapshot.weights if snapshot else {}).items()}
     ranked = sorted(variables, key=lambda v: (-weights.get(v.key, 0.0), v.position)) if weights else variables
     return [

@@ -112,6 +112,9 @@ TEMPLATES = [
 
 # How long a worker process keeps a chapter's in-context example candidates (generation.examples).
 EXAMPLE_CANDIDATES_CACHE_SECONDS = env_int("EXAMPLE_CANDIDATES_CACHE_SECONDS", 60)
+# How long a worker process keeps the prompts' reference rows (quality variables, physician
+# roles) and the models' prices (generation.caching).
+REFERENCE_CACHE_SECONDS = env_int("REFERENCE_CACHE_SECONDS", 30)
 
 # --- Database -------------------------------------------------------------------
 # PostgreSQL when DATABASE_URL is set; otherwise SQLite tuned so the web process and

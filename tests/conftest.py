@@ -19,10 +19,12 @@ def _plain_http_and_unhashed_static(settings):
 
 
 @pytest.fixture(autouse=True)
-def _example_candidates_read_each_time(settings):
-    """Tests change approvals and example rules and look at the next prompt at once: no process
-    cache of example candidates (tests/generation/test_examples.py tests the cache itself)."""
+def _process_caches_off(settings):
+    """Tests change approvals, example rules, variables, roles and prices and look at the next
+    prompt or call at once: no process cache (generation/caching.py; tests/test_caching.py and
+    tests/generation/test_examples.py test the caches themselves)."""
     settings.EXAMPLE_CANDIDATES_CACHE_SECONDS = 0
+    settings.REFERENCE_CACHE_SECONDS = 0
 
 
 @pytest.fixture

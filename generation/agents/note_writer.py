@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model
@@ -55,7 +56,7 @@ def build_messages(
     variables: list[RankedVariable],
     survey: SurveySnapshot | None,
     examples: list[WorkedExample],
-    variable_names: dict[str, str],
+    variable_names: Mapping[str, str],
     previous: dict[str, Any] | None = None,
     feedback: str = "",
 ) -> list[Message]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import BaseModel, ConfigDict
 
 from generation import rendering
@@ -36,7 +38,7 @@ def build_messages(
     code: IcdCode,
     scenario: dict[str, object],
     similar: list[dict[str, object]],
-    variable_names: dict[str, str],
+    variable_names: Mapping[str, str],
 ) -> list[Message]:
     return agent_messages(
         agent=AGENT,

@@ -24,17 +24,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from generation.caching import kept_for
 from generation.models import AgentCall, ArtefactKind, Case, CaseStatus, ExampleRule, ExampleRuleKind, IcdCode
 from generation.selectors import current_versions_of_cases
 
@@ -100,23 +98,11 @@ def _chapter_candidates_read(*, chapter: str, for_demo_endpoint: bool) -> Chapte
     )
 
 
-_candidates_kept: dict[tuple[str, bool], tuple[float, ChapterCandidates]] = {}
-_candidates_lock = threading.Lock()
-
-
+@kept_for("EXAMPLE_CANDIDATES_CACHE_SECONDS")
 def chapter_candidates(*, chapter: str, for_demo_endpoint: bool) -> ChapterCandidates:
     """The chapter's candidates, as read at most EXAMPLE_CANDIDATES_CACHE_SECONDS ago by this
     process (read every time when that is 0)."""
-    keep_for, key, now = settings.EXAMPLE_CANDIDATES_CACHE_SECONDS, (chapter, for_demo_endpoint), time.monotonic()
-    with _candidates_lock:
-        kept = _candidates_kept.get(key)
-    if kept is not None and now - kept[0] < keep_for:
-        return kept[1]
-    found = _chapter_candidates_read(chapter=chapter, for_demo_endpoint=for_demo_endpoint)
-    if keep_for > 0:
-        with _candidates_lock:
-            _candidates_kept[key] = (now, found)
-    return found
+    return _chapter_candidates_read(chapter=chapter, for_demo_endpoint=for_demo_endpoint)
 
 
 def _ordered_candidate_ids(

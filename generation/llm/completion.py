@@ -16,6 +16,7 @@ from django.conf import settings
 from pydantic import BaseModel
 
 from generation import ratelimit
+from generation.caching import kept_for
 from generation.llm.client import AttemptFailed, Reply, hooks, send_chat_completion
 from generation.llm.errors import LlmCallError
 from generation.llm.schemas import (
@@ -154,6 +155,12 @@ def _scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, REDACTED) if secret and text else text
 
 
+@kept_for("REFERENCE_CACHE_SECONDS")
+def model_prices(*, endpoint_id: int, model: str) -> LlmModel | None:
+    """The model's row (its prices), kept per process for REFERENCE_CACHE_SECONDS."""
+    return LlmModel.objects.filter(endpoint_id=endpoint_id, name=model).first()
+
+
 def _cost(price: LlmModel | None, reply: Reply | None, *, batch: bool) -> Decimal:
     if price is None or reply is None:
         return Decimal(0)
@@ -286,7 +293,7 @@ def batch_reply_record_unused(
         step=step,
         policy=RetryPolicy(),
         attempts=1,
-        price=LlmModel.objects.filter(endpoint=endpoint, name=batch_reply.request.model).first(),
+        price=model_prices(endpoint_id=endpoint.pk, model=batch_reply.request.model),
         batch_reply=batch_reply,
     )
     return _record(call, messages=batch_reply.request.messages, reply=batch_reply.reply, error=reason)
@@ -348,7 +355,7 @@ def structured_completion(
         case=case,
         step=step,
         policy=retry_policy or RetryPolicy.from_settings(),
-        price=LlmModel.objects.filter(endpoint=endpoint, name=request.model).first(),
+        price=model_prices(endpoint_id=endpoint.pk, model=request.model),
         before_attempt=before_attempt,
     )
     conversation = request.messages

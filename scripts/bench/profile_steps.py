@@ -117,6 +117,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--broker-url", default="", help="redis://...: endpoint limits in Redis, as in production")
     parser.add_argument("--profile", action="store_true", help="also the top functions under cProfile")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative or tottime")
     parser.add_argument("--sql", action="store_true", help="print the statements of one step per agent")
     args = parser.parse_args(argv)
     scratch = tempfile.mkdtemp(prefix="medsynth-profile-steps-")
@@ -136,7 +137,7 @@ def main(argv: list[str]) -> int:
             batch_run(codes[WARMUP_PAIRS:], figures=figures, profiler=profiler, sql=args.sql)
         report(figures, vendor=connection.vendor)
         if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
+            pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0

@@ -197,12 +197,13 @@ def test_a_demo_endpoint_run_may_show_demo_approvals():
 
 
 def test_a_worker_keeps_a_chapters_candidates_for_the_configured_time(settings, monkeypatch, django_assert_num_queries):
+    import generation.caching as caching
     import generation.examples as examples
 
     settings.EXAMPLE_CANDIDATES_CACHE_SECONDS = 60
-    monkeypatch.setattr(examples, "_candidates_kept", {})
+    examples.chapter_candidates.forget()
     clock = [1000.0]
-    monkeypatch.setattr(examples.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(caching.time, "monotonic", lambda: clock[0])
     first = _approved_example()
     assert _ids(limit=2, seed="a") == [first.pk]
 

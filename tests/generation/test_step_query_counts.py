@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from generation.models import Case, CaseStatus, PipelineStep, StepStatus
+from generation.models import Case, CaseStatus, PipelineStep, QualityVariable, StepStatus
 from generation.services.pipeline import case_start, pipeline_step_run
+from tests import fake_llm_server
 from tests.factories import CaseFactory, IcdCodeFactory
 from tests.generation.pipeline_fakes import answers, make_batch
 from tests.llm_replay import llm_replay
@@ -70,3 +71,47 @@ def test_each_agent_step_makes_as_many_queries_in_a_batch_of_200_cases_as_in_one
     many = _queries_per_agent(other_cases=199, code="E11.9", on_commit=django_capture_on_commit_callbacks)
     assert many == few, (few, many)
     assert max(few.values()) <= MAX_QUERIES_PER_STEP, few
+
+
+REFERENCE_TABLES = ("generation_qualityvariable", "generation_physicianrole", "generation_llmmodel")
+
+
+@mock.patch("generation.services.pipeline.steps.step_enqueue", mock.Mock())
+def test_with_the_process_caches_on_a_second_case_reads_no_reference_rows_and_no_batch_status(
+    settings: Any, django_capture_on_commit_callbacks: Any
+):
+    from generation.llm.completion import model_prices
+    from generation.services.pipeline import reference
+
+    settings.REFERENCE_CACHE_SECONDS = 60
+    for kept in (reference.active_variables, reference.variable_names, reference.active_roles, model_prices):
+        kept.forget()
+    batch = make_batch()
+    first = _statements_per_agent(batch=batch, code="E11.5", on_commit=django_capture_on_commit_callbacks)
+    second = _statements_per_agent(batch=batch, code="E11.6", on_commit=django_capture_on_commit_callbacks)
+
+    def reading(statements: dict[str, list[str]], table: str) -> list[str]:
+        return [agent for agent, sqls in statements.items() if any(f'FROM "{table}"' in sql for sql in sqls)]
+
+    assert reading(first, "generation_qualityvariable")
+    assert reading(first, "generation_llmmodel")
+    for table in REFERENCE_TABLES:
+        assert reading(second, table) == [], table
+    # The claim reads the batch with the step; the single attempt of each step reads it no more.
+    assert reading(second, "generation_generationbatch") == []
+
+
+def _statements_per_agent(*, batch: Any, code: str, on_commit: Any) -> dict[str, list[str]]:
+    case = CaseFactory(batch=batch, code=IcdCodeFactory(code=code, chapter="4"), role=None, status=CaseStatus.PLANNED)
+    case_start(case=case)
+    # Answers made up front: the replay's own reads of the variables are not the step's.
+    keys = list(QualityVariable.objects.values_list("key", flat=True))
+    outputs = {agent: fake_llm_server.default_output(agent, variable_keys=keys) for agent in AGENTS_IN_ORDER}
+    statements: dict[str, list[str]] = {}
+    with llm_replay(answers(len(AGENTS_IN_ORDER), **outputs)):
+        while step := PipelineStep.objects.filter(case=case, status=StepStatus.PENDING).first():
+            with CaptureQueriesContext(connection) as captured, on_commit(execute=True):
+                pipeline_step_run(step_id=step.pk, task_id=f"test-{step.pk}")
+            statements[step.agent] = [query["sql"] for query in captured]
+    assert list(statements) == AGENTS_IN_ORDER
+    return statements

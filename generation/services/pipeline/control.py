@@ -43,10 +43,15 @@ def holds_its_steps(batch: GenerationBatch) -> bool:
 
 def stop_when_cancelled(*, batch_id: int) -> Callable[[], None]:
     """A check for structured_completion to run before each attempt: a cancelled batch
-    makes no further call (a paused one lets its in-flight calls finish)."""
+    makes no further call (a paused one lets its in-flight calls finish). The first attempt
+    goes by the status the step's claim read a moment before (step_claim_read); each later
+    one reads it afresh."""
+    attempts_before = 0
 
     def check() -> None:
-        if _batch_status(batch_id) == BatchStatus.CANCELLED:
+        nonlocal attempts_before
+        attempts_before += 1
+        if attempts_before > 1 and _batch_status(batch_id) == BatchStatus.CANCELLED:
             raise BatchCancelled
 
     return check

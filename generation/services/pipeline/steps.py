@@ -95,14 +95,13 @@ def step_claimable(*, now: datetime) -> Q:
 
 def step_for_run(*, step_id: int) -> PipelineStep | None:
     """The step with what a run of it reads (its case, batch, endpoint, code, role and survey
-    snapshot), in one query; None when there is no such step."""
-    return (
-        PipelineStep.objects.select_related(
-            "case__batch__endpoint", "case__code", "case__role", "case__survey_snapshot", "requested_by"
-        )
-        .filter(pk=step_id)
-        .first()
-    )
+    snapshot), in one query; None when there is no such step. (get() leaves out the model's
+    ordering, which would join and sort for a single row.)"""
+    related = ("case__batch__endpoint", "case__code", "case__role", "case__survey_snapshot", "requested_by")
+    try:
+        return PipelineStep.objects.select_related(*related).get(pk=step_id)
+    except PipelineStep.DoesNotExist:
+        return None
 
 
 def step_claim_read(*, step: PipelineStep, task_id: str, reserved_cost: Decimal = Decimal(0)) -> bool:

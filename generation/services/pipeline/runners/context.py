@@ -25,7 +25,6 @@ from generation.models import (
     GenerationBatch,
     LlmEndpoint,
     PipelineStep,
-    QualityVariable,
     VersionSource,
 )
 from generation.services.cases import artefact_version_draft, artefact_version_write
@@ -105,7 +104,9 @@ def step_complete(context: StepContext, *, result: dict[str, Any], output: Agent
         if output
         else None
     )
-    with transaction.atomic():
+    # No savepoint when a runner's own transaction holds this one (the scenario's role): it
+    # commits or fails whole.
+    with transaction.atomic(savepoint=False):
         version = None
         if output is not None and draft is not None:
             version = artefact_version_write(
@@ -209,10 +210,6 @@ def worked_examples(context: StepContext) -> list[WorkedExample]:
         for_demo_endpoint=endpoint_for(case.batch).is_local_demo,
         exclude_case_id=case.pk,
     )
-
-
-def variable_names() -> dict[str, str]:
-    return dict(QualityVariable.objects.values_list("key", "name"))
 
 
 def required_version(context: StepContext, kind: str) -> ArtefactVersion:

@@ -7,7 +7,7 @@ from typing import Any
 
 from generation.agents import note_polisher, note_writer
 from generation.models import ArtefactKind
-from generation.selectors import ranked_variables
+from generation.services.pipeline.reference import variable_names, variables_ranked
 from generation.services.pipeline.runners.context import (
     AgentOutput,
     StepContext,
@@ -15,7 +15,6 @@ from generation.services.pipeline.runners.context import (
     previous_version,
     required_version,
     step_complete,
-    variable_names,
     worked_examples,
 )
 
@@ -29,7 +28,7 @@ def run_note_writer(context: StepContext) -> None:
         code=case.assigned_code(),
         role=case.role.name if case.role else str(scenario.content.get("role", "")),
         scenario=scenario.content,
-        variables=ranked_variables(snapshot=case.survey_snapshot),
+        variables=variables_ranked(snapshot=case.survey_snapshot),
         survey=case.survey_snapshot,
         examples=examples,
         variable_names=variable_names(),

@@ -18,12 +18,10 @@ from generation.models import (
     Case,
     CaseStatus,
     IcdCode,
-    PhysicianRole,
-    QualityVariable,
 )
-from generation.selectors import ranked_variables
 from generation.services.cases import case_transition
 from generation.services.pipeline.config import JUDGE_SIMILARITY_ONLY
+from generation.services.pipeline.reference import active_roles, active_variable_keys, variable_names, variables_ranked
 from generation.services.pipeline.runners.context import (
     AgentOutput,
     StepContext,
@@ -31,7 +29,6 @@ from generation.services.pipeline.runners.context import (
     previous_version,
     required_version,
     step_complete,
-    variable_names,
     worked_examples,
 )
 from generation.services.pipeline.steps import step_create, step_succeed
@@ -41,14 +38,14 @@ def run_scenario_provider(context: StepContext) -> None:
     step, case = context.step, context.case
     # The schema lists the variables in the survey's table order, so it stays the same
     # between survey versions; the prompt carries the ranking.
-    keys = list(QualityVariable.objects.filter(is_active=True).values_list("key", flat=True))
-    roles = list(PhysicianRole.objects.filter(is_active=True))
+    keys = active_variable_keys()
+    roles = list(active_roles())
     previous = previous_version(context, ArtefactKind.SCENARIO)
     examples = worked_examples(context)
     messages = scenario_provider.build_messages(
         code=case.assigned_code(),
         roles=roles,
-        variables=ranked_variables(snapshot=case.survey_snapshot),
+        variables=variables_ranked(snapshot=case.survey_snapshot),
         survey=case.survey_snapshot,
         examples=examples,
         fixed_role=context.fixed_role,
