@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from generation import code_search, provider_batch_selectors, selectors
@@ -56,16 +56,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required(LAUNCH_BATCH, raise_exception=True)
-@require_http_methods(["GET", "POST"])
+@require_GET
 def batch_launch(request: HttpRequest) -> HttpResponse:
-    form = BatchLaunchForm(request.POST or None, initial={"endpoint": selectors.default_endpoint()})
-    if request.method == "POST" and form.is_valid():
-        with on_refusal(partial(form.add_error, None)):
-            batch = batch_create(request=form.batch_request(), created_by=request.user)  # type: ignore[arg-type]
-            messages.success(request, f"Batch '{batch.name}' planned: {batch.planned_count} case(s).")
-            return redirect("generation:batch-detail", batch_id=batch.pk)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "generation/batch_launch.html", {"form": form}, status=status)
+    """The empty plan. It posts to the estimate; only the confirmation creates a batch."""
+    form = BatchLaunchForm(initial={"endpoint": selectors.default_endpoint()})
+    return render(request, LAUNCH_TEMPLATE, {"form": form})
 
 
 # --- Launch confirmation: the plan's cost estimate, then confirm and start -------------------

@@ -12,6 +12,7 @@ from tests.llm_replay import error_response, llm_replay, models_response
 pytestmark = pytest.mark.django_db
 
 LAUNCH = reverse("generation:batch-launch")
+CONFIRM = reverse("generation:batch-confirm")
 
 
 def test_a_clinician_cannot_launch_batches(clinician_client):
@@ -32,11 +33,20 @@ def test_an_unknown_code_is_shown_and_nothing_is_created(admin_member_client):
     endpoint = make_endpoint()
     IcdCodeFactory(code="I10", description="Essential (primary) hypertension", chapter="9")
     response = admin_member_client.post(
-        LAUNCH, {"codes": "I10, NOPE1", "pairs_per_code": 1, "endpoint": endpoint.pk, "reviews_required": 1}
+        CONFIRM, {"codes": "I10, NOPE1", "pairs_per_code": 1, "endpoint": endpoint.pk, "reviews_required": 1}
     )
     assert response.status_code == 400
     assert "Unknown ICD-10-CM code(s): NOPE1" in response.text
     assert not GenerationBatch.objects.exists()
+
+
+def test_the_launch_form_itself_creates_nothing_only_the_confirmation_does(admin_member_client):
+    endpoint = make_endpoint()
+    IcdCodeFactory(code="I10", description="Essential (primary) hypertension", chapter="9")
+    plan = {"codes": "I10", "pairs_per_code": 1, "endpoint": endpoint.pk, "reviews_required": 1}
+    assert admin_member_client.post(LAUNCH, plan).status_code == 405
+    assert not GenerationBatch.objects.exists()
+    assert 'action="{}"'.format(reverse("generation:batch-estimate")) in admin_member_client.get(LAUNCH).text
 
 
 def test_launching_plans_the_batch_and_opens_its_page(admin_member_client, admin_member):
@@ -44,7 +54,7 @@ def test_launching_plans_the_batch_and_opens_its_page(admin_member_client, admin
     IcdCodeFactory(code="I10", description="Essential (primary) hypertension", chapter="9")
     with llm_replay([models_response(["test-model"])]):
         response = admin_member_client.post(
-            LAUNCH,
+            CONFIRM,
             {
                 "codes": "I10",
                 "pairs_per_code": 3,

@@ -160,7 +160,7 @@ def test_the_batch_form_plans_a_stratified_top_up(admin_member_client):
     form = {"top": "2", "minimum_per_chapter": "1", "pairs_per_code": "1", "target_approved": "2"}
     with llm_replay([models_response(["test-model"])]):
         response = admin_member_client.post(
-            reverse("generation:batch-launch"), {**form, "endpoint": endpoint.pk, "reviews_required": "1"}
+            reverse("generation:batch-confirm"), {**form, "endpoint": endpoint.pk, "reviews_required": "1"}
         )
     assert response.status_code == 302
     # Stratified top 2: E11.9 (chapter 4) and I10 (chapter 9), not E10.9. E11.9 lacks 1, I10 2.

@@ -204,7 +204,7 @@ def test_the_launch_form_and_the_command_can_require_assignment(admin_member_cli
     IcdCodeFactory(code="I10", description="Essential (primary) hypertension", chapter="9")
     with llm_replay([models_response(["test-model"]), models_response(["test-model"])]):
         admin_member_client.post(
-            reverse("generation:batch-launch"),
+            reverse("generation:batch-confirm"),
             {
                 "codes": "I10",
                 "pairs_per_code": 1,
