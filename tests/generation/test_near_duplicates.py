@@ -28,6 +28,17 @@ def _jaccard(a: str, b: str) -> float:
     return len(x & y) / len(x | y)
 
 
+def test_shingles_are_the_ascii_words_of_the_lower_cased_text() -> None:
+    # "İ" lower-cases to "i" and a combining dot; "ſ" stays outside ASCII; the Kelvin sign is a "k".
+    assert text_shingles("\u0130stanbul \u017ftop, \u212a caf\u00e9 12-3") == {
+        b"i stanbul top",
+        b"stanbul top k",
+        b"top k caf",
+        b"k caf 12",
+        b"caf 12 3",
+    }
+
+
 def test_a_signature_is_datasketchs_own_minhash_of_the_shingles() -> None:
     """Signatures stored before the hashing was sped up stay comparable with new ones."""
     for text in [synthetic_text(seed, words=300) for seed in range(5)] + ["Fever. Cough, two days!", "one two"]:
