@@ -17,6 +17,8 @@ takes the slow, plain road.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 FOLD_TO_ASCII = "\u0130\u0131\u017f\u212a"  # İ (dotted I), ı (dotless i), ſ (long s), K (Kelvin sign)
@@ -44,3 +46,21 @@ def may_contain(text: str, *needles: str) -> bool:
     pattern whose every match holds one of them would find nothing."""
     lowered = _lower_case(text)
     return lowered is None or any(needle in lowered for needle in needles)
+
+
+class CaselessPattern:
+    """A case-insensitive pattern whose letters are written in lower case, run without IGNORECASE
+    in the caseless text when there is one: the same matches at the same offsets, but a match's
+    groups read the lower-cased text (use its spans, or groups that have no case)."""
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self.pattern = re.compile(source, flags | re.IGNORECASE)
+        self._lower_case = re.compile(source, flags)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        lowered = caseless(text)
+        return self.pattern.finditer(text) if lowered is None else self._lower_case.finditer(lowered)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        lowered = caseless(text)
+        return self.pattern.search(text) if lowered is None else self._lower_case.search(lowered)

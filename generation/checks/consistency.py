@@ -14,26 +14,25 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from generation.checks.caseless import caseless, may_contain
+from generation.checks.caseless import CaselessPattern, may_contain
 from generation.checks.framework import CodeFacts, Finding, Span
 
 FEMALE, MALE = "female", "male"
-_AGE = re.compile(
+_AGE = CaselessPattern(
     r"\b(?P<age>\d{1,3}+)(?:[- ](?:year|yr)s?[- ]old\b|[- ]?(?:yo|y/o)\b|(?: years?)? of age\b)"
-    r"|\bage[:\s]{1,3}+(?P<age2>\d{1,3}+)\b|\bi(?:'m| am) (?P<age3>\d{1,3}+)(?: years old)?\b",
-    re.IGNORECASE,
+    r"|\bage[:\s]{1,3}+(?P<age2>\d{1,3}+)\b|\bi(?:'m| am) (?P<age3>\d{1,3}+)(?: years old)?\b"
 )
 _SEX_WORDS = {
     FEMALE: ("female", "woman", "girl", "lady", "she", "her", "mrs", "ms", "miss", "mother", "wife"),
     MALE: ("male", "man", "boy", "gentleman", "he", "his", "him", "mr", "father", "husband"),
 }
-_SEX_WORD_ALTERNATIVES = "|".join(word for words in _SEX_WORDS.values() for word in words)
-_SEX_WORD = re.compile(rf"\b({_SEX_WORD_ALTERNATIVES})\b", re.I)
-# The same words in a caseless text (caseless.py), with re told which letters can start one.
+# The lookahead lets re pass over the letters no sex word starts with at once.
 _SEX_WORD_STARTS = "".join(sorted({word[0] for words in _SEX_WORDS.values() for word in words}))
-_SEX_WORD_LOWER_CASE = re.compile(rf"(?=[{_SEX_WORD_STARTS}])\b({_SEX_WORD_ALTERNATIVES})\b")
+_SEX_WORD = CaselessPattern(
+    rf"(?=[{_SEX_WORD_STARTS}])\b({'|'.join(word for words in _SEX_WORDS.values() for word in words)})\b"
+)
 _EXPLICIT_SEX_WORDS = ("female", "male", "woman", "man", "girl", "boy", "gentleman", "lady")
-_EXPLICIT_SEX = re.compile(rf"\b({'|'.join(_EXPLICIT_SEX_WORDS)})\b", re.IGNORECASE)
+_EXPLICIT_SEX = CaselessPattern(rf"\b({'|'.join(_EXPLICIT_SEX_WORDS)})\b")
 # "Martha Collins is a 50-year-old", "Mr. Smith", "hi, martha".
 _NAMED_PATIENT = re.compile(r"\b(?P<name>[A-Z][a-z]{1,20}+(?: [A-Z][a-z]{1,20}+)?) is an? \d{1,3}+[- ]year")
 _TITLES = ("mr", "mrs", "ms", "miss")
@@ -122,7 +121,7 @@ def _sex(text: str, *, conversation: bool) -> Mention | None:
     if explicit:
         word = explicit.group(1).lower()
         return Mention(FEMALE if word in _SEX_WORDS[FEMALE] else MALE, explicit.span(1))
-    words = _sex_words(text)
+    words = [(m.group(1).lower(), m.span(1)) for m in _SEX_WORD.finditer(text)]
     if conversation:
         words = [(word, span) for word, span in words if word in {"mr", "mrs", "ms", "miss"}]
     counts = {sex: [span for word, span in words if word in _SEX_WORDS[sex]] for sex in (FEMALE, MALE)}
@@ -131,13 +130,6 @@ def _sex(text: str, *, conversation: bool) -> Mention | None:
     if counts[MALE] and not counts[FEMALE]:
         return Mention(MALE, counts[MALE][0])
     return None
-
-
-def _sex_words(text: str) -> list[tuple[str, Span]]:
-    lowered = caseless(text)
-    if lowered is None:
-        return [(m.group(1).lower(), m.span(1)) for m in _SEX_WORD.finditer(text)]
-    return [(m.group(1), m.span(1)) for m in _SEX_WORD_LOWER_CASE.finditer(lowered)]
 
 
 def scenario_text(scenario: Mapping[str, Any]) -> str:
