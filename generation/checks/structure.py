@@ -5,6 +5,7 @@ in the section it belongs to. Headings are read by the one recogniser
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from generation.checks.caseless import CaselessPattern
 from generation.checks.facts import QUANTITY, VITAL, quantities
@@ -40,7 +41,9 @@ _ACTION = CaselessPattern(
 )
 
 
+@lru_cache(maxsize=16)
 def _section_texts(text: str) -> dict[str, list[NoteSection]]:
+    """Read once per text (four checks read a note's sections): shared, read only."""
     by_field: dict[str, list[NoteSection]] = {}
     for section in note_sections(text):
         for name in section.fields:
