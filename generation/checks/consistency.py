@@ -36,6 +36,7 @@ _EXPLICIT_SEX = CaselessPattern(rf"\b({'|'.join(_EXPLICIT_SEX_WORDS)})\b")
 # "Martha Collins is a 50-year-old", "Mr. Smith", "hi, martha".
 _NAMED_PATIENT = re.compile(r"\b(?P<name>[A-Z][a-z]{1,20}+(?: [A-Z][a-z]{1,20}+)?) is an? \d{1,3}+[- ]year")
 _TITLES = ("mr", "mrs", "ms", "miss")
+_TITLE_WORD = CaselessPattern(rf"\b({'|'.join(_TITLES)})\b")
 _TITLED = re.compile(rf"\b(?:{'|'.join(_TITLES)}) ?\.? {{0,2}}+(?P<name>[A-Za-z][a-z]{{1,20}}+)", re.IGNORECASE)
 # A dictated visit names its patient: "next patient is martha collins", "dictating on donald".
 _DICTATED = re.compile(r"\b(?:patient is|dictating on|seeing|this is) (?P<name>[a-z]{2,20}+(?: [a-z]{2,20}+)?) ?[,.]")
@@ -121,9 +122,11 @@ def _sex(text: str, *, conversation: bool) -> Mention | None:
     if explicit:
         word = explicit.group(1).lower()
         return Mention(FEMALE if word in _SEX_WORDS[FEMALE] else MALE, explicit.span(1))
-    words = [(m.group(1).lower(), m.span(1)) for m in _SEX_WORD.finditer(text)]
-    if conversation:
-        words = [(word, span) for word, span in words if word in {"mr", "mrs", "ms", "miss"}]
+    if conversation:  # of the sex words, the titles
+        found = _TITLE_WORD.finditer(text) if may_contain(text, *_TITLES) else iter(())
+    else:
+        found = _SEX_WORD.finditer(text)
+    words = [(m.group(1).lower(), m.span(1)) for m in found]
     counts = {sex: [span for word, span in words if word in _SEX_WORDS[sex]] for sex in (FEMALE, MALE)}
     if counts[FEMALE] and not counts[MALE]:
         return Mention(FEMALE, counts[FEMALE][0])
