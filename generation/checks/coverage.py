@@ -103,19 +103,28 @@ class Wording:
 
     def __init__(self, said: Iterable[str]) -> None:
         self.spoken = " " + " ".join(said) + " "
+        self.said_words = set(self.spoken.split())  # what stands between two spaces of `spoken`
         self.words: dict[int, set[str]] = {}
-        for word in set(self.spoken.split()):
+        for word in self.said_words:
             self.words.setdefault(len(word), set()).add(word)
+        self._words_by_near_length: dict[int, list[str]] = {}
 
     def says_term(self, category: str, name: str) -> bool:
         forms = FORMS.get((category, name), (name,))
-        if any(f" {form} " in self.spoken for form in forms):
+        if any(form in self.said_words if " " not in form else f" {form} " in self.spoken for form in forms):
             return True
         return any(self._says_nearly(form) for form in forms if len(form) >= _FUZZY_MIN_LENGTH and " " not in form)
 
     def _says_nearly(self, form: str) -> bool:
-        candidates = [word for size in range(len(form) - 2, len(form) + 3) for word in self.words.get(size, ())]
+        candidates = self._words_near_length(len(form))
         return process.extractOne(form, candidates, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF) is not None
+
+    def _words_near_length(self, length: int) -> list[str]:
+        """The words at most two letters longer or shorter (gathered once per length)."""
+        if length not in self._words_by_near_length:
+            near = [word for size in range(length - 2, length + 3) for word in self.words.get(size, ())]
+            self._words_by_near_length[length] = near
+        return self._words_by_near_length[length]
 
 
 def text_wording(text: str) -> Wording:
