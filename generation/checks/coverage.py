@@ -25,11 +25,11 @@ from generation.checks.facts import (
     FORMS,
     MEDICATION,
     POLAR_CATEGORIES,
-    QUANTITY,
     Fact,
     is_negated,
     normalise_number,
     note_facts,
+    quantity_matches,
     term_mentions,
     token_table,
     token_words,
@@ -216,7 +216,7 @@ def _spoken_digits(text: str) -> str:
 
 def _numbers_in(text: str) -> set[str]:
     numbers: set[str] = set()
-    for match in QUANTITY.finditer(text):
+    for match in quantity_matches(text):
         numbers.update(normalise_number(number) for number in match.group("first", "second") if number)
     words = text.split()
     digit_words = list(map(str.isdigit, words))

@@ -42,6 +42,19 @@ QUANTITY = re.compile(
     rf"(?:[^\S\n]{{0,3}}+(?P<unit>{_UNIT_WORDS})(?![A-Za-z]))?",
     re.IGNORECASE,
 )
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def quantity_matches(text: str) -> Iterator[re.Match[str]]:
+    """QUANTITY.finditer(text), tried only where a run of digits starts: a match starts with a
+    digit after no word character, so nowhere else; re finds the runs in C."""
+    end = 0
+    for run in _DIGIT_RUN.finditer(text):
+        if run.start() >= end and (match := QUANTITY.match(text, run.start())):
+            end = match.end()
+            yield match
+
+
 _NEGATIONS = frozenset({"no", "not", "denies", "denied", "deny", "denying", "without", "never", "negative", "nor"})
 _NEGATION_PHRASES = ("free of", "absence of", "ruled out", "rule out", "no evidence of", "don't have", "do not have")
 _NEGATION_PHRASE = re.compile("|".join(re.escape(phrase) for phrase in _NEGATION_PHRASES))
@@ -235,7 +248,7 @@ def _context_kind(text: str, start: int, unit: str) -> str | None:
 
 
 def quantities(text: str) -> Iterator[Fact]:
-    for match in QUANTITY.finditer(text):
+    for match in quantity_matches(text):
         first, second, unit = match.group("first"), match.group("second"), match.group("unit") or ""
         after = text[match.end() : match.end() + 5]
         if after.startswith(("-year", "-month", "-week", "-day")) or (second is None and after.startswith("/")):

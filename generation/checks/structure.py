@@ -8,7 +8,7 @@ import re
 from functools import lru_cache
 
 from generation.checks.caseless import CaselessPattern
-from generation.checks.facts import QUANTITY, VITAL, quantities
+from generation.checks.facts import VITAL, quantities, quantity_matches
 from generation.checks.framework import Finding, Span, merge_spans
 from generation.models import SOAP_SECTIONS, SUBJECTIVE_FIELDS, NoteSection, note_sections
 
@@ -122,7 +122,7 @@ def misplaced_findings(text: str) -> list[Finding]:
 def plan_action_findings(text: str) -> list[Finding]:
     plan = _section_texts(text).get("plan", [])
     body = _substance(text, plan)
-    if not plan or _EMPTY_MARKERS.match(body) or _ACTION.search(body) or QUANTITY.search(body):
+    if not plan or _EMPTY_MARKERS.match(body) or _ACTION.search(body) or next(quantity_matches(body), None):
         return []
     spans = tuple((section.start, section.end) for section in plan)
     return [Finding("The plan names no action (no test, medicine, referral or follow-up)", spans)]

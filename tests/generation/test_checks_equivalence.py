@@ -27,6 +27,7 @@ import pytest
 from generation import rendering
 from generation.checks import CheckSubject, CodeFacts, DialogueLimits, dialogue_turn_pairs, run_checks
 from generation.checks.caseless import FOLD_TO_ASCII, CaselessPattern, may_contain
+from generation.checks.facts import QUANTITY, quantity_matches
 from generation.checks.lexicon import DRUGS, TERMS, UNITS
 from review.datasets.imports.parsing import dialogue_parse, note_parse
 
@@ -176,3 +177,12 @@ def test_a_caseless_pattern_matches_where_ignorecase_matches(text: str) -> None:
     assert [match.span() for match in CaselessPattern(source).finditer(text)] == anycase
     assert (CaselessPattern(source).search(text) is None) == (not anycase)
     assert may_contain(text, "he", "mr", "miss", "kate") or not anycase
+
+
+def test_quantities_are_found_where_a_scan_of_every_position_finds_them() -> None:
+    pieces = ["1", "48", "148", "1,000", "2.5", "\u0661\u0662", "\u00b2", " ", "/", " over ", ".", ",", "-", "a", "mg"]
+    pieces += [" mg", " weeks", "%", "x", "\n", "a1c "]
+    rng = random.Random(3)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
+        assert [m.span() for m in quantity_matches(text)] == [m.span() for m in QUANTITY.finditer(text)], text
