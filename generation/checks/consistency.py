@@ -39,9 +39,12 @@ _TITLES = ("mr", "mrs", "ms", "miss")
 _TITLE_WORD = CaselessPattern(rf"\b({'|'.join(_TITLES)})\b")
 _TITLED = re.compile(rf"\b(?:{'|'.join(_TITLES)}) ?\.? {{0,2}}+(?P<name>[A-Za-z][a-z]{{1,20}}+)", re.IGNORECASE)
 # A dictated visit names its patient: "next patient is martha collins", "dictating on donald".
-_DICTATED = re.compile(r"\b(?:patient is|dictating on|seeing|this is) (?P<name>[a-z]{2,20}+(?: [a-z]{2,20}+)?) ?[,.]")
+# Each opens with a lookahead on the first letters of its words: re passes over the other letters at once.
+_DICTATED = re.compile(
+    r"(?=[pdst])\b(?:patient is|dictating on|seeing|this is) (?P<name>[a-z]{2,20}+(?: [a-z]{2,20}+)?) ?[,.]"
+)
 _GREETING = re.compile(
-    r"\b(?:hi|hello|hey|good (?:morning|afternoon|evening))[ ,]{1,3}+(?P<name>[A-Za-z][a-z]{1,20}+)\b"
+    r"(?=[hg])\b(?:hi|hello|hey|good (?:morning|afternoon|evening))[ ,]{1,3}+(?P<name>[A-Za-z][a-z]{1,20}+)\b"
 )
 _NOT_NAMES = frozenset(
     [
