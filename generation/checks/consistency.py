@@ -11,29 +11,40 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from generation.checks.caseless import CaselessPattern, may_contain
 from generation.checks.framework import CodeFacts, Finding, Span
 
 FEMALE, MALE = "female", "male"
-_AGE = re.compile(
+_AGE = CaselessPattern(
     r"\b(?P<age>\d{1,3}+)(?:[- ](?:year|yr)s?[- ]old\b|[- ]?(?:yo|y/o)\b|(?: years?)? of age\b)"
-    r"|\bage[:\s]{1,3}+(?P<age2>\d{1,3}+)\b|\bi(?:'m| am) (?P<age3>\d{1,3}+)(?: years old)?\b",
-    re.IGNORECASE,
+    r"|\bage[:\s]{1,3}+(?P<age2>\d{1,3}+)\b|\bi(?:'m| am) (?P<age3>\d{1,3}+)(?: years old)?\b"
 )
 _SEX_WORDS = {
     FEMALE: ("female", "woman", "girl", "lady", "she", "her", "mrs", "ms", "miss", "mother", "wife"),
     MALE: ("male", "man", "boy", "gentleman", "he", "his", "him", "mr", "father", "husband"),
 }
-_SEX_WORD = re.compile(r"\b(" + "|".join(word for words in _SEX_WORDS.values() for word in words) + r")\b", re.I)
-_EXPLICIT_SEX = re.compile(r"\b(female|male|woman|man|girl|boy|gentleman|lady)\b", re.IGNORECASE)
+# The lookahead lets re pass over the letters no sex word starts with at once.
+_SEX_WORD_STARTS = "".join(sorted({word[0] for words in _SEX_WORDS.values() for word in words}))
+_SEX_WORD = CaselessPattern(
+    rf"(?=[{_SEX_WORD_STARTS}])\b({'|'.join(word for words in _SEX_WORDS.values() for word in words)})\b"
+)
+_EXPLICIT_SEX_WORDS = ("female", "male", "woman", "man", "girl", "boy", "gentleman", "lady")
+_EXPLICIT_SEX = CaselessPattern(rf"\b({'|'.join(_EXPLICIT_SEX_WORDS)})\b")
 # "Martha Collins is a 50-year-old", "Mr. Smith", "hi, martha".
 _NAMED_PATIENT = re.compile(r"\b(?P<name>[A-Z][a-z]{1,20}+(?: [A-Z][a-z]{1,20}+)?) is an? \d{1,3}+[- ]year")
-_TITLED = re.compile(r"\b(?:mr|mrs|ms|miss) ?\.? {0,2}+(?P<name>[A-Za-z][a-z]{1,20}+)", re.IGNORECASE)
+_TITLES = ("mr", "mrs", "ms", "miss")
+_TITLE_WORD = CaselessPattern(rf"\b({'|'.join(_TITLES)})\b")
+_TITLED = re.compile(rf"\b(?:{'|'.join(_TITLES)}) ?\.? {{0,2}}+(?P<name>[A-Za-z][a-z]{{1,20}}+)", re.IGNORECASE)
 # A dictated visit names its patient: "next patient is martha collins", "dictating on donald".
-_DICTATED = re.compile(r"\b(?:patient is|dictating on|seeing|this is) (?P<name>[a-z]{2,20}+(?: [a-z]{2,20}+)?) ?[,.]")
+# Each opens with a lookahead on the first letters of its words: re passes over the other letters at once.
+_DICTATED = re.compile(
+    r"(?=[pdst])\b(?:patient is|dictating on|seeing|this is) (?P<name>[a-z]{2,20}+(?: [a-z]{2,20}+)?) ?[,.]"
+)
 _GREETING = re.compile(
-    r"\b(?:hi|hello|hey|good (?:morning|afternoon|evening))[ ,]{1,3}+(?P<name>[A-Za-z][a-z]{1,20}+)\b"
+    r"(?=[hg])\b(?:hi|hello|hey|good (?:morning|afternoon|evening))[ ,]{1,3}+(?P<name>[A-Za-z][a-z]{1,20}+)\b"
 )
 _NOT_NAMES = frozenset(
     [
@@ -86,9 +97,12 @@ class Demographics:
     sex: Mention | None
 
 
+@lru_cache(maxsize=32)
 def demographics(text: str, *, conversation: bool = False) -> Demographics:
-    names = [Mention(m.group("name"), m.span("name")) for m in _NAMED_PATIENT.finditer(text)]
-    names += [Mention(m.group("name"), m.span("name")) for m in _TITLED.finditer(text)]
+    """Read once per text (two checks read the note's); the result is shared: read only."""
+    names = [Mention(m.group("name"), m.span("name")) for m in _NAMED_PATIENT.finditer(text)] if " is a" in text else []
+    if may_contain(text, *_TITLES):
+        names += [Mention(m.group("name"), m.span("name")) for m in _TITLED.finditer(text)]
     if conversation:
         names += [
             Mention(m.group("name"), m.span("name"))
@@ -107,13 +121,15 @@ def demographics(text: str, *, conversation: bool = False) -> Demographics:
 def _sex(text: str, *, conversation: bool) -> Mention | None:
     """An explicit word first ("50-year-old female"); a note's pronouns only when they all agree.
     A conversation's pronouns may be anyone's: only titles count there."""
-    explicit = _EXPLICIT_SEX.search(text)
-    if explicit and not conversation:
+    explicit = _EXPLICIT_SEX.search(text) if not conversation and may_contain(text, *_EXPLICIT_SEX_WORDS) else None
+    if explicit:
         word = explicit.group(1).lower()
         return Mention(FEMALE if word in _SEX_WORDS[FEMALE] else MALE, explicit.span(1))
-    words = [(m.group(1).lower(), m.span(1)) for m in _SEX_WORD.finditer(text)]
-    if conversation:
-        words = [(word, span) for word, span in words if word in {"mr", "mrs", "ms", "miss"}]
+    if conversation:  # of the sex words, the titles
+        found = _TITLE_WORD.finditer(text) if may_contain(text, *_TITLES) else iter(())
+    else:
+        found = _SEX_WORD.finditer(text)
+    words = [(m.group(1).lower(), m.span(1)) for m in found]
     counts = {sex: [span for word, span in words if word in _SEX_WORDS[sex]] for sex in (FEMALE, MALE)}
     if counts[FEMALE] and not counts[MALE]:
         return Mention(FEMALE, counts[FEMALE][0])

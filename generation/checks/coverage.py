@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
 
 from rapidfuzz import fuzz, process
 from text_to_num import alpha2digit
@@ -24,12 +25,13 @@ from generation.checks.facts import (
     FORMS,
     MEDICATION,
     POLAR_CATEGORIES,
-    QUANTITY,
     Fact,
     is_negated,
     normalise_number,
     note_facts,
+    quantity_matches,
     term_mentions,
+    token_table,
     token_words,
 )
 from generation.checks.framework import Finding
@@ -42,6 +44,7 @@ _FUZZY_CUTOFF = 86
 _NO_ANSWERS = ("no", "nope", "nah", "not really", "never", "i don't", "i do not", "not that i")
 _YES_ANSWERS = ("yes", "yeah", "yep", "yup", "i do", "i have", "uh-huh", "mm-hmm", "a little", "sometimes", "kind of")
 _SPOKEN_NUMBER_WORDS = {"couple": "2", "once": "1", "twice": "2", "half": "0.5", "dozen": "12"}
+_DOSE_UNIT_WORDS = frozenset(word for word, unit in UNITS.items() if unit in DOSE_UNITS)
 # Small numbers are said in too many ways ("a week", "next month") to require them.
 _ALWAYS_SPOKEN = frozenset({"0", "1"})
 # The categories of the dialogue's facts that the note must hold ("note omits").
@@ -60,6 +63,12 @@ class Turn:
 def dialogue_turns(text: str) -> list[Turn]:
     """The turns of a dialogue text with the offset of each turn's words (tags left out).
     Lines without a tag continue the turn before; text before the first tag is an untagged turn."""
+    return list(_turns_of(text))
+
+
+@lru_cache(maxsize=16)
+def _turns_of(text: str) -> tuple[Turn, ...]:
+    """Read once per text: four checks and the coverage index read a dialogue's turns."""
     opened: list[tuple[str, int]] = []  # speaker, offset of the turn's text
     offset = 0
     for line in text.splitlines(keepends=True):
@@ -75,17 +84,18 @@ def dialogue_turns(text: str) -> list[Turn]:
         if index + 1 < len(opened):  # up to the next tag's line, not into it
             end = text.rfind("\n", start, end) + 1 or end
         turns.append(Turn(speaker, text[start:end].rstrip(), start))
-    return turns
+    return tuple(turns)
 
 
-def _words_said(lowered: str) -> tuple[str, list[str]]:
+def _words_said(lowered: str, lowered_words: list[str] | None = None) -> tuple[str, list[str]]:
     """A lower-case text with its spelled-out numbers as digits, and its words: those of the
-    digits form, then the ones said differently ("type two diabetes" is both)."""
+    digits form, then the ones said differently ("type two diabetes" is both).
+    `lowered_words`: token_words(lowered), when the caller has them already."""
     digits = _spoken_digits(lowered)
-    words = token_words(digits)
-    if digits != lowered:
-        words += token_words(lowered)
-    return digits, words
+    said_differently = token_words(lowered) if lowered_words is None else lowered_words
+    if digits == lowered:
+        return digits, said_differently
+    return digits, token_words(digits) + said_differently
 
 
 class Wording:
@@ -93,23 +103,33 @@ class Wording:
 
     def __init__(self, said: Iterable[str]) -> None:
         self.spoken = " " + " ".join(said) + " "
+        self.said_words = set(self.spoken.split())  # what stands between two spaces of `spoken`
         self.words: dict[int, set[str]] = {}
-        for word in set(self.spoken.split()):
+        for word in self.said_words:
             self.words.setdefault(len(word), set()).add(word)
+        self._words_by_near_length: dict[int, list[str]] = {}
 
     def says_term(self, category: str, name: str) -> bool:
         forms = FORMS.get((category, name), (name,))
-        if any(f" {form} " in self.spoken for form in forms):
+        if any(form in self.said_words if " " not in form else f" {form} " in self.spoken for form in forms):
             return True
         return any(self._says_nearly(form) for form in forms if len(form) >= _FUZZY_MIN_LENGTH and " " not in form)
 
     def _says_nearly(self, form: str) -> bool:
-        candidates = [word for size in range(len(form) - 2, len(form) + 3) for word in self.words.get(size, ())]
+        candidates = self._words_near_length(len(form))
         return process.extractOne(form, candidates, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF) is not None
+
+    def _words_near_length(self, length: int) -> list[str]:
+        """The words at most two letters longer or shorter (gathered once per length)."""
+        if length not in self._words_by_near_length:
+            near = [word for size in range(length - 2, length + 3) for word in self.words.get(size, ())]
+            self._words_by_near_length[length] = near
+        return self._words_by_near_length[length]
 
 
 def text_wording(text: str) -> Wording:
-    return Wording([" ".join(_words_said(text.lower())[1])])
+    table = token_table(text)
+    return Wording([" ".join(_words_said(text.lower(), table.words if table.of_lowered_text else None)[1])])
 
 
 class Speech(Wording):
@@ -126,16 +146,18 @@ class Speech(Wording):
         super().__init__([self._index_turn(index, turn) for index, turn in enumerate(turns)])
 
     def _index_turn(self, index: int, turn: Turn) -> str:
-        digits, words = _words_said(turn.text.lower())
-        numbers = _numbers_in(digits) | {value for word, value in _SPOKEN_NUMBER_WORDS.items() if word in words}
+        table = token_table(turn.text)  # read once: for its words and for its terms
+        digits, words = _words_said(turn.text.lower(), table.words if table.of_lowered_text else None)
+        said = set(words)
+        numbers = _numbers_in(digits) | {value for word, value in _SPOKEN_NUMBER_WORDS.items() if word in said}
         self.numbers |= numbers
         has_dose = False
-        for mention in term_mentions(turn.text):
+        for mention in term_mentions(turn.text, table):
             self.mentions.append((turn, mention))
             has_dose = has_dose or mention.category == MEDICATION
             if mention.category in POLAR_CATEGORIES:
                 self.polarity.setdefault(mention.name, set()).add(self._mention_polarity(index, turn, mention))
-        if has_dose or any(UNITS.get(word) in DOSE_UNITS for word in words):
+        if has_dose or not _DOSE_UNIT_WORDS.isdisjoint(said):
             self.dose_numbers |= numbers
         return " ".join(words)
 
@@ -149,7 +171,7 @@ class Speech(Wording):
             if answer.startswith(_YES_ANSWERS):
                 return False
             return None
-        return is_negated(turn.text, mention.start)
+        return mention.negated  # term_mentions read its sentence for a negation
 
     def says_with_polarity(self, name: str, negated: bool) -> bool:
         said = self.polarity.get(name, set())
@@ -173,7 +195,10 @@ _SMALL_NUMBERS = {
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
     )
 }
-_SMALL_NUMBER = re.compile(r"\b(?:" + "|".join(_SMALL_NUMBERS) + r")\b")
+# The lookahead lets re pass over the letters no number word starts with at once.
+_SMALL_NUMBER = re.compile(
+    rf"\b(?=[{''.join(sorted({word[0] for word in _SMALL_NUMBERS}))}])(?:{'|'.join(_SMALL_NUMBERS)})\b"
+)
 _HALF_A = re.compile(r"\b(?:a half|half an?)\b")
 _AND_A_HALF = re.compile(r"(\d{1,6}+) and (?:a )?half")
 
@@ -183,17 +208,21 @@ def _spoken_digits(text: str) -> str:
     converted: str = alpha2digit(text, "en")
     # text2num leaves a lone small number as a word ("in two weeks").
     converted = _SMALL_NUMBER.sub(lambda match: _SMALL_NUMBERS[match.group(0)], converted)
+    if "half" not in converted:  # what both halves below say
+        return converted
     converted = _HALF_A.sub("0.5", converted)
     return _AND_A_HALF.sub(lambda match: f"{match.group(1)}.5", converted)
 
 
 def _numbers_in(text: str) -> set[str]:
     numbers: set[str] = set()
-    for match in QUANTITY.finditer(text):
+    for match in quantity_matches(text):
         numbers.update(normalise_number(number) for number in match.group("first", "second") if number)
     words = text.split()
-    for left, right in zip(words, words[1:], strict=False):  # "1 48" said for 148
-        if left.isdigit() and right.isdigit() and len(right) == 2 and len(left) == 1:
+    digit_words = list(map(str.isdigit, words))
+    for index in compress(range(len(words) - 1), digit_words):  # "1 48" said for 148
+        left, right = words[index], words[index + 1]
+        if digit_words[index + 1] and len(right) == 2 and len(left) == 1:
             numbers.add(left + right)
     return numbers
 

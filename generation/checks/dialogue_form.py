@@ -7,29 +7,35 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from generation.checks.caseless import CaselessPattern
 from generation.checks.coverage import Turn, dialogue_turns
 from generation.checks.framework import DialogueLimits, Finding, Span, merge_spans
+from generation.checks.patterns import finds, holds_any_case
 from generation.models import is_known_speaker, note_heading, speaker_name
 
 # An LLM talking about the dialogue instead of writing it.
-_META = re.compile(
+_META = CaselessPattern(
     r"^[^\S\n]{0,20}+(?:\*\*)?(?:sure[!,.]|certainly[!,.]|of course[!,.]|absolutely[!,.]|"
     r"here(?: is|'s| are) (?:a |an |the |your )?(?:\w{1,20}+ ){0,3}?(?:dialogue|conversation|transcript)|"
     r"below is|the following (?:is|dialogue|conversation)|i hope this|let me know if|feel free to|"
     r"this (?:dialogue|conversation) (?:covers|includes|demonstrates|captures|illustrates)|"
     r"\(?end of (?:the )?(?:dialogue|conversation|transcript)\)?|note:|disclaimer)",
-    re.IGNORECASE | re.MULTILINE,
+    re.MULTILINE,
 )
 _CODE_FENCE = re.compile(r"^[^\S\n]{0,20}+(?:```|~~~)", re.MULTILINE)
 _MARKDOWN_HEADER = re.compile(r"^[^\S\n]{0,20}+(?:#{1,6}+[^\S\n]|-{3,}+[^\S\n]*$|={3,}+[^\S\n]*$)", re.MULTILINE)
-_TITLE_LINE = re.compile(
+_TITLE_LINE = CaselessPattern(
     r"^[^\S\n]{0,20}+\**(?:dialogue|conversation|transcript|doctor[- ]patient (?:dialogue|conversation))\**:?\**"
     r"[^\S\n]{0,20}+$",
-    re.IGNORECASE | re.MULTILINE,
+    re.MULTILINE,
 )
 # E11.9, I10, M25.562 (not vitamin B12, not a room or a bus number written "B12" after a word).
 _ICD_CODE = re.compile(r"(?<![\w.])(?<!vitamin )(?<!Vitamin )[A-TV-Z]\d{2}(?:\.\d{1,4}+[A-Z]?)?(?![\w.])")
 _ICD_WORDS = re.compile(r"\b(?:icd(?:-?10)?(?:-cm)?|diagnosis code|billing code)\b", re.IGNORECASE)
+_ICD_HINTS = (
+    (_ICD_CODE, finds(re.compile(r"[A-TV-Z]\d{2}"))),
+    (_ICD_WORDS, holds_any_case("icd", "diagnosis code", "billing code")),
+)
 
 # The commonest function words of each language: enough to tell a conversation's language
 # apart on a few dozen words (see the README for why not a statistical detector).
@@ -297,8 +303,12 @@ def _line_end(text: str, position: int) -> int:
 
 
 def icd_code_findings(text: str) -> list[Finding]:
-    spans = [(match.start(), match.end()) for match in _ICD_CODE.finditer(text)]
-    spans += [(match.start(), match.end()) for match in _ICD_WORDS.finditer(text)]
+    spans = [
+        (match.start(), match.end())
+        for pattern, could_match in _ICD_HINTS
+        if could_match(text)
+        for match in pattern.finditer(text)
+    ]
     if not spans:
         return []
     merged = merge_spans(spans)

@@ -10,10 +10,12 @@ Every pattern here follows the linear-time rules of generation/checks/patterns.p
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache, lru_cache, partial
+from itertools import accumulate
+from typing import NamedTuple
 
 from generation.checks.lexicon import (
     DOSE_UNITS,
@@ -29,6 +31,8 @@ from generation.models import note_heading
 
 # A word, with inner hyphens or apostrophes ("x-ray", "a-fib", "patient's").
 TOKEN = re.compile(r"[A-Za-z0-9]++(?:['-][A-Za-z0-9]++)*+")
+# The same tokens, kept by split with the text between them: their offsets add up in C.
+_TOKEN_SPLIT = re.compile(f"({TOKEN.pattern})")
 _NUMBER = r"\d{1,7}+(?:,\d{3})*+(?:\.\d{1,3}+)?"
 _UNIT_WORDS = "|".join(sorted((re.escape(unit) for unit in UNITS), key=len, reverse=True))
 # 148/90, 148 over 90, 40 mg, 45%, 98.6 degrees, 2 weeks. Not a date (12/03/2020) nor an age.
@@ -38,11 +42,25 @@ QUANTITY = re.compile(
     rf"(?:[^\S\n]{{0,3}}+(?P<unit>{_UNIT_WORDS})(?![A-Za-z]))?",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"[.;!?\n]")
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def quantity_matches(text: str) -> Iterator[re.Match[str]]:
+    """QUANTITY.finditer(text), tried only where a run of digits starts: a match starts with a
+    digit after no word character, so nowhere else; re finds the runs in C."""
+    end = 0
+    for run in _DIGIT_RUN.finditer(text):
+        if run.start() >= end and (match := QUANTITY.match(text, run.start())):
+            end = match.end()
+            yield match
+
+
 _NEGATIONS = frozenset({"no", "not", "denies", "denied", "deny", "denying", "without", "never", "negative", "nor"})
 _NEGATION_PHRASES = ("free of", "absence of", "ruled out", "rule out", "no evidence of", "don't have", "do not have")
+_NEGATION_PHRASE = re.compile("|".join(re.escape(phrase) for phrase in _NEGATION_PHRASES))
 # ConText terminators: a negation's scope ends at them ("no fever but a cough").
 _TERMINATORS = frozenset({"but", "however", "although", "though", "except", "aside", "which", "still"})
+_TRIGGERS = _NEGATIONS | _TERMINATORS
 MEDICATION = "medication"
 QUANTITY_KIND = "quantity"
 VITAL = "vital"
@@ -99,11 +117,30 @@ def normalise_number(raw: str) -> str:
     return value.lstrip("0") or "0"
 
 
-def tokens(text: str) -> list[tuple[str, int, int]]:
+class TokenTable(NamedTuple):
+    """The lower-case words of a text, where each starts and ends, and whether they are the
+    words of the text lower-cased as a whole (`token_words(text.lower())`)."""
+
+    words: list[str]
+    starts: list[int]
+    ends: list[int]
+    of_lowered_text: bool
+
+
+@lru_cache(maxsize=64)
+def token_table(text: str) -> TokenTable:
+    """Read once per text (the note's terms and its wording read it): shared, read only."""
     lowered = text.lower()
-    if len(lowered) == len(text):  # offsets hold: lower the text once, not every word
-        return [(match.group(0), match.start(), match.end()) for match in TOKEN.finditer(lowered)]
-    return [(match.group(0).lower(), match.start(), match.end()) for match in TOKEN.finditer(text)]
+    of_lowered_text = len(lowered) == len(text)  # offsets hold: lower the text once
+    parts = _TOKEN_SPLIT.split(lowered if of_lowered_text else text)  # between, token, ..., after
+    offsets = list(accumulate(map(len, parts)))
+    words = parts[1::2] if of_lowered_text else [word.lower() for word in parts[1::2]]
+    return TokenTable(words, offsets[0::2][: len(words)], offsets[1::2], of_lowered_text)
+
+
+def tokens(text: str) -> list[tuple[str, int, int]]:
+    table = token_table(text)
+    return list(zip(table.words, table.starts, table.ends, strict=True))
 
 
 def token_words(text: str) -> list[str]:
@@ -123,47 +160,67 @@ def is_drug_word(word: str) -> bool:
 _SENTENCE_WINDOW = 200
 
 
-def _sentence_bounds(text: str, position: int) -> tuple[int, int]:
+_SENTENCE_MARK = re.compile(r"[.;!?\n]")
+
+
+@lru_cache(maxsize=64)
+def _sentence_marks(text: str) -> list[int]:
+    """Where the text's sentences end, found once per text: shared, read only."""
+    return [match.start() for match in _SENTENCE_MARK.finditer(text)]
+
+
+def _sentence_start(text: str, position: int) -> int:
+    """After the last sentence mark before `position`, at most _SENTENCE_WINDOW back."""
     window_start = max(0, position - _SENTENCE_WINDOW)
-    start = max(max(text.rfind(mark, window_start, position) for mark in ".;!?\n") + 1, window_start)
-    end_match = _SENTENCE_END.search(text, position, position + _SENTENCE_WINDOW)
-    return start, end_match.start() if end_match else min(len(text), position + _SENTENCE_WINDOW)
+    marks = _sentence_marks(text)
+    last = bisect_left(marks, position) - 1
+    return marks[last] + 1 if last >= 0 and marks[last] >= window_start else window_start
 
 
 def is_negated(text: str, start: int) -> bool:
     """ConText-style: a negation trigger earlier in the same sentence, with no terminator
     between it and the term."""
-    sentence_start, _end = _sentence_bounds(text, start)
-    before = text[sentence_start:start].lower()
-    for word in reversed(token_words(before)):
-        if word in _TERMINATORS:
-            return False
-        if word in _NEGATIONS or word.endswith("n't"):
-            return True
-    return any(phrase in before for phrase in _NEGATION_PHRASES)
+    before = text[_sentence_start(text, start) : start].lower()
+    words = TOKEN.findall(before)  # token_words(before): it is lower case already
+    if "n't" in before or not _TRIGGERS.isdisjoint(words):
+        for word in reversed(words):
+            if word in _TERMINATORS:
+                return False
+            if word in _NEGATIONS or word.endswith("n't"):
+                return True
+    return _NEGATION_PHRASE.search(before) is not None
 
 
-def term_mentions(text: str) -> Iterator[Fact]:
-    """Vocabulary terms and medicine names, longest form first, with their polarity."""
-    found_tokens = tokens(text)
-    words = [word for word, _s, _e in found_tokens]
-    index = 0
-    while index < len(words):
-        found = None
-        for form, entry in _BY_FIRST_WORD.get(words[index], ()):
-            if tuple(words[index : index + len(form)]) == form:
-                found = (entry, len(form))
-                break
-        if found is None and is_drug_word(words[index]):
-            found = ((MEDICATION, words[index]), 1)
+def _term_at(words: list[str], index: int) -> tuple[tuple[str, str], int] | None:
+    """The vocabulary entry (or medicine name) whose longest form starts at the word, and its size in words."""
+    for form, entry in _BY_FIRST_WORD.get(words[index], ()):
+        if tuple(words[index : index + len(form)]) == form:
+            return entry, len(form)
+    if is_drug_word(words[index]):
+        return (MEDICATION, words[index]), 1
+    return None
+
+
+def _term_starts(words: list[str]) -> list[int]:
+    """The positions of the words that can start a term: the others are passed over at once."""
+    starting = {word for word in set(words) if word in _BY_FIRST_WORD or is_drug_word(word)}
+    return [index for index, word in enumerate(words) if word in starting]
+
+
+def term_mentions(text: str, table: TokenTable | None = None) -> Iterator[Fact]:
+    """Vocabulary terms and medicine names, longest form first, with their polarity. `table`:
+    the text's token_table, when the caller has it already."""
+    words, starts, ends, _lowered = table or token_table(text)
+    free_from = 0  # the words before it belong to the last term found
+    for index in _term_starts(words):
+        found = _term_at(words, index) if index >= free_from else None
         if found is None:
-            index += 1
             continue
         (category, canonical), size = found
-        start, end = found_tokens[index][1], found_tokens[index + size - 1][2]
+        start, end = starts[index], ends[index + size - 1]
         negated = category in POLAR_CATEGORIES and is_negated(text, start)
         yield Fact(category, canonical, start, end, negated=negated)
-        index += size
+        free_from = index + size
 
 
 # A number is a vital sign or a measure when its name is among the few characters before it.
@@ -178,8 +235,7 @@ def _context_kind(text: str, start: int, unit: str) -> str | None:
     if canonical_unit in DOSE_UNITS:
         return DOSE
     if canonical_unit in INTERVAL_UNITS:
-        sentence_start, _end = _sentence_bounds(text, start)
-        before = text[sentence_start:start].lower()
+        before = text[_sentence_start(text, start) : start].lower()
         return FOLLOW_UP if any(word in before for word in FOLLOW_UP_WORDS) else QUANTITY_KIND
     if canonical_unit:
         return QUANTITY_KIND
@@ -192,7 +248,7 @@ def _context_kind(text: str, start: int, unit: str) -> str | None:
 
 
 def quantities(text: str) -> Iterator[Fact]:
-    for match in QUANTITY.finditer(text):
+    for match in quantity_matches(text):
         first, second, unit = match.group("first"), match.group("second"), match.group("unit") or ""
         after = text[match.end() : match.end() + 5]
         if after.startswith(("-year", "-month", "-week", "-day")) or (second is None and after.startswith("/")):

@@ -5,8 +5,10 @@ in the section it belongs to. Headings are read by the one recogniser
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-from generation.checks.facts import QUANTITY, VITAL, quantities
+from generation.checks.caseless import CaselessPattern
+from generation.checks.facts import VITAL, quantities, quantity_matches
 from generation.checks.framework import Finding, Span, merge_spans
 from generation.models import SOAP_SECTIONS, SUBJECTIVE_FIELDS, NoteSection, note_sections
 
@@ -17,32 +19,31 @@ _WORD = re.compile(r"[A-Za-z0-9]++")
 
 # Subjective is what the patient says: a measured vital sign or an examination finding there
 # belongs in Objective.
-_EXAM_FINDING = re.compile(
+_EXAM_FINDING = CaselessPattern(
     r"\b(?:on (?:physical )?exam(?:ination)?|auscultation|palpation|tender to palpation|"
     r"pitting edema|murmur|(?:lungs|heart) (?:are |is )?(?:clear|regular)|vital signs?|"
     r"(?:blood pressure|heart rate|pulse|temperature|respiratory rate|spo2|oxygen saturation) "
     r"(?:is|was|of)?[^\S\n]{0,3}+\d)",
-    re.IGNORECASE,
 )
 # Objective is what was found: a test being ordered or a medicine prescribed belongs in Plan.
-_NEW_ORDER = re.compile(
+_NEW_ORDER = CaselessPattern(
     r"\b(?:will order|we will order|ordered|order(?:ing)? an?|will obtain|will start|start(?:ed|ing)? (?:on )?|"
     r"prescrib(?:e|ed|ing)|initiat(?:e|ed|ing)|will refer|referr(?:al|ed) to|schedule[ds]? (?:a|an|for)|"
     r"plan to|recommend(?:ed)? starting)\b",
-    re.IGNORECASE,
 )
 # A plan says what happens next.
-_ACTION = re.compile(
+_ACTION = CaselessPattern(
     r"\b(?:start|started|continue|continued|stop|discontinue|increase|decrease|reduce|order|ordered|obtain|check|"
     r"recheck|repeat|refer|referral|follow[- ]?up|return|schedule|prescrib\w*|take|taking|apply|use|monitor|"
     r"advise[ds]?|recommend\w*|counsel\w*|educat\w*|encourage[ds]?|avoid|rest|ice|elevate|physical therapy|"
     r"surgery|injection|test|testing|labs?|x-ray|mri|ct|ultrasound|echocardiogram|consult\w*|"
     r"will|plan|mg|daily|twice|weeks?|months?|days?)\b",
-    re.IGNORECASE,
 )
 
 
+@lru_cache(maxsize=16)
 def _section_texts(text: str) -> dict[str, list[NoteSection]]:
+    """Read once per text (four checks read a note's sections): shared, read only."""
     by_field: dict[str, list[NoteSection]] = {}
     for section in note_sections(text):
         for name in section.fields:
@@ -86,7 +87,7 @@ def thin_section_findings(text: str) -> list[Finding]:
     return findings
 
 
-def _spans_in(text: str, sections: list[NoteSection], pattern: re.Pattern[str]) -> list[Span]:
+def _spans_in(text: str, sections: list[NoteSection], pattern: CaselessPattern) -> list[Span]:
     return [
         (section.start + match.start(), section.start + match.end())
         for section in sections
@@ -121,7 +122,7 @@ def misplaced_findings(text: str) -> list[Finding]:
 def plan_action_findings(text: str) -> list[Finding]:
     plan = _section_texts(text).get("plan", [])
     body = _substance(text, plan)
-    if not plan or _EMPTY_MARKERS.match(body) or _ACTION.search(body) or QUANTITY.search(body):
+    if not plan or _EMPTY_MARKERS.match(body) or _ACTION.search(body) or next(quantity_matches(body), None):
         return []
     spans = tuple((section.start, section.end) for section in plan)
     return [Finding("The plan names no action (no test, medicine, referral or follow-up)", spans)]

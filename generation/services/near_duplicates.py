@@ -43,8 +43,10 @@ SCHEME = "affine32"
 SHINGLE_WORDS = 3  # text_shingles spells the three out
 # Rows per statement: well under SQLite's limit on the variables of one query.
 _QUERY_CHUNK = 500
-_WORD = re.compile(r"[a-z0-9]+")
+# In the lower-cased text's UTF-8 (a character outside ASCII is bytes no word holds).
+_WORD = re.compile(rb"[a-z0-9]+")
 _HASH_DTYPE = np.dtype("<u4")
+_SHA1_WORDS = hashlib.sha1().digest_size // _HASH_DTYPE.itemsize  # noqa: S324 (a digest's size, no hashing)
 
 
 def _threshold() -> float:
@@ -69,10 +71,18 @@ def _band_ranges(threshold: float) -> tuple[tuple[int, int], ...]:
 
 def text_shingles(text: str) -> set[bytes]:
     """The text's word 3-grams (lower case, punctuation and speaker-tag brackets ignored)."""
-    words = _WORD.findall(text.lower())
+    words = _WORD.findall(text.lower().encode())
     if len(words) < SHINGLE_WORDS:
-        return {" ".join(words).encode()} if words else set()
-    return {f"{a} {b} {c}".encode() for a, b, c in zip(words, words[1:], words[2:], strict=False)}
+        return {b" ".join(words)} if words else set()
+    return set(map(b" ".join, zip(words, words[1:], words[2:], strict=False)))
+
+
+def _shingle_hashes(shingles: set[bytes]) -> list[int]:
+    """datasketch's default hash of each shingle (sha1_hash32: the first four bytes of its
+    SHA-1, little-endian), so that stored signatures stay comparable, read in one go rather
+    than unpacked one call at a time."""
+    digests = b"".join([hashlib.sha1(shingle).digest() for shingle in shingles])  # noqa: S324 (not for security)
+    return np.frombuffer(digests, dtype=_HASH_DTYPE)[::_SHA1_WORDS].tolist()  # type: ignore[no-any-return]
 
 
 def text_signature(text: str) -> np.ndarray | None:
@@ -80,8 +90,9 @@ def text_signature(text: str) -> np.ndarray | None:
     shingles = text_shingles(text)
     if not shingles:
         return None
-    minhash = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME, permutations=_permutations())
-    minhash.update_batch(shingles)
+    # The shingles are hashed already: the MinHash takes their hashes as they are.
+    minhash = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME, permutations=_permutations(), hashfunc=int)
+    minhash.update_batch(_shingle_hashes(shingles))
     return np.asarray(minhash.hashvalues, dtype=_HASH_DTYPE)
 
 

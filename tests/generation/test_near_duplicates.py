@@ -6,13 +6,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
+from datasketch import MinHash
 from django.core.management import call_command
 
 from generation.models import ArtefactKind, Case, NearDuplicatePair, SignatureBand, TextSignature, VersionSource
 from generation.selectors import near_duplicate_clusters, near_duplicates_of_case
 from generation.services.cases import artefact_version_create
-from generation.services.near_duplicates import text_shingles
+from generation.services.near_duplicates import NUM_PERM, SCHEME, text_shingles, text_signature
 from review.datasets.imports import dataset_import_file
 from tests.factories import CaseFactory, ClinicianFactory, IcdCodeFactory
 from tests.synthetic_text import lightly_edited, synthetic_text
@@ -24,6 +26,27 @@ def _jaccard(a: str, b: str) -> float:
     """The exact similarity the MinHash estimates, computed without it."""
     x, y = text_shingles(a), text_shingles(b)
     return len(x & y) / len(x | y)
+
+
+def test_shingles_are_the_ascii_words_of_the_lower_cased_text() -> None:
+    # "İ" lower-cases to "i" and a combining dot; "ſ" stays outside ASCII; the Kelvin sign is a "k".
+    assert text_shingles("\u0130stanbul \u017ftop, \u212a caf\u00e9 12-3") == {
+        b"i stanbul top",
+        b"stanbul top k",
+        b"top k caf",
+        b"k caf 12",
+        b"caf 12 3",
+    }
+
+
+def test_a_signature_is_datasketchs_own_minhash_of_the_shingles() -> None:
+    """Signatures stored before the hashing was sped up stay comparable with new ones."""
+    for text in [synthetic_text(seed, words=300) for seed in range(5)] + ["Fever. Cough, two days!", "one two"]:
+        plain = MinHash(num_perm=NUM_PERM, seed=1, scheme=SCHEME)
+        plain.update_batch(text_shingles(text))
+        signature = text_signature(text)
+        assert signature is not None
+        assert np.array_equal(signature, plain.hashvalues)
 
 
 def _import(tmp_path: Path, rows: list[tuple[str, str, str]]) -> list[Case]:
