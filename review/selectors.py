@@ -465,23 +465,23 @@ VERDICT_LABEL: dict[str, str] = {str(action): ACCEPT for action in ACCEPTING_ACT
 # latest verdict on an item is their rating of it.
 RatedItem = tuple[int, str, int | None, int | None, int | None]
 RATED_ITEM = ("case_id", "stage", "scenario_version_id", "note_version_id", "dialogue_version_id")
-# From the latest verdicts (`latest`), per stage: ratings per reviewer; the items rated twice
-# or more (`shared`), counted per number of accepts and refusals; and those items' ratings,
-# which make the pairs' tables (a few per item: joining them in SQL would hang on the planner's
-# guess of how many there are). Columns: kind, stage, reviewer, accepted or accepts,
-# refusals, how many, then the rated item. The first part has every column typed.
+# From the latest verdicts (`latest`), per stage: the ratings of each item rated twice or more,
+# as one "rating,rating,..." string per item (a rating: reviewer id * 2 + 1 if accepted, else
+# + 0), which make the pairs' tables and the items' label counts; and the ratings per reviewer.
+# One grouping per part: no join of the ratings back to their items (its sort over every
+# rating cost more than the counting). Columns: kind, stage, reviewer, ratings, how many.
 _TALLY_SQL = """
-WITH latest AS ({verdicts}),
-shared AS (
-  SELECT {item}, SUM(accepted) AS accepts, COUNT(*) AS ratings FROM latest GROUP BY {item} HAVING COUNT(*) >= 2
-)
-SELECT 'rating', a.stage, a.reviewer_id, a.accepted, 0, 1, {item_of_a} FROM latest a JOIN shared b ON {same_item}
+WITH latest AS ({verdicts})
+SELECT 'item', stage, NULL, {ratings}, COUNT(*) FROM latest GROUP BY {item} HAVING COUNT(*) >= 2
 UNION ALL
-SELECT 'rater', stage, reviewer_id, NULL, NULL, COUNT(*), {no_item} FROM latest GROUP BY stage, reviewer_id
-UNION ALL
-SELECT 'labels', stage, NULL, accepts, ratings - accepts, COUNT(*), {no_item} FROM shared
-GROUP BY stage, accepts, ratings - accepts
+SELECT 'rater', stage, reviewer_id, NULL, COUNT(*) FROM latest GROUP BY stage, reviewer_id
 """
+
+
+def _joined_ratings() -> str:
+    """An item's ratings as one comma-separated string, in this database's SQL."""
+    rating = "CAST(CAST(reviewer_id * 2 + accepted AS INTEGER) AS TEXT)"
+    return f"GROUP_CONCAT({rating}, ',')" if connection.vendor == "sqlite" else f"STRING_AGG({rating}, ',')"
 
 
 def _latest_verdicts_sql(*, batch_id: int | None) -> tuple[str, tuple[Any, ...]]:
@@ -500,21 +500,14 @@ def _latest_verdicts_sql(*, batch_id: int | None) -> tuple[str, tuple[Any, ...]]
     return sql, tuple(params)
 
 
-def _same_item() -> str:
-    """a's item is b's: a missing version (NULL) is compared as 0 (ids are positive)."""
-    same = ("a.case_id = b.case_id", "a.stage = b.stage")
-    versions = (f"COALESCE(a.{column}, 0) = COALESCE(b.{column}, 0)" for column in RATED_ITEM[2:])
-    return " AND ".join((*same, *versions))
-
-
 def _label(accepted: int) -> str:
     return ACCEPT if accepted else REFUSE
 
 
-def _pair_tables(ratings_by_item: dict[Any, list[tuple[str, str]]]) -> dict[tuple[Hashable, Hashable], Counter[Any]]:
+def _pair_tables(rated_items: list[list[tuple[str, str]]]) -> dict[tuple[Hashable, Hashable], Counter[Any]]:
     """Per pair of raters (in the order of their names), their labels on the items both rated."""
     tables: dict[tuple[Hashable, Hashable], Counter[Any]] = {}
-    for ratings in ratings_by_item.values():
+    for ratings in rated_items:
         for (first, label_first), (second, label_second) in combinations(sorted(ratings), 2):
             tables.setdefault((first, second), Counter())[label_first, label_second] += 1
     return tables
@@ -524,24 +517,23 @@ def verdict_tallies(*, batch_id: int | None = None) -> dict[str, RatingTally]:
     """Per review stage (every stage, even without verdicts), the tally of each reviewer's
     latest verdict per item, counted by the database: the agreement page's input."""
     verdicts, params = _latest_verdicts_sql(batch_id=batch_id)
-    columns = {"item": ", ".join(RATED_ITEM), "same_item": _same_item(), "no_item": ", ".join(["NULL"] * 5)}
-    sql = _TALLY_SQL.format(verdicts=verdicts, item_of_a=", ".join(f"a.{c}" for c in RATED_ITEM), **columns)
+    sql = _TALLY_SQL.format(verdicts=verdicts, item=", ".join(RATED_ITEM), ratings=_joined_ratings())
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    name = dict(get_user_model().objects.filter(pk__in={row[2] for row in rows}).values_list("pk", "username"))
+    raters = {row[2] for row in rows if row[0] == "rater"}
+    name = dict(get_user_model().objects.filter(pk__in=raters).values_list("pk", "username"))
     stages = ReviewStage.values
     ratings: dict[str, dict[str, int]] = {stage: {} for stage in stages}
-    shared: dict[str, dict[Any, list[tuple[str, str]]]] = {stage: {} for stage in stages}
+    shared: dict[str, list[list[tuple[str, str]]]] = {stage: [] for stage in stages}
     items_by_labels: dict[str, Counter[LabelCounts]] = {stage: Counter() for stage in stages}
-    for kind, stage, reviewer, accepts, refusals, count, *item in rows:
-        if kind == "rating":
-            shared[stage].setdefault(tuple(item), []).append((name[reviewer], _label(accepts)))
-        elif kind == "rater":
-            ratings[stage][name[reviewer]] = count
+    for kind, stage, reviewer, joined, count in rows:
+        if kind == "item":
+            item = [(name[int(rating) // 2], _label(int(rating) % 2)) for rating in joined.split(",")]
+            shared[stage].append(item)
+            items_by_labels[stage][label_counts(label for _, label in item)] += 1
         else:
-            # int(): SQLite's MOD answers a float, which the sums inherit.
-            items_by_labels[stage][label_counts([ACCEPT] * int(accepts) + [REFUSE] * int(refusals))] += count
+            ratings[stage][name[reviewer]] = count
     return {
         stage: RatingTally(
             raters=tuple(sorted(ratings[stage], key=str)),
