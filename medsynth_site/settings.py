@@ -112,6 +112,9 @@ TEMPLATES = [
 
 # How long a worker process keeps a chapter's in-context example candidates (generation.examples).
 EXAMPLE_CANDIDATES_CACHE_SECONDS = env_int("EXAMPLE_CANDIDATES_CACHE_SECONDS", 60)
+# Whether a process keeps the agreement page's tally until a decision is recorded
+# (review.selectors: counting every decision again takes most of the page's time).
+AGREEMENT_TALLY_CACHE = env_bool("AGREEMENT_TALLY_CACHE", True)
 
 # --- Database -------------------------------------------------------------------
 # PostgreSQL when DATABASE_URL is set; otherwise SQLite tuned so the web process and

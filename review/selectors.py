@@ -4,12 +4,14 @@ of SQL statements whatever the number of items (select_related / annotations).""
 from __future__ import annotations
 
 import statistics
+import threading
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import EmptyResultSet
@@ -504,6 +506,43 @@ def _label(accepted: int) -> str:
     return ACCEPT if accepted else REFUSE
 
 
+def _tally_rows_counted(*, batch_id: int | None) -> list[tuple[Any, ...]]:
+    verdicts, params = _latest_verdicts_sql(batch_id=batch_id)
+    sql = _TALLY_SQL.format(verdicts=verdicts, item=", ".join(RATED_ITEM), ratings=_joined_ratings())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+# The tally's rows as last counted by this process, per batch filter, with the state of the
+# decisions they were counted from. Decisions are never edited nor deleted (ImmutableModel), so
+# their count and highest id change with every decision recorded (the count also with one
+# committed after a decision of a higher id): an equal state means the same rows.
+_tally_rows_kept: dict[int | None, tuple[tuple[int, int], list[tuple[Any, ...]]]] = {}
+_tally_rows_lock = threading.Lock()
+
+
+def _decisions_state() -> tuple[int, int]:
+    state = ReviewDecision.objects.aggregate(highest=Max("id"), recorded=Count("id"))
+    return state["highest"] or 0, state["recorded"]
+
+
+def _tally_rows(*, batch_id: int | None) -> list[tuple[Any, ...]]:
+    """The tally's rows, counted again only once a decision was recorded since they were last
+    counted (every time with settings.AGREEMENT_TALLY_CACHE off)."""
+    if not settings.AGREEMENT_TALLY_CACHE:
+        return _tally_rows_counted(batch_id=batch_id)
+    state = _decisions_state()  # read first: rows counted after it hold at least these decisions
+    with _tally_rows_lock:
+        kept = _tally_rows_kept.get(batch_id)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    rows = _tally_rows_counted(batch_id=batch_id)
+    with _tally_rows_lock:
+        _tally_rows_kept[batch_id] = (state, rows)
+    return rows
+
+
 def _pair_tables(rated_items: list[list[tuple[str, str]]]) -> dict[tuple[Hashable, Hashable], Counter[Any]]:
     """Per pair of raters (in the order of their names), their labels on the items both rated."""
     tables: dict[tuple[Hashable, Hashable], Counter[Any]] = {}
@@ -516,11 +555,7 @@ def _pair_tables(rated_items: list[list[tuple[str, str]]]) -> dict[tuple[Hashabl
 def verdict_tallies(*, batch_id: int | None = None) -> dict[str, RatingTally]:
     """Per review stage (every stage, even without verdicts), the tally of each reviewer's
     latest verdict per item, counted by the database: the agreement page's input."""
-    verdicts, params = _latest_verdicts_sql(batch_id=batch_id)
-    sql = _TALLY_SQL.format(verdicts=verdicts, item=", ".join(RATED_ITEM), ratings=_joined_ratings())
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = _tally_rows(batch_id=batch_id)
     raters = {row[2] for row in rows if row[0] == "rater"}
     name = dict(get_user_model().objects.filter(pk__in=raters).values_list("pk", "username"))
     stages = ReviewStage.values
