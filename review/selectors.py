@@ -561,12 +561,13 @@ def verdict_tallies(*, batch_id: int | None = None) -> dict[str, RatingTally]:
     stages = ReviewStage.values
     ratings: dict[str, dict[str, int]] = {stage: {} for stage in stages}
     shared: dict[str, list[list[tuple[str, str]]]] = {stage: [] for stage in stages}
-    items_by_labels: dict[str, Counter[LabelCounts]] = {stage: Counter() for stage in stages}
+    items_by_accepts: dict[str, Counter[tuple[int, int]]] = {stage: Counter() for stage in stages}
     for kind, stage, reviewer, joined, count in rows:
         if kind == "item":
             item = [(name[int(rating) // 2], _label(int(rating) % 2)) for rating in joined.split(",")]
             shared[stage].append(item)
-            items_by_labels[stage][label_counts(label for _, label in item)] += 1
+            accepts = sum(label == ACCEPT for _, label in item)
+            items_by_accepts[stage][accepts, len(item) - accepts] += 1
         else:
             ratings[stage][name[reviewer]] = count
     return {
@@ -574,10 +575,20 @@ def verdict_tallies(*, batch_id: int | None = None) -> dict[str, RatingTally]:
             raters=tuple(sorted(ratings[stage], key=str)),
             ratings=sum(ratings[stage].values()),
             pairs=_pair_tables(shared[stage]),
-            items_by_labels=items_by_labels[stage],
+            items_by_labels=_by_labels(items_by_accepts[stage]),
         )
         for stage in stages
     }
+
+
+def _by_labels(items_by_accepts: Counter[tuple[int, int]]) -> Counter[LabelCounts]:
+    """Items counted per (accepts, refusals), as RatingTally counts them: per labels received."""
+    return Counter(
+        {
+            label_counts([ACCEPT] * accepts + [REFUSE] * refusals): items
+            for (accepts, refusals), items in items_by_accepts.items()
+        }
+    )
 
 
 # --- Survey ----------------------------------------------------------------------
