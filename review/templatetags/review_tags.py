@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import markdown  # type: ignore[import-untyped]
@@ -30,14 +31,19 @@ def markdown_sanitised(text: str) -> SafeString:
     """Guideline markdown -> HTML that nh3 has stripped of scripts, handlers, styles and
     anything loaded from another site (images, frames, objects); links open with
     rel="noopener noreferrer". Never used on LLM text, which is always shown escaped."""
-    html = markdown.markdown(text or "", extensions=["sane_lists"], output_format="html")
-    cleaned = nh3.clean(
+    return mark_safe(_sanitised_html(text or ""))  # noqa: S308 - sanitised by nh3
+
+
+@lru_cache(maxsize=64)
+def _sanitised_html(text: str) -> str:
+    """The same guidelines beside every item: each is converted once per process, not per page."""
+    html = markdown.markdown(text, extensions=["sane_lists"], output_format="html")
+    return nh3.clean(
         html,
         tags=nh3.ALLOWED_TAGS - _EMBEDDING_TAGS,
         attribute_filter=_images_from_this_site_only,
         link_rel="noopener noreferrer",
     )
-    return mark_safe(cleaned)  # noqa: S308 - sanitised by nh3 just above
 
 
 @register.filter
