@@ -115,6 +115,9 @@ EXAMPLE_CANDIDATES_CACHE_SECONDS = env_int("EXAMPLE_CANDIDATES_CACHE_SECONDS", 6
 # How long a worker process keeps the prompts' reference rows (quality variables, physician
 # roles) and the models' prices (generation.caching).
 REFERENCE_CACHE_SECONDS = env_int("REFERENCE_CACHE_SECONDS", 30)
+# Whether a process keeps the agreement page's tally until a decision is recorded
+# (review.selectors: counting every decision again takes most of the page's time).
+AGREEMENT_TALLY_CACHE = env_bool("AGREEMENT_TALLY_CACHE", True)
 
 # --- Database -------------------------------------------------------------------
 # PostgreSQL when DATABASE_URL is set; otherwise SQLite tuned so the web process and

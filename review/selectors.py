@@ -4,14 +4,17 @@ of SQL statements whatever the number of items (select_related / annotations).""
 from __future__ import annotations
 
 import statistics
+import threading
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Case as SqlCase
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value, When
@@ -271,14 +274,29 @@ def _not_yet_decided_by(cases: QuerySet[Case], reviewer: User) -> QuerySet[Case]
     return cases.exclude(Exists(decided))
 
 
-def _review_queue(
-    *, reviewer: User, statuses: list[str], filters: QueueFilters, can_adjudicate: bool
-) -> QuerySet[Case]:
-    cases = _with_round_reviews(Case.objects.filter(status__in=statuses))
+def _undecided_for(*, reviewer: User, filters: QueueFilters, can_adjudicate: bool) -> QuerySet[Case]:
+    """The cases that still wait for this reviewer's verdict in their round, whatever their
+    status: each queue narrows them by status (built once, the queues of a page are its clones)."""
+    cases = _with_round_reviews(Case.objects.all())
     cases = _not_yet_decided_by(cases, reviewer).filter(round_reviews__lt=F("reviews_required"))  # type: ignore[misc]
     if not can_adjudicate:
         cases = cases.filter(_open_to(reviewer))
     return _apply_filters(cases, filters)
+
+
+def _queue_of(
+    undecided: QuerySet[Case], *, reviewer: User, queue: str, filters: QueueFilters, can_adjudicate: bool
+) -> QuerySet[Case]:
+    if queue == ADJUDICATION_QUEUE:
+        cases = cases_awaiting_adjudication(filters=filters) if can_adjudicate else Case.objects.none()
+    elif queue == ASSIGNED_QUEUE:
+        open_assignment = _assignments_for_current_stage(OuterRef("pk")).filter(
+            reviewer=reviewer, completed_at__isnull=True
+        )
+        cases = undecided.filter(Exists(open_assignment), status__in=list(REVIEW_STATUS_BY_STAGE.values()))
+    else:
+        cases = undecided.filter(status__in=[REVIEW_STATUS_BY_STAGE[queue]])
+    return cases.select_related("code", "role", "batch").order_by("id")
 
 
 def case_queue_for_reviewer(
@@ -286,19 +304,8 @@ def case_queue_for_reviewer(
 ) -> QuerySet[Case]:
     """The cases waiting for this reviewer in one queue, oldest first. Admins (who
     adjudicate) see every waiting case; a clinician only those open to them."""
-    if queue == ADJUDICATION_QUEUE:
-        cases = cases_awaiting_adjudication(filters=filters) if can_adjudicate else Case.objects.none()
-    elif queue == ASSIGNED_QUEUE:
-        statuses = list(REVIEW_STATUS_BY_STAGE.values())
-        cases = _review_queue(reviewer=reviewer, statuses=statuses, filters=filters, can_adjudicate=can_adjudicate)
-        open_assignment = _assignments_for_current_stage(OuterRef("pk")).filter(
-            reviewer=reviewer, completed_at__isnull=True
-        )
-        cases = cases.filter(Exists(open_assignment))
-    else:
-        statuses = [REVIEW_STATUS_BY_STAGE[queue]]
-        cases = _review_queue(reviewer=reviewer, statuses=statuses, filters=filters, can_adjudicate=can_adjudicate)
-    return cases.select_related("code", "role", "batch").order_by("id")
+    undecided = _undecided_for(reviewer=reviewer, filters=filters, can_adjudicate=can_adjudicate)
+    return _queue_of(undecided, reviewer=reviewer, queue=queue, filters=filters, can_adjudicate=can_adjudicate)
 
 
 def cases_awaiting_adjudication(*, filters: QueueFilters) -> QuerySet[Case]:
@@ -342,22 +349,46 @@ class BoundedCount:
         return float(self.counted)
 
 
-def bounded_count(cases: QuerySet[Case], *, limit: int) -> BoundedCount:
-    """Count at most limit + 1 rows: the database stops there."""
-    return BoundedCount(counted=cases.order_by().values("pk")[: limit + 1].count(), limit=limit)
-
-
-def queue_counts(*, reviewer: User, can_adjudicate: bool) -> dict[str, BoundedCount]:
-    queues = [*REVIEW_STATUS_BY_STAGE, ASSIGNED_QUEUE] + ([ADJUDICATION_QUEUE] if can_adjudicate else [])
+def bounded_counts(counted: dict[str, tuple[QuerySet[Case], int]]) -> dict[str, BoundedCount]:
+    """Each (cases, limit) counted up to limit + 1 rows (the database stops there), all in one
+    statement: one round trip for a page's several counts, and none of the wrapping that
+    QuerySet.count() does around a sliced query."""
+    if not counted:
+        return {}
+    columns: list[str] = []
+    params: list[Any] = []
+    for cases, limit in counted.values():
+        try:
+            sql, own_params = cases.order_by().values("pk")[: limit + 1].query.sql_with_params()
+        except EmptyResultSet:  # e.g. Case.objects.none(): nothing to ask the database
+            columns.append("0")
+            continue
+        columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS bounded)")  # noqa: S608 (SQL the ORM compiled)
+        params.extend(own_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)}", params)
+        row = cursor.fetchone()
     return {
-        queue: bounded_count(
-            case_queue_for_reviewer(
-                reviewer=reviewer, queue=queue, filters=QueueFilters(), can_adjudicate=can_adjudicate
-            ),
-            limit=QUEUE_COUNT_LIMIT,
+        name: BoundedCount(counted=how_many, limit=limit)
+        for (name, (_cases, limit)), how_many in zip(counted.items(), row, strict=True)
+    }
+
+
+def queues_of(*, reviewer: User, can_adjudicate: bool) -> dict[str, QuerySet[Case]]:
+    """Every queue the reviewer has, unfiltered (what case_queue_for_reviewer answers for each)."""
+    queues = [*REVIEW_STATUS_BY_STAGE, ASSIGNED_QUEUE] + ([ADJUDICATION_QUEUE] if can_adjudicate else [])
+    undecided = _undecided_for(reviewer=reviewer, filters=QueueFilters(), can_adjudicate=can_adjudicate)
+    return {
+        queue: _queue_of(
+            undecided, reviewer=reviewer, queue=queue, filters=QueueFilters(), can_adjudicate=can_adjudicate
         )
         for queue in queues
     }
+
+
+def queue_counts(*, reviewer: User, can_adjudicate: bool) -> dict[str, BoundedCount]:
+    queues = queues_of(reviewer=reviewer, can_adjudicate=can_adjudicate)
+    return bounded_counts({queue: (cases, QUEUE_COUNT_LIMIT) for queue, cases in queues.items()})
 
 
 def neighbours_in_queue(*, queue: QuerySet[Case], case_id: int) -> tuple[int | None, int | None]:
@@ -436,23 +467,23 @@ VERDICT_LABEL: dict[str, str] = {str(action): ACCEPT for action in ACCEPTING_ACT
 # latest verdict on an item is their rating of it.
 RatedItem = tuple[int, str, int | None, int | None, int | None]
 RATED_ITEM = ("case_id", "stage", "scenario_version_id", "note_version_id", "dialogue_version_id")
-# From the latest verdicts (`latest`), per stage: ratings per reviewer; the items rated twice
-# or more (`shared`), counted per number of accepts and refusals; and those items' ratings,
-# which make the pairs' tables (a few per item: joining them in SQL would hang on the planner's
-# guess of how many there are). Columns: kind, stage, reviewer, accepted or accepts,
-# refusals, how many, then the rated item. The first part has every column typed.
+# From the latest verdicts (`latest`), per stage: the ratings of each item rated twice or more,
+# as one "rating,rating,..." string per item (a rating: reviewer id * 2 + 1 if accepted, else
+# + 0), which make the pairs' tables and the items' label counts; and the ratings per reviewer.
+# One grouping per part: no join of the ratings back to their items (its sort over every
+# rating cost more than the counting). Columns: kind, stage, reviewer, ratings, how many.
 _TALLY_SQL = """
-WITH latest AS ({verdicts}),
-shared AS (
-  SELECT {item}, SUM(accepted) AS accepts, COUNT(*) AS ratings FROM latest GROUP BY {item} HAVING COUNT(*) >= 2
-)
-SELECT 'rating', a.stage, a.reviewer_id, a.accepted, 0, 1, {item_of_a} FROM latest a JOIN shared b ON {same_item}
+WITH latest AS ({verdicts})
+SELECT 'item', stage, NULL, {ratings}, COUNT(*) FROM latest GROUP BY {item} HAVING COUNT(*) >= 2
 UNION ALL
-SELECT 'rater', stage, reviewer_id, NULL, NULL, COUNT(*), {no_item} FROM latest GROUP BY stage, reviewer_id
-UNION ALL
-SELECT 'labels', stage, NULL, accepts, ratings - accepts, COUNT(*), {no_item} FROM shared
-GROUP BY stage, accepts, ratings - accepts
+SELECT 'rater', stage, reviewer_id, NULL, COUNT(*) FROM latest GROUP BY stage, reviewer_id
 """
+
+
+def _joined_ratings() -> str:
+    """An item's ratings as one comma-separated string, in this database's SQL."""
+    rating = "CAST(CAST(reviewer_id * 2 + accepted AS INTEGER) AS TEXT)"
+    return f"GROUP_CONCAT({rating}, ',')" if connection.vendor == "sqlite" else f"STRING_AGG({rating}, ',')"
 
 
 def _latest_verdicts_sql(*, batch_id: int | None) -> tuple[str, tuple[Any, ...]]:
@@ -471,21 +502,51 @@ def _latest_verdicts_sql(*, batch_id: int | None) -> tuple[str, tuple[Any, ...]]
     return sql, tuple(params)
 
 
-def _same_item() -> str:
-    """a's item is b's: a missing version (NULL) is compared as 0 (ids are positive)."""
-    same = ("a.case_id = b.case_id", "a.stage = b.stage")
-    versions = (f"COALESCE(a.{column}, 0) = COALESCE(b.{column}, 0)" for column in RATED_ITEM[2:])
-    return " AND ".join((*same, *versions))
-
-
 def _label(accepted: int) -> str:
     return ACCEPT if accepted else REFUSE
 
 
-def _pair_tables(ratings_by_item: dict[Any, list[tuple[str, str]]]) -> dict[tuple[Hashable, Hashable], Counter[Any]]:
+def _tally_rows_counted(*, batch_id: int | None) -> list[tuple[Any, ...]]:
+    verdicts, params = _latest_verdicts_sql(batch_id=batch_id)
+    sql = _TALLY_SQL.format(verdicts=verdicts, item=", ".join(RATED_ITEM), ratings=_joined_ratings())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+# The tally's rows as last counted by this process, per batch filter, with the state of the
+# decisions they were counted from. Decisions are never edited nor deleted (ImmutableModel), so
+# their count and highest id change with every decision recorded (the count also with one
+# committed after a decision of a higher id): an equal state means the same rows.
+_tally_rows_kept: dict[int | None, tuple[tuple[int, int], list[tuple[Any, ...]]]] = {}
+_tally_rows_lock = threading.Lock()
+
+
+def _decisions_state() -> tuple[int, int]:
+    state = ReviewDecision.objects.aggregate(highest=Max("id"), recorded=Count("id"))
+    return state["highest"] or 0, state["recorded"]
+
+
+def _tally_rows(*, batch_id: int | None) -> list[tuple[Any, ...]]:
+    """The tally's rows, counted again only once a decision was recorded since they were last
+    counted (every time with settings.AGREEMENT_TALLY_CACHE off)."""
+    if not settings.AGREEMENT_TALLY_CACHE:
+        return _tally_rows_counted(batch_id=batch_id)
+    state = _decisions_state()  # read first: rows counted after it hold at least these decisions
+    with _tally_rows_lock:
+        kept = _tally_rows_kept.get(batch_id)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    rows = _tally_rows_counted(batch_id=batch_id)
+    with _tally_rows_lock:
+        _tally_rows_kept[batch_id] = (state, rows)
+    return rows
+
+
+def _pair_tables(rated_items: list[list[tuple[str, str]]]) -> dict[tuple[Hashable, Hashable], Counter[Any]]:
     """Per pair of raters (in the order of their names), their labels on the items both rated."""
     tables: dict[tuple[Hashable, Hashable], Counter[Any]] = {}
-    for ratings in ratings_by_item.values():
+    for ratings in rated_items:
         for (first, label_first), (second, label_second) in combinations(sorted(ratings), 2):
             tables.setdefault((first, second), Counter())[label_first, label_second] += 1
     return tables
@@ -494,34 +555,40 @@ def _pair_tables(ratings_by_item: dict[Any, list[tuple[str, str]]]) -> dict[tupl
 def verdict_tallies(*, batch_id: int | None = None) -> dict[str, RatingTally]:
     """Per review stage (every stage, even without verdicts), the tally of each reviewer's
     latest verdict per item, counted by the database: the agreement page's input."""
-    verdicts, params = _latest_verdicts_sql(batch_id=batch_id)
-    columns = {"item": ", ".join(RATED_ITEM), "same_item": _same_item(), "no_item": ", ".join(["NULL"] * 5)}
-    sql = _TALLY_SQL.format(verdicts=verdicts, item_of_a=", ".join(f"a.{c}" for c in RATED_ITEM), **columns)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    name = dict(get_user_model().objects.filter(pk__in={row[2] for row in rows}).values_list("pk", "username"))
+    rows = _tally_rows(batch_id=batch_id)
+    raters = {row[2] for row in rows if row[0] == "rater"}
+    name = dict(get_user_model().objects.filter(pk__in=raters).values_list("pk", "username"))
     stages = ReviewStage.values
     ratings: dict[str, dict[str, int]] = {stage: {} for stage in stages}
-    shared: dict[str, dict[Any, list[tuple[str, str]]]] = {stage: {} for stage in stages}
-    items_by_labels: dict[str, Counter[LabelCounts]] = {stage: Counter() for stage in stages}
-    for kind, stage, reviewer, accepts, refusals, count, *item in rows:
-        if kind == "rating":
-            shared[stage].setdefault(tuple(item), []).append((name[reviewer], _label(accepts)))
-        elif kind == "rater":
-            ratings[stage][name[reviewer]] = count
+    shared: dict[str, list[list[tuple[str, str]]]] = {stage: [] for stage in stages}
+    items_by_accepts: dict[str, Counter[tuple[int, int]]] = {stage: Counter() for stage in stages}
+    for kind, stage, reviewer, joined, count in rows:
+        if kind == "item":
+            item = [(name[int(rating) // 2], _label(int(rating) % 2)) for rating in joined.split(",")]
+            shared[stage].append(item)
+            accepts = sum(label == ACCEPT for _, label in item)
+            items_by_accepts[stage][accepts, len(item) - accepts] += 1
         else:
-            # int(): SQLite's MOD answers a float, which the sums inherit.
-            items_by_labels[stage][label_counts([ACCEPT] * int(accepts) + [REFUSE] * int(refusals))] += count
+            ratings[stage][name[reviewer]] = count
     return {
         stage: RatingTally(
             raters=tuple(sorted(ratings[stage], key=str)),
             ratings=sum(ratings[stage].values()),
             pairs=_pair_tables(shared[stage]),
-            items_by_labels=items_by_labels[stage],
+            items_by_labels=_by_labels(items_by_accepts[stage]),
         )
         for stage in stages
     }
+
+
+def _by_labels(items_by_accepts: Counter[tuple[int, int]]) -> Counter[LabelCounts]:
+    """Items counted per (accepts, refusals), as RatingTally counts them: per labels received."""
+    return Counter(
+        {
+            label_counts([ACCEPT] * accepts + [REFUSE] * refusals): items
+            for (accepts, refusals), items in items_by_accepts.items()
+        }
+    )
 
 
 # --- Survey ----------------------------------------------------------------------

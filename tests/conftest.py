@@ -27,6 +27,13 @@ def _process_caches_off(settings):
     settings.REFERENCE_CACHE_SECONDS = 0
 
 
+@pytest.fixture(autouse=True)
+def _agreement_counted_each_time(settings):
+    """Rolled-back tests can record decisions with the same ids and count again (SQLite reuses
+    ids): no process cache of the agreement tally (tests/review/test_agreement.py tests it)."""
+    settings.AGREEMENT_TALLY_CACHE = False
+
+
 @pytest.fixture
 def clinician(db):
     return ClinicianFactory()

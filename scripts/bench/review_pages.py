@@ -9,6 +9,7 @@ template; no network hop). PostgreSQL with --database-url (each size
 in a transaction rolled back afterwards), else SQLite in a temporary folder.
 
     python scripts/bench/review_pages.py --sizes 1000,50000 --repeat 10 --json out.json
+    python scripts/bench/review_pages.py --sizes 50000 --pages "queue,item"   # only these pages
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ def review_pages() -> list[tuple[str, str]]:
     return pages
 
 
-def measure_pages(*, user: Any, cases: int, repeat: int) -> dict[str, dict[str, float]]:
+def measure_pages(*, user: Any, cases: int, repeat: int, only: list[str]) -> dict[str, dict[str, float]]:
     """p50 / p95 and SQL statements of every review page `user` may open (a clinician has no
-    adjudication queue, agreement or survey results)."""
+    adjudication queue, agreement or survey results), or of those whose name holds one of `only`."""
     import benchmark_dashboards as seeding
     from django.test import Client
 
@@ -62,6 +63,8 @@ def measure_pages(*, user: Any, cases: int, repeat: int) -> dict[str, dict[str, 
     refusals = logging.getLogger("django.request")
     pages = {}
     for name, url in review_pages():
+        if only and not any(part in name for part in only):
+            continue
         refusals.disabled = True  # a 403 here is expected, not a warning with a traceback
         refused = client.get(url).status_code == 403
         refusals.disabled = False
@@ -73,7 +76,7 @@ def measure_pages(*, user: Any, cases: int, repeat: int) -> dict[str, dict[str, 
     return pages
 
 
-def measure_size(*, cases: int, repeat: int) -> dict[str, Any]:
+def measure_size(*, cases: int, repeat: int, only: list[str]) -> dict[str, Any]:
     import benchmark_dashboards as seeding
     from django.contrib.auth.models import User
     from django.db import connection
@@ -92,8 +95,8 @@ def measure_size(*, cases: int, repeat: int) -> dict[str, Any]:
     return {
         "cases": cases,
         "seed_s": round(seeded_s, 1),
-        "pages": measure_pages(user=admin, cases=cases, repeat=repeat),
-        "clinician_pages": measure_pages(user=clinician, cases=cases, repeat=repeat),
+        "pages": measure_pages(user=admin, cases=cases, repeat=repeat, only=only),
+        "clinician_pages": measure_pages(user=clinician, cases=cases, repeat=repeat, only=only),
     }
 
 
@@ -103,6 +106,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--pages", default="", help='only the pages whose name holds one of these, e.g. "queue,item"')
     args = parser.parse_args(argv)
     scratch = tempfile.mkdtemp(prefix="medsynth-bench-review-")
     results = []
@@ -119,7 +123,8 @@ def main(argv: list[str]) -> int:
         with override_settings(STORAGES=plain_static, SECURE_SSL_REDIRECT=False):
             for size in [int(size) for size in args.sizes.split(",")]:
                 with transaction.atomic():
-                    measured = measure_size(cases=size, repeat=args.repeat)
+                    only = [part for part in args.pages.split(",") if part]
+                    measured = measure_size(cases=size, repeat=args.repeat, only=only)
                     results.append({"database": connection.vendor, **measured})
                     transaction.set_rollback(True)
         connection.close()

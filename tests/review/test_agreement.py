@@ -152,3 +152,23 @@ def test_the_database_tally_counts_each_reviewers_latest_verdict_per_item():
 
     assert tallies["pair"] == expected
     assert tallies["note"] == tally({})
+
+
+@pytest.mark.django_db
+def test_the_kept_tally_is_counted_again_once_a_decision_is_recorded(settings, django_assert_num_queries):
+    settings.AGREEMENT_TALLY_CACHE = True
+    selectors._tally_rows_kept.clear()  # what earlier tests, rolled back, may have left
+    ann, bob = ClinicianFactory(username="ann"), ClinicianFactory(username="bob")
+    first, second = case_in_review(reviews_required=2), case_in_review(reviews_required=2)
+    _decide(first, ann, ReviewAction.APPROVE)
+    _decide(first, bob, ReviewAction.REJECT)
+    counted = selectors.verdict_tallies()
+    with django_assert_num_queries(2):  # the decisions' state and the raters' names, no tally
+        assert selectors.verdict_tallies() == counted
+    _decide(second, ann, ReviewAction.APPROVE)
+    _decide(second, bob, ReviewAction.APPROVE)
+    expected = tally(
+        {"ann": {first.pk: "accept", second.pk: "accept"}, "bob": {first.pk: "refuse", second.pk: "accept"}}
+    )
+    assert selectors.verdict_tallies()["pair"] == expected
+    selectors._tally_rows_kept.clear()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from generation.models import ArtefactKind, CaseStatus
+from generation.models import ArtefactKind, Case, CaseStatus
 from generation.selectors import current_version
 from generation.services.cases import case_transition
 from review import selectors, services
@@ -84,3 +84,22 @@ def test_a_split_of_the_required_reviews_is_disputed():
     case.refresh_from_db()
     assert case.status == CaseStatus.NOTE_REVIEW  # a gated stage's split waits for an adjudicator
     assert selectors.case_is_disputed(case=case)
+
+
+def test_bounded_counts_answers_every_count_in_one_statement(django_assert_num_queries):
+    cases = [case_in_review(CaseStatus.PAIR_REVIEW) for _ in range(3)]
+    waiting = Case.objects.filter(status=CaseStatus.PAIR_REVIEW)
+    counted = {
+        "all": (waiting, 10),
+        "bounded": (waiting, 2),
+        "one": (waiting.filter(pk=cases[0].pk), 10),
+        "none": (Case.objects.none(), 10),
+    }
+    with django_assert_num_queries(1):
+        counts = selectors.bounded_counts(counted)
+    assert {name: (count.counted, str(count)) for name, count in counts.items()} == {
+        "all": (3, "3"),
+        "bounded": (3, "2+"),
+        "one": (1, "1"),
+        "none": (0, "0"),
+    }
