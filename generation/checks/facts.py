@@ -215,7 +215,7 @@ def _term_starts(words: list[str]) -> Iterator[int]:
     (the sets and the scan run in C; only the words that start no form are tried as medicines)."""
     distinct = set(words)
     starting = distinct & _FIRST_WORDS
-    starting.update(word for word in distinct - starting if is_drug_word(word))
+    starting.update(filter(is_drug_word, distinct - starting))
     return compress(range(len(words)), map(starting.__contains__, words))
 
 
