@@ -91,8 +91,8 @@ def _words_said(lowered: str, lowered_words: list[str] | None = None) -> tuple[s
     """A lower-case text with its spelled-out numbers as digits, and its words: those of the
     digits form, then the ones said differently ("type two diabetes" is both).
     `lowered_words`: token_words(lowered), when the caller has them already."""
-    digits = _spoken_digits(lowered)
     said_differently = token_words(lowered) if lowered_words is None else lowered_words
+    digits = _spoken_digits(lowered, said_differently)
     if digits == lowered:
         return digits, said_differently
     return digits, token_words(digits) + said_differently
@@ -203,15 +203,46 @@ _HALF_A = re.compile(r"\b(?:a half|half an?)\b")
 _AND_A_HALF = re.compile(r"(\d{1,6}+) and (?:a )?half")
 
 
-def _spoken_digits(text: str) -> str:
-    """Spelled-out numbers as digits; "one forty-eight" (148) the way a blood pressure is said."""
-    converted: str = alpha2digit(text, "en")
-    # text2num leaves a lone small number as a word ("in two weeks").
-    converted = _SMALL_NUMBER.sub(lambda match: _SMALL_NUMBERS[match.group(0)], converted)
+# The words text2num reads as numbers (its English vocabulary: cardinals, ordinals, "o",
+# "nought"), which it also reads with trailing s's. A text none of whose runs of letters is one
+# of them holds no number for it (nor for _SMALL_NUMBER, whose words are among them).
+_TEXT2NUM_WORDS = frozenset({
+    "zero", "o", "nought", "one", "first", "oneth", "two", "second", "three", "third", "four", "fourth", "five",
+    "fifth", "six", "sixth", "seven", "seventh", "eight", "eighth", "nine", "ninth", "ten", "tenth", "eleven",
+    "eleventh", "twelve", "twelfth", "thirteen", "thirteenth", "fourteen", "fourteenth", "fifteen", "fifteenth",
+    "sixteen", "sixteenth", "seventeen", "seventeenth", "eighteen", "eighteenth", "nineteen", "nineteenth", "twenty",
+    "twentieth", "thirty", "thirtieth", "fourty", "forty", "fortieth", "fourtieth", "fifty", "fiftieth", "sixty",
+    "sixteeth", "seventy", "seventieth", "eighty", "eightieth", "ninety", "ninetieth", "hundred", "hundredth",
+    "thousand", "thousandth", "million", "millionth", "billion", "billionth",
+})  # fmt: skip
+_LETTER_RUN = re.compile("[a-z]+")
+
+
+def _may_name_a_number(words: list[str]) -> bool:
+    """Whether a run of letters in the words (a text's lower-case tokens) is, trailing s's
+    aside, a number word for text2num. Every letter of a text is in one of its tokens; most
+    tokens are one run of letters, so a set settles them in C."""
+    distinct = set(words)
+    if not distinct.isdisjoint(_TEXT2NUM_WORDS):
+        return True
+    runs = [run for word in distinct if word.endswith("s") or not word.isalpha() for run in _LETTER_RUN.findall(word)]
+    return any(run.rstrip("s") in _TEXT2NUM_WORDS for run in runs)
+
+
+def _spoken_digits(text: str, words: list[str]) -> str:
+    """Spelled-out numbers as digits; "one forty-eight" (148) the way a blood pressure is said.
+    `words`: the text's token_words, to pass over a text that names no number at once."""
+    converted = _numbers_as_digits(text) if _may_name_a_number(words) else text
     if "half" not in converted:  # what both halves below say
         return converted
     converted = _HALF_A.sub("0.5", converted)
     return _AND_A_HALF.sub(lambda match: f"{match.group(1)}.5", converted)
+
+
+def _numbers_as_digits(text: str) -> str:
+    converted: str = alpha2digit(text, "en")
+    # text2num leaves a lone small number as a word ("in two weeks").
+    return _SMALL_NUMBER.sub(lambda match: _SMALL_NUMBERS[match.group(0)], converted)
 
 
 def _numbers_in(text: str) -> set[str]:

@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache, partial
-from itertools import accumulate
+from itertools import accumulate, compress
 from typing import NamedTuple
 
 from generation.checks.lexicon import (
@@ -88,12 +88,18 @@ FORMS: dict[tuple[str, str], tuple[str, ...]] = {}
 for _form, _key in PHRASES.items():
     FORMS[_key] = (*FORMS.get(_key, ()), _form)
 MAX_PHRASE_WORDS = max(len(form.split()) for form in PHRASES)
-# First word -> (the form's words, its entry), longest forms first: a text is read once,
-# and only where a word can start a form.
-_BY_FIRST_WORD: dict[str, list[tuple[tuple[str, ...], tuple[str, str]]]] = {}
+# A text is read once, and only where a word can start a form. First word -> (the words of
+# each longer form, its entry), longest first; a one-word form -> its entry (most are one word:
+# a dictionary lookup settles them).
+_LONGER_FORMS: dict[str, list[tuple[list[str], tuple[str, str]]]] = {}
+_ONE_WORD_FORMS: dict[str, tuple[str, str]] = {}
 for _form, _entry in sorted(PHRASES.items(), key=lambda item: -len(item[0].split())):
-    _words = tuple(_form.split())
-    _BY_FIRST_WORD.setdefault(_words[0], []).append((_words, _entry))
+    _words = _form.split()
+    if len(_words) > 1:
+        _LONGER_FORMS.setdefault(_words[0], []).append((_words, _entry))
+    else:
+        _ONE_WORD_FORMS.setdefault(_words[0], _entry)
+_FIRST_WORDS = frozenset(_LONGER_FORMS) | frozenset(_ONE_WORD_FORMS)
 
 
 @dataclass(frozen=True)
@@ -193,18 +199,24 @@ def is_negated(text: str, start: int) -> bool:
 
 def _term_at(words: list[str], index: int) -> tuple[tuple[str, str], int] | None:
     """The vocabulary entry (or medicine name) whose longest form starts at the word, and its size in words."""
-    for form, entry in _BY_FIRST_WORD.get(words[index], ()):
-        if tuple(words[index : index + len(form)]) == form:
+    word = words[index]
+    for form, entry in _LONGER_FORMS.get(word, ()):
+        if words[index : index + len(form)] == form:
             return entry, len(form)
-    if is_drug_word(words[index]):
-        return (MEDICATION, words[index]), 1
+    if word in _ONE_WORD_FORMS:
+        return _ONE_WORD_FORMS[word], 1
+    if is_drug_word(word):
+        return (MEDICATION, word), 1
     return None
 
 
-def _term_starts(words: list[str]) -> list[int]:
-    """The positions of the words that can start a term: the others are passed over at once."""
-    starting = {word for word in set(words) if word in _BY_FIRST_WORD or is_drug_word(word)}
-    return [index for index, word in enumerate(words) if word in starting]
+def _term_starts(words: list[str]) -> Iterator[int]:
+    """The positions of the words that can start a term: the others are passed over at once
+    (the sets and the scan run in C; only the words that start no form are tried as medicines)."""
+    distinct = set(words)
+    starting = distinct & _FIRST_WORDS
+    starting.update(filter(is_drug_word, distinct - starting))
+    return compress(range(len(words)), map(starting.__contains__, words))
 
 
 def term_mentions(text: str, table: TokenTable | None = None) -> Iterator[Fact]:

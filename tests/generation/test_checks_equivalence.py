@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from text_to_num import alpha2digit
 
 from generation import rendering
 from generation.checks import CheckSubject, CodeFacts, DialogueLimits, dialogue_turn_pairs, run_checks
 from generation.checks.caseless import FOLD_TO_ASCII, CaselessPattern, may_contain
-from generation.checks.facts import QUANTITY, quantity_matches
+from generation.checks.coverage import _may_name_a_number
+from generation.checks.facts import QUANTITY, quantity_matches, token_words
 from generation.checks.lexicon import DRUGS, TERMS, UNITS
 from review.datasets.imports.parsing import dialogue_parse, note_parse
 
@@ -186,3 +188,14 @@ def test_quantities_are_found_where_a_scan_of_every_position_finds_them() -> Non
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
         assert [m.span() for m in quantity_matches(text)] == [m.span() for m in QUANTITY.finditer(text)], text
+
+
+def test_a_text_passed_over_as_naming_no_number_is_one_text2num_leaves_as_it_is() -> None:
+    number_words = "zero o nought one first second third fourth twelfth twenty forty fifty sixteeth hundred million"
+    pieces = [*number_words.split(), "ones", "seconds", "thirds", "oneth", "fifths", "and", "point", "a", "pain", "mg"]
+    pieces += ["bone", "often", "tender", "someone", "2", "x", "-", "'", "_", "s", " ", " ", ". ", "\u0301", "\u00e9"]
+    rng = random.Random(7)
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+        if not _may_name_a_number(token_words(text)):
+            assert alpha2digit(text, "en") == text, text
